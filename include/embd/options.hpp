@@ -1,0 +1,67 @@
+// Options for loading a model and for embedding requests.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+
+namespace embd {
+
+// How a model is loaded.
+struct LoadOptions {
+  // "auto" (the dtype the weights are stored in, F16 stored weights run as F32 on CPUs without
+  // native F16 arithmetic), "f32", "f16" or "bf16".
+  std::string dtype = "auto";
+  // "cpu", "cuda" (every visible GPU), "cuda:N".
+  std::string device = "cpu";
+  // Hugging Face revision for model ids ("main" unless the id says `id@rev`).
+  std::string revision;
+  // Never touch the network (also set by HF_HUB_OFFLINE=1).
+  bool offline = false;
+  // Threads for CPU kernels and tokenisation; 0 = all available cores.
+  int threads = 0;
+  // Scheduler budgets per device batch.
+  std::size_t max_batch_tokens = 16384;
+  std::size_t max_batch_requests = 512;
+  // Back-pressure: beyond this many queued tokens embed() fails fast with kOverloaded.
+  std::size_t max_queued_tokens = 1u << 22;
+  // Let concurrent arrivals share a batch: the executor waits at most this long for more work
+  // when the queued work is smaller than the budget.
+  std::chrono::microseconds batch_fill_delay{200};
+  // Override the model's maximum input length (tokens, specials included); 0 = model's own.
+  std::size_t max_length = 0;
+};
+
+enum class Priority : std::uint8_t { kQuery = 0, kInteractive = 1, kBatch = 2 };
+enum class TruncationDirection : std::uint8_t { kRight, kLeft };
+
+// Shared flag a caller can set to drop a pending request. Thread-safe.
+class CancellationToken {
+ public:
+  CancellationToken() : flag_(std::make_shared<std::atomic<bool>>(false)) {}
+  void cancel() const { flag_->store(true, std::memory_order_release); }
+  bool cancelled() const { return flag_->load(std::memory_order_acquire); }
+
+ private:
+  std::shared_ptr<std::atomic<bool>> flag_;
+};
+
+struct EmbedOptions {
+  Priority priority = Priority::kInteractive;
+  // Divide each embedding by its L2 norm (after `dimensions` truncation).
+  bool normalize = true;
+  // Inputs longer than the maximum length are an error unless truncate is set.
+  bool truncate = false;
+  TruncationDirection truncation_direction = TruncationDirection::kRight;
+  // Keep only the first N dimensions (Matryoshka-style); 0 = all.
+  std::size_t dimensions = 0;
+  // Work not started by then is dropped with kDeadlineExceeded.
+  std::optional<std::chrono::steady_clock::time_point> deadline;
+  std::optional<CancellationToken> cancel;
+};
+
+}  // namespace embd

@@ -1,0 +1,179 @@
+// The backend interface: the kernel table every device implements (CPU, CUDA, ...).
+//
+// A Backend instance is one device. It is owned and driven by exactly one executor thread
+// (DESIGN.md principle 3): none of its methods are thread-safe, and callers outside that thread
+// never see it. Pointers in the argument structs are device pointers of this backend (on the CPU
+// backend, host pointers). Kernels are asynchronous where the device is (CUDA: enqueued on the
+// backend's stream); download() and synchronize() wait.
+//
+// Dtypes: activations (Mat) are in the model's compute dtype (F32, F16 or BF16); every kernel
+// takes the dtype from its arguments. Bias, LayerNorm parameters, ALiBi slopes and pooled outputs
+// are always F32. Reductions (GEMM accumulation, softmax, LayerNorm statistics, pooling) run in
+// F32. Kernels trust their arguments: the ops layer (src/ops) validates shapes and dtypes once.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "core/dtype.h"
+#include "core/status.h"
+#include "core/tensor.h"
+
+namespace embd::backend {
+
+enum class Op : std::uint8_t {
+  kLinear,          // y = x W^T + b (+ activation)
+  kEmbedLayerNorm,  // gather word (+ type, + position) rows, then LayerNorm
+  kAddLayerNorm,    // out = LayerNorm(x + residual)   (residual optional)
+  kGlu,             // out = act(gate) * up, from one [T, 2I] projection
+  kAttention,       // padding-free multi-head attention with optional ALiBi
+  kPool,            // per-sequence mean / CLS pooling into F32
+  kCount,
+};
+const char* op_name(Op op);
+
+enum class Activation : std::uint8_t { kNone, kGeluErf, kRelu };
+enum class PoolMode : std::uint8_t { kMean, kCls };
+
+class Backend;
+
+// Device memory owned by a backend (RAII, move-only). Must not outlive its backend.
+class DeviceMemory {
+ public:
+  DeviceMemory() = default;
+  DeviceMemory(Backend* owner, void* ptr, std::size_t bytes) : owner_(owner), ptr_(ptr), bytes_(bytes) {}
+  DeviceMemory(DeviceMemory&& o) noexcept { *this = std::move(o); }
+  DeviceMemory& operator=(DeviceMemory&& o) noexcept;
+  DeviceMemory(const DeviceMemory&) = delete;
+  DeviceMemory& operator=(const DeviceMemory&) = delete;
+  ~DeviceMemory() { reset(); }
+
+  void reset();
+  void* get() const { return ptr_; }
+  template <typename T>
+  T* as() const { return static_cast<T*>(ptr_); }
+  std::size_t bytes() const { return bytes_; }
+
+ private:
+  Backend* owner_ = nullptr;
+  void* ptr_ = nullptr;
+  std::size_t bytes_ = 0;
+};
+
+// A Linear layer's weight [out, in] and optional bias [out], prepared once at load in the
+// backend's preferred layout (packed for oneDNN, device-resident for CUDA) and compute dtype.
+class LinearWeight {
+ public:
+  virtual ~LinearWeight() = default;
+  std::int64_t out_features = 0;
+  std::int64_t in_features = 0;
+  DType dtype = DType::kF32;
+  bool has_bias = false;
+};
+
+struct LinearArgs {
+  const LinearWeight* weight = nullptr;
+  Mat x;  // [M, in]
+  Mat y;  // [M, out]; must not alias x
+  Activation activation = Activation::kNone;
+};
+
+struct EmbedLayerNormArgs {
+  const std::int32_t* ids = nullptr;        // [tokens]
+  const std::int32_t* type_ids = nullptr;   // [tokens] or null (= type 0)
+  const std::int32_t* positions = nullptr;  // [tokens] or null (no position table)
+  std::int64_t tokens = 0;
+  Mat word_table;      // [vocab, H]
+  Mat type_table;      // [types, H]; data null when the model has none
+  Mat position_table;  // [max_pos, H]; data null for ALiBi models
+  const float* gamma = nullptr;  // [H]
+  const float* beta = nullptr;   // [H]
+  float eps = 1e-12f;
+  Mat out;  // [tokens, H]
+};
+
+struct AddLayerNormArgs {
+  Mat x;         // [T, H]
+  Mat residual;  // [T, H]; data null = no residual
+  const float* gamma = nullptr;
+  const float* beta = nullptr;
+  float eps = 1e-12f;
+  Mat out;  // [T, H]; may alias x or residual
+};
+
+struct GluArgs {
+  Mat in;   // [T, 2I]
+  Mat out;  // [T, I]
+  // true: act(in[:, :I]) * in[:, I:] (JinaBERT gated_layers); false: in[:, :I] * act(in[:, I:])
+  // (JinaBERT code-model up_gated_layer).
+  bool activate_first_half = true;
+  Activation activation = Activation::kGeluErf;
+};
+
+struct AttentionArgs {
+  // Packed projections [T, 3H]: columns [0,H) = Q, [H,2H) = K, [2H,3H) = V; head h uses the
+  // d columns h*d .. h*d+d-1 of each part. Any row stride (ld) is allowed.
+  Mat qkv;
+  Mat out;  // [T, H]
+  const std::int32_t* cu_seqlens = nullptr;       // device, [batch + 1], cu[0] = 0
+  const std::int32_t* cu_seqlens_host = nullptr;  // the same offsets on the host
+  std::int64_t batch = 0;
+  std::int64_t max_seqlen = 0;
+  int num_heads = 0;
+  int head_dim = 0;
+  float scale = 1.0f;                    // applied to q.k before the bias
+  const float* alibi_slopes = nullptr;   // device [num_heads] or null: bias = -slope*|i-j|
+};
+
+struct PoolArgs {
+  Mat hidden;  // [T, H]
+  const std::int32_t* cu_seqlens = nullptr;
+  const std::int32_t* cu_seqlens_host = nullptr;
+  std::int64_t batch = 0;
+  PoolMode mode = PoolMode::kMean;
+  float* out = nullptr;  // device, F32 [batch, H] (row stride H)
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+
+  // "cpu", "cuda:0", ...
+  virtual std::string name() const = 0;
+  // Human-readable description (ISA, card, memory).
+  virtual std::string description() const = 0;
+  // Whether `op` runs in `dtype` here. Ops not supported must not be called.
+  virtual bool supports(Op op, DType dtype) const = 0;
+  // The dtype the backend would pick for weights stored in `stored` when the user says "auto".
+  virtual DType preferred_dtype(DType stored) const = 0;
+
+  // Memory. allocate() returns kOutOfMemory on failure.
+  virtual Result<DeviceMemory> allocate(std::size_t bytes) = 0;
+  virtual Status upload(void* dst_device, const void* src_host, std::size_t bytes) = 0;
+  virtual Status download(void* dst_host, const void* src_device, std::size_t bytes) = 0;
+  virtual Status synchronize() = 0;
+
+  // Uploads a host tensor converted to `dtype` (any dtype to any dtype).
+  Result<DeviceMemory> upload_tensor(const HostTensor& t, DType dtype);
+
+  // Prepares a Linear weight ([out, in], any stored dtype) and optional bias ([out]).
+  virtual Result<std::unique_ptr<LinearWeight>> prepare_linear(const HostTensor& weight,
+                                                               const HostTensor* bias,
+                                                               DType compute_dtype) = 0;
+
+  // Kernels.
+  virtual Status linear(const LinearArgs& a) = 0;
+  virtual Status embed_layernorm(const EmbedLayerNormArgs& a) = 0;
+  virtual Status add_layernorm(const AddLayerNormArgs& a) = 0;
+  virtual Status glu(const GluArgs& a) = 0;
+  virtual Status attention(const AttentionArgs& a) = 0;
+  virtual Status pool(const PoolArgs& a) = 0;
+
+ protected:
+  friend class DeviceMemory;
+  virtual void release(void* ptr) = 0;
+};
+
+}  // namespace embd::backend

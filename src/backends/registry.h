@@ -1,0 +1,25 @@
+// Creating backends from a device string. The only place that knows which backends exist.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "backends/backend.h"
+
+namespace embd::backend {
+
+struct BackendOptions {
+  int threads = 0;  // CPU threads; 0 = all cores
+};
+
+// "cpu" -> the CPU; "cuda" -> every visible GPU; "cuda:N" -> GPU N. Errors name the device
+// string (unknown device, no GPU, index out of range, CUDA not compiled in).
+Result<std::vector<std::unique_ptr<Backend>>> create_backends(std::string_view device,
+                                                              const BackendOptions& options);
+// Number of usable CUDA GPUs (0 when CUDA is not compiled in or no driver/GPU is present).
+int cuda_device_count();
+bool cuda_compiled_in();
+
+}  // namespace embd::backend
