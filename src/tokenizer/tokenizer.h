@@ -1,0 +1,65 @@
+// The text-to-ids tokenizer of BERT-family models, exactly as Hugging Face `tokenizers` (Rust)
+// does it: added/special tokens matched in the raw text, BertNormalizer, BertPreTokenizer,
+// WordPiece, TemplateProcessing ([CLS] $A [SEP]).
+//
+// Thread-safety: a loaded Tokenizer is immutable; encode() and encode_batch() may be called from
+// any number of threads at once.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/status.h"
+#include "core/thread_pool.h"
+#include "embd/options.hpp"
+
+namespace embd::tokenizer {
+
+struct EncodeOptions {
+  // Maximum number of ids including the special tokens; 0 = no limit.
+  std::size_t max_length = 0;
+  TruncationDirection direction = TruncationDirection::kRight;
+  bool add_special_tokens = true;
+};
+
+struct Encoding {
+  std::vector<std::int32_t> ids;
+  // Number of ids before truncation (specials included); == ids.size() when not truncated.
+  std::size_t untruncated_length = 0;
+  bool truncated() const { return untruncated_length > ids.size(); }
+};
+
+class Tokenizer {
+ public:
+  virtual ~Tokenizer() = default;
+
+  // tokenizer.json in `dir`, else vocab.txt (BERT uncased defaults). Errors name the file and
+  // the field at fault (unsupported normalizer/model types are rejected by name).
+  static Result<std::unique_ptr<Tokenizer>> load(const std::filesystem::path& dir);
+  static Result<std::unique_ptr<Tokenizer>> from_json(std::string_view json, std::string_view source);
+
+  // Invalid UTF-8 is an error naming the byte offset.
+  virtual Result<Encoding> encode(std::string_view text, const EncodeOptions& options) const = 0;
+  // One result per text, in order; uses `pool` when given (else the calling thread).
+  virtual std::vector<Result<Encoding>> encode_batch(const std::vector<std::string>& texts,
+                                                     const EncodeOptions& options,
+                                                     ThreadPool* pool) const = 0;
+
+  virtual std::size_t vocab_size() const = 0;
+  // "" for ids outside the vocabulary.
+  virtual std::string id_to_token(std::int32_t id) const = 0;
+  // -1 when absent.
+  virtual std::int32_t token_to_id(std::string_view token) const = 0;
+  // Ids of the template's specials: [CLS]-like first, [SEP]-like last, pad.
+  virtual std::int32_t cls_id() const = 0;
+  virtual std::int32_t sep_id() const = 0;
+  virtual std::int32_t pad_id() const = 0;
+  // A one-line description, e.g. "WordPiece, 30522 tokens, lowercase, [CLS] $A [SEP]".
+  virtual std::string summary() const = 0;
+};
+
+}  // namespace embd::tokenizer
