@@ -29,6 +29,10 @@ if(NOT EMBD_WITH_CUDA STREQUAL "OFF")
   check_language(CUDA)
   if(CMAKE_CUDA_COMPILER)
     set(CMAKE_CUDA_ARCHITECTURES ${EMBD_CUDA_ARCHS})
+    # .cu files are self-contained C++17 (kernels + launchers); without this CMake derives CUDA20
+    # from CMAKE_CXX_STANDARD, which CMake 3.25 cannot pass to nvcc.
+    set(CMAKE_CUDA_STANDARD 17)
+    set(CMAKE_CUDA_STANDARD_REQUIRED ON)
     enable_language(CUDA)
     find_package(CUDAToolkit REQUIRED)
     set(EMBD_HAVE_CUDA ON)

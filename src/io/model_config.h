@@ -66,7 +66,9 @@ struct ModelConfig {
 // Parses config.json text. `source` names the file in error messages. Unknown or unsupported
 // values (architecture, position_embedding_type, feed_forward_type, hidden_act, non-positive or
 // inconsistent sizes such as hidden_size % num_attention_heads != 0) are errors that name the
-// field and the value.
+// field and the value: kUnsupported for a well-formed value embd does not run (model_type
+// "roberta", hidden_act "gelu_new", pooling_mode_max_tokens, a Dense module), kInvalidModel for
+// malformed JSON, wrong types and out-of-range sizes.
 Result<ModelConfig> parse_model_config(std::string_view json, std::string_view source);
 
 // Reads config.json and the sentence-transformers files of a model directory.

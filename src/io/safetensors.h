@@ -6,6 +6,13 @@
 // WeightSet is a model's weights: a single model.safetensors or a sharded checkpoint
 // (model.safetensors.index.json), looked up by name with an optional "bert." prefix.
 // Views stay valid while the file / WeightSet lives. Thread-safe for concurrent reads.
+// Every HostTensor::data is aligned for its dtype: a tensor whose bytes sit at a misaligned
+// offset in the file (legal in the format) is copied once into owned, aligned memory, so
+// consumers may read it through typed pointers. Errors: kInvalidModel naming the file and the
+// tensor (kUnsupported for a well-formed tensor of a dtype embd does not run, e.g. I8),
+// kNotFound / kIoError for missing or unreadable files.
+// A mapped file that another process truncates while it is open can still fault (SIGBUS); that
+// is outside what any reader of a mapping can check.
 #pragma once
 
 #include <cstdint>
@@ -36,12 +43,21 @@ class SafetensorsFile {
 
  private:
   SafetensorsFile() = default;
+  Status parse_header(const unsigned char* bytes, std::size_t size);
   std::filesystem::path path_;
   void* map_ = nullptr;
   std::size_t map_size_ = 0;
   std::vector<HostTensor> tensors_;
   std::map<std::string, std::string> metadata_;
+  std::vector<std::unique_ptr<std::uint64_t[]>> realigned_;  // copies of misaligned tensors
 };
+
+// Writes tensors (names, dtypes, shapes, bytes at data) as a safetensors file the reference
+// readers accept: header padded with spaces to a multiple of 8 bytes, data contiguous in the
+// given order (put wider dtypes first to keep every tensor aligned).
+// Errors: kInvalidArgument (empty, reserved or repeated names), kIoError.
+Status write_safetensors(const std::filesystem::path& path, const std::vector<HostTensor>& tensors,
+                         const std::map<std::string, std::string>& metadata = {});
 
 class WeightSet {
  public:
@@ -63,6 +79,8 @@ class WeightSet {
   std::int64_t parameter_count() const;
 
  private:
+  Status add_file(std::unique_ptr<SafetensorsFile> file);
+  const SafetensorsFile* file_of(const HostTensor* t) const;
   std::vector<std::unique_ptr<SafetensorsFile>> files_;
   std::map<std::string, const HostTensor*, std::less<>> by_name_;
 };

@@ -1,6 +1,11 @@
 // The CUDA backend: cuBLASLt GEMMs and embd's own kernels (varlen flash attention with in-kernel
 // ALiBi, fused LayerNorms, GLU, pooling). Every method sets its device first, so the backend may
 // be created on one thread and driven by another (never by two at once).
+//
+// Needs compute capability 8.0 or newer (the kernels are built for sm_80 and sm_90, with PTX for
+// newer cards). All kernels run on one non-blocking stream per backend; upload() and download()
+// return when the copy is complete. Errors: kDeviceError for CUDA/cuBLAS failures,
+// kOutOfMemory for failed allocations, kUnsupported for shapes the kernels do not handle.
 #pragma once
 
 #include <memory>
@@ -9,7 +14,21 @@
 
 namespace embd::backend::cuda {
 
+struct CudaBackendOptions {
+  // Let F32 GEMMs use TF32 tensor cores (about 1e-3 relative error instead of exact FP32).
+  bool allow_tf32 = false;
+  // Always use the portable CUDA-core attention kernel, never the tensor-core one (for
+  // benchmarks and for cross-checking the two).
+  bool portable_attention = false;
+};
+
+// Number of visible CUDA devices; 0 (silently) when there is no driver or GPU.
 int device_count();
 Result<std::unique_ptr<Backend>> make_cuda_backend(int device);
+Result<std::unique_ptr<Backend>> make_cuda_backend(int device, const CudaBackendOptions& options);
+
+// The cudaStream_t (as void*) a CUDA backend enqueues its kernels on, for timing with CUDA
+// events in benchmarks; null when `backend` is not a CUDA backend.
+void* native_stream(Backend& backend);
 
 }  // namespace embd::backend::cuda

@@ -1,0 +1,120 @@
+// `embd serve`: the HTTP server (TEI and OpenAI embedding routes) over one model.
+//
+// Every flag can also come from the environment variable named in its help (TEI's names where
+// TEI has the flag). The server binds first, so /health answers 503 while the model loads; when
+// the model is ready one line "embd serve: listening on http://HOST:PORT ..." goes to stdout
+// (with --port 0 it carries the port the system chose). SIGINT/SIGTERM: stop accepting, answer
+// the requests already received, exit 0.
+#include <cstdio>
+#include <memory>
+#include <string>
+
+#include "cli_common.h"
+#include "commands.h"
+#include "embd/engine.hpp"
+#include "server/server.h"
+
+namespace embd::cli {
+namespace {
+
+struct ServeFlags {
+  ModelFlags model;
+  server::ServerOptions server;
+  std::size_t max_batch_tokens = 16384;
+  std::size_t max_queued_tokens = 0;
+};
+
+void add_server_flags(CLI::App& cmd, ServeFlags& f) {
+  auto& s = f.server;
+  cmd.add_option("--port", s.port, "TCP port (0 = any free port) [env PORT]")
+      ->envname("PORT")->capture_default_str();
+  cmd.add_option("--host", s.host, "address to listen on [env HOSTNAME]")
+      ->envname("HOSTNAME")->capture_default_str();
+  cmd.add_option("--max-batch-tokens", f.max_batch_tokens,
+                 "token budget per device batch [env MAX_BATCH_TOKENS]")
+      ->envname("MAX_BATCH_TOKENS")->check(CLI::PositiveNumber)->capture_default_str();
+  cmd.add_option("--max-client-batch-size", s.max_client_batch_size,
+                 "inputs per request [env MAX_CLIENT_BATCH_SIZE]")
+      ->envname("MAX_CLIENT_BATCH_SIZE")->check(CLI::PositiveNumber)->capture_default_str();
+  cmd.add_option("--max-concurrent-requests", s.max_concurrent_requests,
+                 "inputs admitted at once; beyond it 429 [env MAX_CONCURRENT_REQUESTS]")
+      ->envname("MAX_CONCURRENT_REQUESTS")->check(CLI::PositiveNumber)->capture_default_str();
+  cmd.add_option("--max-request-tokens", s.max_request_tokens,
+                 "tokens per request, 0 = no limit [env MAX_REQUEST_TOKENS]")
+      ->envname("MAX_REQUEST_TOKENS")->capture_default_str();
+  cmd.add_option("--payload-limit", s.payload_limit, "request body bytes [env PAYLOAD_LIMIT]")
+      ->envname("PAYLOAD_LIMIT")->check(CLI::PositiveNumber)->capture_default_str();
+  cmd.add_flag("--auto-truncate", s.auto_truncate,
+               "truncate inputs longer than the model's maximum instead of failing "
+               "[env AUTO_TRUNCATE]")
+      ->envname("AUTO_TRUNCATE");
+  cmd.add_option("--api-key", s.api_key, "require `Authorization: Bearer <key>` [env API_KEY]")
+      ->envname("API_KEY");
+  cmd.add_option("--served-model-name", s.served_model_name,
+                 "model name in OpenAI responses and /info [env SERVED_MODEL_NAME]")
+      ->envname("SERVED_MODEL_NAME");
+  cmd.add_option("--io-threads", s.io_threads, "network threads")
+      ->check(CLI::PositiveNumber)->capture_default_str();
+  cmd.add_option("--workers", s.workers, "request parsing / tokenization / encoding threads")
+      ->check(CLI::PositiveNumber)->capture_default_str();
+  cmd.add_option("--max-queued-tokens", f.max_queued_tokens,
+                 "engine back-pressure: queued tokens beyond which requests get 429 (0 = default)");
+}
+
+int run_serve(ServeFlags& f) {
+  f.server.handle_signals = true;
+  f.server.max_batch_tokens = f.max_batch_tokens;
+  f.server.tokenization_workers = f.server.workers;
+  auto server = server::Server::start(f.server);
+  if (!server.ok()) return print_error("serve", server.status());
+  std::fprintf(stderr, "embd serve: loading %s (port %u answers /health with 503 meanwhile)\n",
+               f.model.model.c_str(), unsigned((*server)->port()));
+  LoadOptions options;
+  options.dtype = f.model.dtype;
+  options.device = f.model.device;
+  options.threads = f.model.threads;
+  options.offline = f.model.offline;
+  options.max_length = f.model.max_length;
+  options.max_batch_tokens = f.max_batch_tokens;
+  if (f.max_queued_tokens > 0) options.max_queued_tokens = f.max_queued_tokens;
+  auto engine = Engine::load(f.model.model, options);
+  if (!engine.ok()) {
+    (*server)->shutdown();
+    return print_error("serve", engine.status());
+  }
+  std::shared_ptr<Engine> shared = std::move(engine).value();
+  const std::string model_id = shared->info().model_id;
+  (*server)->set_engine(shared);
+  std::printf("embd serve: listening on http://%s:%u (model %s)\n", f.server.host.c_str(),
+              unsigned((*server)->port()), model_id.c_str());
+  std::fflush(stdout);
+  const int signal = (*server)->wait_for_signal();
+  std::fprintf(stderr, "embd serve: signal %d, finishing accepted requests\n", signal);
+  (*server)->shutdown();
+  std::fprintf(stderr, "embd serve: stopped\n");
+  return 0;
+}
+
+}  // namespace
+
+CommandRun add_serve_command(CLI::App& root) {
+  auto flags = std::make_shared<ServeFlags>();
+  CLI::App* cmd = root.add_subcommand("serve", "serve embeddings over HTTP (TEI and OpenAI APIs)");
+  cmd->add_option("-m,--model", flags->model.model,
+                  "model directory or Hugging Face id (org/name[@rev]) [env MODEL_ID]")
+      ->envname("MODEL_ID")->required();
+  cmd->add_option("--dtype", flags->model.dtype, "compute dtype [env DTYPE]")
+      ->envname("DTYPE")->check(CLI::IsMember({"auto", "f32", "f16", "bf16"}))
+      ->capture_default_str();
+  cmd->add_option("--device", flags->model.device, "cpu, cuda or cuda:N [env DEVICE]")
+      ->envname("DEVICE")->capture_default_str();
+  cmd->add_option("--threads", flags->model.threads, "CPU threads, 0 = all cores [env THREADS]")
+      ->envname("THREADS")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--max-length", flags->model.max_length,
+                  "maximum input length in tokens, specials included (0 = the model's)");
+  cmd->add_flag("--offline", flags->model.offline, "never touch the network");
+  add_server_flags(*cmd, *flags);
+  return [flags] { return run_serve(*flags); };
+}
+
+}  // namespace embd::cli

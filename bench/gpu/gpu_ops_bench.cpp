@@ -1,0 +1,361 @@
+// gpu_ops_bench: times the CUDA backend's Linear (cuBLASLt) and varlen attention at
+// JinaBERT-small shapes, plus the device's ceilings (a large GEMM and a device-to-device copy),
+// with CUDA events on the backend's stream (warm-up, then the median of kIters runs). Every
+// timed op is also checked: outputs are poisoned (NaN) first and must be fully written, Linear
+// is compared on sampled rows with a double-precision CPU product, attention with an FP32 GPU
+// reference (itself checked against double on the CPU), so numbers from a wrong kernel are
+// flagged "FAIL" and the exit code is 1. Without a GPU it prints "no CUDA device: skipped".
+#include <cuda_runtime_api.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "backends/backend.h"
+#include "backends/cuda/cuda_backend.h"
+#include "gpu_bench_kernels.h"
+
+namespace {
+
+using embd::DType;
+using embd::Mat;
+using embd::backend::Backend;
+using embd::backend::DeviceMemory;
+
+constexpr int kWarmup = 3;
+constexpr int kIters = 20;
+
+struct Row {
+  std::string op, dtype, shape;
+  double ms = 0, rate = 0;
+  const char* unit = "";
+  std::string check;
+};
+std::vector<Row> g_rows;
+int g_failures = 0;
+
+void cuda_ok(cudaError_t err, const char* what, int line) {
+  if (err == cudaSuccess) return;
+  std::fprintf(stderr, "gpu_ops_bench:%d: %s: %s\n", line, what, cudaGetErrorString(err));
+  std::exit(2);
+}
+#define CK(expr) cuda_ok((expr), #expr, __LINE__)
+
+void status_ok(const embd::Status& s, const char* what) {
+  if (s.ok()) return;
+  std::fprintf(stderr, "gpu_ops_bench: %s: %s\n", what, s.to_string().c_str());
+  std::exit(2);
+}
+
+template <typename T>
+T value_or_die(embd::Result<T> r, const char* what) {
+  status_ok(r.status(), what);
+  return std::move(r).value();
+}
+
+int elem(DType t) { return static_cast<int>(t); }
+std::string name_of(DType t) { return std::string(embd::dtype_name(t)); }
+
+// Median time in ms of `launch` (which enqueues on `stream`), timed with CUDA events.
+template <typename F>
+double time_ms(cudaStream_t stream, F&& launch) {
+  for (int i = 0; i < kWarmup; ++i) launch();
+  CK(cudaStreamSynchronize(stream));
+  cudaEvent_t a, b;
+  CK(cudaEventCreate(&a));
+  CK(cudaEventCreate(&b));
+  std::vector<double> times;
+  for (int i = 0; i < kIters; ++i) {
+    CK(cudaEventRecord(a, stream));
+    launch();
+    CK(cudaEventRecord(b, stream));
+    CK(cudaEventSynchronize(b));
+    float ms = 0;
+    CK(cudaEventElapsedTime(&ms, a, b));
+    times.push_back(ms);
+  }
+  CK(cudaEventDestroy(a));
+  CK(cudaEventDestroy(b));
+  std::sort(times.begin(), times.end());
+  return times[times.size() / 2];
+}
+
+unsigned long long nonfinite(Backend& be, cudaStream_t s, const void* p, DType t, long long rows, long long cols) {
+  DeviceMemory count = value_or_die(be.allocate(sizeof(unsigned long long)), "allocate counter");
+  CK(cudaMemsetAsync(count.get(), 0, sizeof(unsigned long long), s));
+  CK(embd::bench::count_nonfinite(p, elem(t), rows, cols, cols, count.as<unsigned long long>(), s));
+  unsigned long long host = 0;
+  status_ok(be.download(&host, count.get(), sizeof(host)), "download counter");
+  return host;
+}
+
+std::vector<float> to_f32(const std::vector<std::uint8_t>& raw, DType t) {
+  std::vector<float> out(raw.size() / embd::dtype_size(t));
+  embd::convert(raw.data(), t, out.data(), DType::kF32, out.size());
+  return out;
+}
+
+std::string verdict(double rel, double tol, unsigned long long bad) {
+  char buf[96];
+  const bool ok = bad == 0 && std::isfinite(rel) && rel <= tol;
+  std::snprintf(buf, sizeof(buf), "%s rel=%.1e%s", ok ? "ok" : "FAIL", rel,
+                bad ? (" unwritten/nonfinite=" + std::to_string(bad)).c_str() : "");
+  if (!ok) ++g_failures;
+  return buf;
+}
+
+double linear_tolerance(DType t) { return t == DType::kF32 ? 1e-5 : t == DType::kF16 ? 2e-3 : 1e-2; }
+
+// Compares 64 sampled rows of y = x W^T + b with a double-precision product of the same
+// (dtype-rounded) inputs.
+double linear_sample_error(Backend& be, DType t, const DeviceMemory& x, const DeviceMemory& y, long long m,
+                           long long k, long long n, const std::vector<float>& w, const std::vector<float>& bias) {
+  std::mt19937 rng(1234);
+  const std::size_t es = embd::dtype_size(t);
+  double err2 = 0, ref2 = 0;
+  std::vector<std::uint8_t> xr(k * es), yr(n * es);
+  for (int s = 0; s < 64; ++s) {
+    const long long r = std::uniform_int_distribution<long long>(0, m - 1)(rng);
+    status_ok(be.download(xr.data(), x.as<std::uint8_t>() + r * k * es, xr.size()), "download x row");
+    status_ok(be.download(yr.data(), y.as<std::uint8_t>() + r * n * es, yr.size()), "download y row");
+    const std::vector<float> xf = to_f32(xr, t), yf = to_f32(yr, t);
+    for (int c = 0; c < 16; ++c) {
+      const long long col = std::uniform_int_distribution<long long>(0, n - 1)(rng);
+      double ref = bias.empty() ? 0.0 : bias[col];
+      for (long long i = 0; i < k; ++i) ref += static_cast<double>(xf[i]) * w[col * k + i];
+      err2 += (yf[col] - ref) * (yf[col] - ref);
+      ref2 += ref * ref;
+    }
+  }
+  return std::sqrt(err2 / std::max(ref2, 1e-300));
+}
+
+// Host tensor data as F16 (the stored dtype of JinaBERT checkpoints), and its value after
+// conversion to the compute dtype (what the GPU multiplies).
+void random_f16(std::size_t n, float bound, std::uint32_t seed, DType compute, std::vector<std::uint16_t>& f16,
+                std::vector<float>& rounded) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> dist(-bound, bound);
+  f16.resize(n);
+  for (auto& v : f16) v = embd::f32_to_f16(dist(rng));
+  std::vector<std::uint8_t> tmp(n * embd::dtype_size(compute));
+  embd::convert(f16.data(), DType::kF16, tmp.data(), compute, n);
+  rounded.resize(n);
+  embd::convert(tmp.data(), compute, rounded.data(), DType::kF32, n);
+}
+
+void bench_linear(Backend& be, cudaStream_t s, DType t, long long m, long long k, long long n, bool with_bias,
+                  const char* op) {
+  std::vector<std::uint16_t> w16, b16;
+  std::vector<float> w, b;
+  random_f16(static_cast<std::size_t>(n * k), 1.0f / std::sqrt(static_cast<float>(k)), 7, t, w16, w);
+  embd::HostTensor wt{"bench.weight", DType::kF16, {n, k}, w16.data()};
+  embd::HostTensor bt;
+  if (with_bias) {
+    random_f16(static_cast<std::size_t>(n), 0.5f, 8, DType::kF32, b16, b);
+    bt = embd::HostTensor{"bench.bias", DType::kF16, {n}, b16.data()};
+  }
+  auto weight = value_or_die(be.prepare_linear(wt, with_bias ? &bt : nullptr, t), "prepare_linear");
+  const std::size_t es = embd::dtype_size(t);
+  DeviceMemory x = value_or_die(be.allocate(m * k * es), "allocate x");
+  DeviceMemory y = value_or_die(be.allocate(m * n * es), "allocate y");
+  CK(embd::bench::fill_uniform(x.get(), elem(t), m * k, 11, -1.0f, 1.0f, s));
+  CK(cudaMemsetAsync(y.get(), 0xFF, m * n * es, s));  // NaN in every dtype
+  embd::backend::LinearArgs args;
+  args.weight = weight.get();
+  args.x = Mat::of(x.get(), t, m, k);
+  args.y = Mat::of(y.get(), t, m, n);
+  status_ok(be.linear(args), "linear");
+  const unsigned long long bad = nonfinite(be, s, y.get(), t, m, n);
+  const double rel = linear_sample_error(be, t, x, y, m, k, n, w, b);
+  const double ms = time_ms(s, [&] { status_ok(be.linear(args), "linear"); });
+  char shape[96];
+  std::snprintf(shape, sizeof(shape), "M=%lld %lld->%lld%s", m, k, n, with_bias ? " +bias" : "");
+  g_rows.push_back({op, name_of(t), shape, ms, 2.0 * m * n * k / (ms * 1e-3) / 1e12, "TFLOP/s",
+                    verdict(rel, linear_tolerance(t), bad)});
+}
+
+void bench_copy(Backend& be, cudaStream_t s) {
+  const std::size_t bytes = std::size_t{1} << 30;
+  DeviceMemory a = value_or_die(be.allocate(bytes), "allocate copy src");
+  DeviceMemory b = value_or_die(be.allocate(bytes), "allocate copy dst");
+  CK(embd::bench::fill_uniform(a.get(), 0, bytes / 4, 3, -1.0f, 1.0f, s));
+  const double ms = time_ms(s, [&] { CK(cudaMemcpyAsync(b.get(), a.get(), bytes, cudaMemcpyDeviceToDevice, s)); });
+  std::vector<float> ha(1024), hb(1024);
+  status_ok(be.download(ha.data(), a.as<std::uint8_t>() + bytes - 4096, 4096), "download");
+  status_ok(be.download(hb.data(), b.as<std::uint8_t>() + bytes - 4096, 4096), "download");
+  const bool same = std::memcmp(ha.data(), hb.data(), 4096) == 0;
+  if (!same) ++g_failures;
+  g_rows.push_back({"d2d copy", "-", "1 GiB", ms, 2.0 * bytes / (ms * 1e-3) / 1e9, "GB/s (r+w)",
+                    same ? "ok" : "FAIL"});
+}
+
+constexpr int kHeads = 8;
+constexpr int kHeadDim = 64;
+constexpr long long kHidden = kHeads * kHeadDim;
+
+double attention_tolerance(DType t) { return t == DType::kF32 ? 1e-4 : t == DType::kF16 ? 5e-3 : 2e-2; }
+
+// Checks the FP32 GPU reference itself on 32 sampled (query, head) pairs in double on the CPU.
+double reference_self_check(Backend& be, DType t, const DeviceMemory& qkv, const std::vector<int>& cu,
+                            const std::vector<float>& ref, const std::vector<float>& slopes, float scale) {
+  const long long tokens = cu.back();
+  std::vector<std::uint8_t> raw(tokens * 3 * kHidden * embd::dtype_size(t));
+  status_ok(be.download(raw.data(), qkv.get(), raw.size()), "download qkv");
+  const std::vector<float> x = to_f32(raw, t);
+  std::mt19937 rng(99);
+  double err2 = 0, ref2 = 0;
+  for (int s = 0; s < 32; ++s) {
+    const int b = std::uniform_int_distribution<int>(0, static_cast<int>(cu.size()) - 2)(rng);
+    const int len = cu[b + 1] - cu[b];
+    const int i = std::uniform_int_distribution<int>(0, len - 1)(rng);
+    const int h = std::uniform_int_distribution<int>(0, kHeads - 1)(rng);
+    const float* q = &x[(cu[b] + i) * 3 * kHidden + h * kHeadDim];
+    std::vector<double> sc(len), out(kHeadDim, 0.0);
+    double mx = -1e300, sum = 0;
+    for (int j = 0; j < len; ++j) {
+      const float* kr = &x[(cu[b] + j) * 3 * kHidden + kHidden + h * kHeadDim];
+      double d = 0;
+      for (int e = 0; e < kHeadDim; ++e) d += static_cast<double>(q[e]) * kr[e];
+      sc[j] = d * scale - static_cast<double>(slopes[h]) * std::abs(i - j);
+      mx = std::max(mx, sc[j]);
+    }
+    for (int j = 0; j < len; ++j) {
+      const double p = std::exp(sc[j] - mx);
+      sum += p;
+      const float* vr = &x[(cu[b] + j) * 3 * kHidden + 2 * kHidden + h * kHeadDim];
+      for (int e = 0; e < kHeadDim; ++e) out[e] += p * vr[e];
+    }
+    for (int e = 0; e < kHeadDim; ++e) {
+      const double r = out[e] / sum;
+      const double g = ref[(cu[b] + i) * kHidden + h * kHeadDim + e];
+      err2 += (g - r) * (g - r);
+      ref2 += r * r;
+    }
+  }
+  return std::sqrt(err2 / std::max(ref2, 1e-300));
+}
+
+double rel_error(const std::vector<float>& got, const std::vector<float>& ref) {
+  double err2 = 0, ref2 = 0;
+  for (std::size_t i = 0; i < got.size(); ++i) {
+    err2 += (static_cast<double>(got[i]) - ref[i]) * (static_cast<double>(got[i]) - ref[i]);
+    ref2 += static_cast<double>(ref[i]) * ref[i];
+  }
+  return std::sqrt(err2 / std::max(ref2, 1e-300));
+}
+
+struct AttnCase {
+  long long batch, len;
+};
+
+void bench_attention(Backend& fast, Backend& portable, DType t, AttnCase c) {
+  auto* s = static_cast<cudaStream_t>(embd::backend::cuda::native_stream(fast));
+  const long long tokens = c.batch * c.len;
+  const std::size_t es = embd::dtype_size(t);
+  DeviceMemory qkv = value_or_die(fast.allocate(tokens * 3 * kHidden * es), "allocate qkv");
+  DeviceMemory out = value_or_die(fast.allocate(tokens * kHidden * es), "allocate out");
+  DeviceMemory ref = value_or_die(fast.allocate(tokens * kHidden * sizeof(float)), "allocate ref");
+  std::vector<int> cu(c.batch + 1);
+  for (long long b = 0; b <= c.batch; ++b) cu[b] = static_cast<int>(b * c.len);
+  std::vector<float> slopes(kHeads);
+  for (int h = 0; h < kHeads; ++h) slopes[h] = std::pow(2.0f, -8.0f * (h + 1) / kHeads);  // JinaBERT ALiBi
+  DeviceMemory cu_dev = value_or_die(fast.allocate(cu.size() * 4), "allocate cu_seqlens");
+  DeviceMemory slopes_dev = value_or_die(fast.allocate(kHeads * 4), "allocate slopes");
+  status_ok(fast.upload(cu_dev.get(), cu.data(), cu.size() * 4), "upload cu_seqlens");
+  status_ok(fast.upload(slopes_dev.get(), slopes.data(), kHeads * 4), "upload slopes");
+  CK(embd::bench::fill_uniform(qkv.get(), elem(t), tokens * 3 * kHidden, 21, -1.0f, 1.0f, s));
+  const float scale = 1.0f / std::sqrt(static_cast<float>(kHeadDim));
+  CK(embd::bench::attention_reference(qkv.get(), elem(t), 3 * kHidden, cu_dev.as<std::int32_t>(), c.batch, tokens,
+                                      kHeads, scale, slopes_dev.as<float>(), ref.as<float>(), s));
+  std::vector<float> ref_host(tokens * kHidden);
+  status_ok(fast.download(ref_host.data(), ref.get(), ref_host.size() * 4), "download reference");
+  char shape[64];
+  std::snprintf(shape, sizeof(shape), "%lldx%lld H=512 d=64 alibi", c.batch, c.len);
+  if (c.len == 128) {
+    const double self = reference_self_check(fast, t, qkv, cu, ref_host, slopes, scale);
+    g_rows.push_back({"attention fp32 ref", name_of(t), shape, 0, 0, "-", verdict(self, 1e-5, 0)});
+  }
+  embd::backend::AttentionArgs a;
+  a.qkv = Mat::of(qkv.get(), t, tokens, 3 * kHidden);
+  a.out = Mat::of(out.get(), t, tokens, kHidden);
+  a.cu_seqlens = cu_dev.as<std::int32_t>();
+  a.cu_seqlens_host = cu.data();
+  a.batch = c.batch;
+  a.max_seqlen = c.len;
+  a.num_heads = kHeads;
+  a.head_dim = kHeadDim;
+  a.scale = scale;
+  a.alibi_slopes = slopes_dev.as<float>();
+  double flops = 4.0 * static_cast<double>(c.len) * c.len * kHidden * c.batch;
+  Backend* backends[2] = {&fast, &portable};
+  for (int v = 0; v < 2; ++v) {
+    if (t == DType::kF32 && v == 0) continue;  // F32 always runs the portable kernel
+    Backend& be = *backends[v];
+    auto* bs = static_cast<cudaStream_t>(embd::backend::cuda::native_stream(be));
+    status_ok(fast.synchronize(), "synchronize");  // inputs were written on fast's stream
+    CK(cudaMemsetAsync(out.get(), 0xFF, tokens * kHidden * es, bs));
+    status_ok(be.attention(a), "attention");
+    const unsigned long long bad = nonfinite(be, bs, out.get(), t, tokens, kHidden);
+    std::vector<std::uint8_t> raw(tokens * kHidden * es);
+    status_ok(be.download(raw.data(), out.get(), raw.size()), "download attention");
+    const double rel = rel_error(to_f32(raw, t), ref_host);
+    const double ms = time_ms(bs, [&] { status_ok(be.attention(a), "attention"); });
+    g_rows.push_back({v == 0 ? "attention (tensor core)" : "attention (portable)", name_of(t), shape, ms,
+                      flops / (ms * 1e-3) / 1e12, "TFLOP/s", verdict(rel, attention_tolerance(t), bad)});
+  }
+}
+
+void run_attention_benches(Backend& fast, Backend& portable) {
+  const AttnCase cases[] = {{512, 128}, {8, 2048}, {1, 8192}};
+  for (DType t : {DType::kF16, DType::kBF16, DType::kF32}) {
+    for (const AttnCase& c : cases) bench_attention(fast, portable, t, c);
+  }
+}
+
+int run_all() {
+  const int count = embd::backend::cuda::device_count();
+  if (count == 0) {
+    std::printf("no CUDA device: skipped\n");
+    return 0;
+  }
+  auto be = value_or_die(embd::backend::cuda::make_cuda_backend(0), "make_cuda_backend(0)");
+  embd::backend::cuda::CudaBackendOptions popt;
+  popt.portable_attention = true;
+  auto portable = value_or_die(embd::backend::cuda::make_cuda_backend(0, popt), "make_cuda_backend(0, portable)");
+  std::printf("device: %s\n", be->description().c_str());
+  auto* s = static_cast<cudaStream_t>(embd::backend::cuda::native_stream(*be));
+  const auto t0 = std::chrono::steady_clock::now();
+
+  bench_copy(*be, s);
+  for (DType t : {DType::kF16, DType::kBF16}) bench_linear(*be, s, t, 8192, 8192, 8192, false, "peak gemm");
+  struct Shape { long long k, n; bool bias; };
+  const Shape shapes[] = {{512, 1536, true}, {512, 512, true}, {512, 4096, false}, {2048, 512, true}};
+  for (DType t : {DType::kF16, DType::kBF16, DType::kF32}) {
+    for (long long m : {4096LL, 16384LL, 65536LL}) {
+      for (const Shape& sh : shapes) bench_linear(*be, s, t, m, sh.k, sh.n, sh.bias, "linear");
+    }
+  }
+  status_ok(be->synchronize(), "synchronize");
+  run_attention_benches(*be, *portable);
+
+  std::printf("\n%-22s %-5s %-28s %10s %10s %-12s %s\n", "op", "dtype", "shape", "median ms", "rate", "unit",
+              "check");
+  for (const Row& r : g_rows) {
+    std::printf("%-22s %-5s %-28s %10.4f %10.2f %-12s %s\n", r.op.c_str(), r.dtype.c_str(), r.shape.c_str(), r.ms,
+                r.rate, r.unit, r.check.c_str());
+  }
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  std::printf("\n%zu rows, %d check failure(s), %.1f s\n", g_rows.size(), g_failures, secs);
+  return g_failures == 0 ? 0 : 1;
+}
+
+}  // namespace
+
+int main() { return run_all(); }

@@ -1,0 +1,232 @@
+// Load client for `embd serve`: N keep-alive connections on loopback, fixed request counts,
+// throughput and p50/p99 latency per scenario, plus the library-only latency of the same inputs
+// in the same run (Engine::embed in this process, same model) to show the server's overhead.
+//
+// Scenarios (DESIGN.md workloads): q16 (one 16-token text per request) at concurrency 1, 16 and
+// 256; b32x128 (32 texts of 128 tokens per request) at concurrency 1 and 4.
+//
+//   server_load_bench --model DIR --port P            # against a running `embd serve`
+//   server_load_bench --model DIR --serve BIN         # spawns `BIN serve --port 0` itself
+// Options: --requests N (per scenario, default 2000 for q16, 100 for b32x128), --threads T.
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "embd/engine.hpp"
+#include "server/test_client.h"
+#include "workloads.h"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+namespace wl = embd::workloads;
+namespace http = embd::server::testing;
+
+struct Args {
+  std::string model;
+  std::string serve_binary;
+  std::uint16_t port = 0;
+  std::size_t q16_requests = 2000;
+  std::size_t batch_requests = 100;
+  int threads = 0;
+};
+
+struct Stats {
+  std::size_t requests = 0, failures = 0, texts = 0;
+  double seconds = 0, p50_ms = 0, p99_ms = 0;
+};
+
+Stats summarize(std::vector<double> ms, double seconds, std::size_t failures,
+                std::size_t texts_per_request) {
+  Stats s;
+  s.requests = ms.size();
+  s.failures = failures;
+  s.texts = ms.size() * texts_per_request;
+  s.seconds = seconds;
+  if (!ms.empty()) {
+    std::sort(ms.begin(), ms.end());
+    s.p50_ms = ms[ms.size() / 2];
+    s.p99_ms = ms[std::min(ms.size() - 1, ms.size() * 99 / 100)];
+  }
+  return s;
+}
+
+// `requests` POSTs of `bodies` (round robin) over `concurrency` keep-alive connections.
+Stats run_http(std::uint16_t port, const std::vector<std::string>& bodies, std::size_t requests,
+               int concurrency, std::size_t texts_per_request) {
+  std::atomic<std::size_t> next{0}, failures{0};
+  std::vector<std::vector<double>> latencies(concurrency);
+  std::vector<std::thread> threads;
+  const auto start = Clock::now();
+  for (int t = 0; t < concurrency; ++t) {
+    threads.emplace_back([&, t] {
+      auto conn = std::make_unique<http::Connection>(port);
+      for (std::size_t i; (i = next.fetch_add(1)) < requests;) {
+        const std::string request = http::make_request("POST", "/embed", bodies[i % bodies.size()]);
+        const auto t0 = Clock::now();
+        std::optional<http::RawResponse> r;
+        if (conn->connected() && conn->send_all(request)) r = conn->read_response();
+        if (!r || r->status != 200) {
+          failures.fetch_add(1);
+          conn = std::make_unique<http::Connection>(port);  // e.g. closed after an error
+          continue;
+        }
+        latencies[t].push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  std::vector<double> all;
+  for (auto& l : latencies) all.insert(all.end(), l.begin(), l.end());
+  return summarize(std::move(all), seconds, failures.load(), texts_per_request);
+}
+
+// The same inputs through Engine::embed in this process.
+Stats run_library(embd::Engine& engine, const std::vector<std::vector<std::string>>& inputs,
+                  std::size_t requests, int concurrency) {
+  std::atomic<std::size_t> next{0}, failures{0};
+  std::vector<std::vector<double>> latencies(concurrency);
+  std::vector<std::thread> threads;
+  const auto start = Clock::now();
+  for (int t = 0; t < concurrency; ++t) {
+    threads.emplace_back([&, t] {
+      for (std::size_t i; (i = next.fetch_add(1)) < requests;) {
+        const auto t0 = Clock::now();
+        auto r = engine.embed(inputs[i % inputs.size()]).get();
+        if (!r.ok()) {
+          failures.fetch_add(1);
+          continue;
+        }
+        latencies[t].push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  std::vector<double> all;
+  for (auto& l : latencies) all.insert(all.end(), l.begin(), l.end());
+  return summarize(std::move(all), seconds, failures.load(), inputs[0].size());
+}
+
+void print(const char* what, const char* scenario, int concurrency, const Stats& s,
+           std::size_t tokens_per_request) {
+  const double rps = s.seconds > 0 ? double(s.requests) / s.seconds : 0;
+  std::printf("%-8s %-8s c=%-4d %7zu req %5zu fail %8.1f req/s %10.0f tok/s %9.3f p50 ms %9.3f p99 ms\n",
+              what, scenario, concurrency, s.requests, s.failures, rps,
+              rps * double(tokens_per_request), s.p50_ms, s.p99_ms);
+}
+
+bool parse_args(int argc, char** argv, Args& a) {
+  for (int i = 1; i + 1 < argc; i += 2) {
+    std::string k = argv[i], v = argv[i + 1];
+    if (k == "--model") a.model = v;
+    else if (k == "--serve") a.serve_binary = v;
+    else if (k == "--port") a.port = static_cast<std::uint16_t>(std::stoi(v));
+    else if (k == "--requests") a.q16_requests = a.batch_requests = std::stoul(v);
+    else if (k == "--threads") a.threads = std::stoi(v);
+    else return false;
+  }
+  return !a.model.empty() && (a.port != 0 || !a.serve_binary.empty());
+}
+
+// Spawns `<binary> serve` on a free port and returns its pid and port (0 on failure).
+std::pair<pid_t, std::uint16_t> spawn_server(const Args& a) {
+  int fds[2];
+  if (pipe(fds) != 0) return {-1, 0};
+  pid_t pid = fork();
+  if (pid == 0) {
+    dup2(fds[1], STDOUT_FILENO);
+    close(fds[0]);
+    std::string threads = std::to_string(a.threads);
+    execl(a.serve_binary.c_str(), a.serve_binary.c_str(), "serve", "--model", a.model.c_str(),
+          "--host", "127.0.0.1", "--port", "0", "--threads", threads.c_str(),
+          "--max-client-batch-size", "64", "--max-concurrent-requests", "4096", nullptr);
+    _exit(127);
+  }
+  close(fds[1]);
+  FILE* out = fdopen(fds[0], "r");
+  char line[1024];
+  while (std::fgets(line, sizeof(line), out)) {
+    if (const char* at = std::strstr(line, "listening on http://")) {
+      const char* colon = std::strchr(at + 20, ':');
+      return {pid, static_cast<std::uint16_t>(std::atoi(colon + 1))};
+    }
+  }
+  return {pid, 0};
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Args args;
+  if (!parse_args(argc, argv, args)) {
+    std::fprintf(stderr, "usage: %s --model DIR (--port P | --serve BIN) [--requests N] [--threads T]\n",
+                 argv[0]);
+    return 2;
+  }
+  embd::LoadOptions options;
+  options.threads = args.threads;
+  auto engine = embd::Engine::load(args.model, options);
+  if (!engine.ok()) {
+    std::fprintf(stderr, "%s\n", engine.status().to_string().c_str());
+    return 1;
+  }
+  auto factory = wl::TextFactory::create(**engine, wl::BenchConfig{}.seed);
+  if (!factory.ok()) {
+    std::fprintf(stderr, "%s\n", factory.status().to_string().c_str());
+    return 1;
+  }
+  auto q16 = factory->make(std::vector<std::size_t>(64, 16));
+  auto b32 = factory->make(std::vector<std::size_t>(4 * 32, 128));
+  if (!q16.ok() || !b32.ok()) return 1;
+  std::vector<std::vector<std::string>> q16_inputs, b32_inputs;
+  std::vector<std::string> q16_bodies, b32_bodies;
+  for (auto& t : *q16) q16_inputs.push_back({t});
+  for (std::size_t i = 0; i < 4; ++i) {
+    b32_inputs.emplace_back(b32->begin() + i * 32, b32->begin() + (i + 1) * 32);
+  }
+  for (auto& in : q16_inputs) q16_bodies.push_back(nlohmann::json{{"inputs", in}}.dump());
+  for (auto& in : b32_inputs) b32_bodies.push_back(nlohmann::json{{"inputs", in}}.dump());
+
+  pid_t child = -1;
+  std::uint16_t port = args.port;
+  if (!args.serve_binary.empty()) {
+    std::tie(child, port) = spawn_server(args);
+    if (port == 0) {
+      std::fprintf(stderr, "could not start %s serve\n", args.serve_binary.c_str());
+      return 1;
+    }
+  }
+  std::printf("server_load_bench: model %s, 127.0.0.1:%u, %u hardware threads\n",
+              args.model.c_str(), unsigned(port), std::thread::hardware_concurrency());
+  run_http(port, q16_bodies, 50, 1, 1);  // warm-up: connections, caches
+  run_library(**engine, q16_inputs, 50, 1);
+  for (int c : {1, 16, 256}) {
+    print("server", "q16", c, run_http(port, q16_bodies, args.q16_requests, c, 1), 16);
+    print("library", "q16", c, run_library(**engine, q16_inputs, args.q16_requests, c), 16);
+  }
+  for (int c : {1, 4}) {
+    print("server", "b32x128", c, run_http(port, b32_bodies, args.batch_requests, c, 32), 32 * 128);
+    print("library", "b32x128", c, run_library(**engine, b32_inputs, args.batch_requests, c),
+          32 * 128);
+  }
+  if (child > 0) {
+    kill(child, SIGTERM);
+    int status = 0;
+    waitpid(child, &status, 0);
+  }
+  return 0;
+}

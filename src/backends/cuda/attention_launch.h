@@ -1,0 +1,40 @@
+// Launchers for padding-free (varlen) fused attention (attention_kernels.cu, attention_mma.cu).
+//
+// Sequences are packed rows of one [T, 3H] QKV matrix, delimited by cu_seqlens. The kernels are
+// flash-style: a grid over (sequence, query block, head), K/V tiles through shared memory, an
+// online softmax in F32 and the ALiBi bias -slope_h * |i - j| computed in F32 inside the kernel.
+// No [L, L] buffer exists, so memory is O(L). Enqueued on `stream`; returns the launch error.
+#pragma once
+
+#include "launch_common.h"
+
+namespace embd::backend::cuda {
+
+struct AttentionParams {
+  ElemType type = ElemType::kF32;  // qkv and out
+  const void* qkv = nullptr;       // [T, 3H]: Q | K | V, head h at columns h*d .. h*d+d-1 of each
+  long long qkv_ld = 0;
+  void* out = nullptr;             // [T, H]
+  long long out_ld = 0;
+  const std::int32_t* cu_seqlens = nullptr;  // device [batch + 1]
+  long long batch = 0;
+  long long max_seqlen = 0;
+  int num_heads = 0;
+  int head_dim = 0;
+  float scale = 1.0f;                  // multiplies q.k before the bias
+  const float* alibi_slopes = nullptr;  // device [num_heads] or null (no bias)
+};
+
+// Whether the launchers handle this head dimension (8, 16, 32, 64 or 128).
+bool attention_head_dim_supported(int head_dim);
+
+// The portable kernel: any supported dtype and head dimension, F32 FMA math.
+cudaError_t launch_attention_simple(const AttentionParams& p, cudaStream_t stream);
+
+// The tensor-core kernel (mma.sync m16n8k16, sm_80+): F16/BF16, head_dim 64, 16-byte aligned
+// rows (qkv pointer and ld*2 multiples of 16). attention_mma_applicable() says whether it may be
+// used for `p`.
+bool attention_mma_applicable(const AttentionParams& p);
+cudaError_t launch_attention_mma(const AttentionParams& p, cudaStream_t stream);
+
+}  // namespace embd::backend::cuda

@@ -1,0 +1,271 @@
+// The tensor-core varlen attention kernel for head_dim 64 in F16/BF16 (see attention_launch.h),
+// in the FlashAttention-2 style with mma.sync.m16n8k16 (sm_80+, also used on sm_90).
+//
+// Block = 4 warps, 64 queries of one (sequence, head); each warp owns 16 query rows and keeps
+// Q fragments, scores S (16 x 64 keys) and the output O (16 x 64) in registers. K/V tiles of 64
+// keys are double-buffered in shared memory with cp.async (rows past the sequence are
+// zero-filled, never read). Scores get scale and ALiBi in F32, online softmax in base 2; P is
+// rounded to the input dtype for the P V product (as in FlashAttention), sums stay F32.
+#include <cstdint>
+#include <cstring>
+
+#include "attention_launch.h"
+#include "device_util.cuh"
+
+namespace embd::backend::cuda {
+namespace {
+
+constexpr int kD = 64;
+constexpr int kBQ = 64;
+constexpr int kBK = 64;
+constexpr int kThreads = 128;
+constexpr int kStride = kD + 8;  // 144-byte rows: ldmatrix row addresses hit distinct banks
+constexpr float kLog2e = 1.4426950408889634f;
+
+__device__ __forceinline__ std::uint32_t smem_addr(const void* p) {
+  return static_cast<std::uint32_t>(__cvta_generic_to_shared(p));
+}
+
+// 16-byte async copy global -> shared; src_bytes 0 zero-fills the destination (src unread).
+__device__ __forceinline__ void cp_async_16(void* dst, const void* src, int src_bytes) {
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(smem_addr(dst)), "l"(src),
+               "r"(src_bytes)
+               : "memory");
+}
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
+template <int N>
+__device__ __forceinline__ void cp_async_wait() {
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
+}
+
+__device__ __forceinline__ void ldmatrix_x4(std::uint32_t (&r)[4], const void* p) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(smem_addr(p))
+               : "memory");
+}
+__device__ __forceinline__ void ldmatrix_x4_trans(std::uint32_t (&r)[4], const void* p) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(smem_addr(p))
+               : "memory");
+}
+
+// d += a * b for one m16n8k16 tile, F32 accumulators.
+template <typename T>
+__device__ __forceinline__ void mma_16816(float (&d)[4], const std::uint32_t (&a)[4], std::uint32_t b0,
+                                          std::uint32_t b1);
+template <>
+__device__ __forceinline__ void mma_16816<__half>(float (&d)[4], const std::uint32_t (&a)[4],
+                                                  std::uint32_t b0, std::uint32_t b1) {
+  asm volatile(
+      "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+      "{%0,%1,%2,%3};\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+template <>
+__device__ __forceinline__ void mma_16816<__nv_bfloat16>(float (&d)[4], const std::uint32_t (&a)[4],
+                                                         std::uint32_t b0, std::uint32_t b1) {
+  asm volatile(
+      "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+      "{%0,%1,%2,%3};\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+// Two floats as one register of two 16-bit values, `lo` in the low half (lower column).
+template <typename T>
+__device__ __forceinline__ std::uint32_t pack2(float lo, float hi);
+template <>
+__device__ __forceinline__ std::uint32_t pack2<__half>(float lo, float hi) {
+  const __half2 v = __floats2half2_rn(lo, hi);
+  std::uint32_t u;
+  memcpy(&u, &v, 4);
+  return u;
+}
+template <>
+__device__ __forceinline__ std::uint32_t pack2<__nv_bfloat16>(float lo, float hi) {
+  const __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
+  std::uint32_t u;
+  memcpy(&u, &v, 4);
+  return u;
+}
+
+// Copies rows [row0, row0 + 64) x 64 columns of a head (src = its first row and column) into a
+// [64][kStride] shared tile; rows at or past `len` are zero-filled.
+template <typename T>
+__device__ __forceinline__ void load_tile(T* dst, const T* src, long long ld, int row0, int len) {
+  for (int c = threadIdx.x; c < 64 * 8; c += kThreads) {
+    const int r = c >> 3;
+    const int chunk = c & 7;
+    const int row = row0 + r;
+    const bool valid = row < len;
+    const T* g = src + (valid ? static_cast<long long>(row) * ld : 0) + chunk * 8;
+    cp_async_16(dst + r * kStride + chunk * 8, g, valid ? 16 : 0);
+  }
+}
+
+template <typename T>
+__global__ void __launch_bounds__(kThreads) attention_mma_kernel(AttentionParams p) {
+  __shared__ __align__(128) T qs[kBQ * kStride];
+  __shared__ __align__(128) T ks[2][kBK * kStride];
+  __shared__ __align__(128) T vs[2][kBK * kStride];
+
+  const long long start = p.cu_seqlens[blockIdx.x];
+  const int len = static_cast<int>(p.cu_seqlens[blockIdx.x + 1] - start);
+  const int q0 = static_cast<int>(blockIdx.y) * kBQ;
+  if (q0 >= len) return;  // uniform over the block
+  const int h = static_cast<int>(blockIdx.z);
+  const long long hidden = static_cast<long long>(p.num_heads) * kD;
+  const T* qg = static_cast<const T*>(p.qkv) + start * p.qkv_ld + static_cast<long long>(h) * kD;
+  const T* kg = qg + hidden;
+  const T* vg = qg + 2 * hidden;
+  const int lane = threadIdx.x & 31;
+  const int warp = threadIdx.x >> 5;
+  const int g = lane >> 2;  // fragment row group
+  const int t = lane & 3;   // thread in group
+
+  load_tile(qs, qg, p.qkv_ld, q0, len);
+  cp_async_commit();
+  load_tile(ks[0], kg, p.qkv_ld, 0, len);
+  load_tile(vs[0], vg, p.qkv_ld, 0, len);
+  cp_async_commit();
+
+  const float scale2 = p.scale * kLog2e;
+  const float slope2 = p.alibi_slopes != nullptr ? p.alibi_slopes[h] * kLog2e : 0.0f;
+  const int qi0 = q0 + warp * 16 + g;  // this thread's two query rows: qi0 and qi0 + 8
+  std::uint32_t qf[4][4];
+  float o[8][4];
+#pragma unroll
+  for (int n = 0; n < 8; ++n) o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.0f;
+  float m[2] = {-INFINITY, -INFINITY};
+  float l[2] = {0.0f, 0.0f};
+
+  const int ntiles = (len + kBK - 1) / kBK;
+  for (int tile = 0; tile < ntiles; ++tile) {
+    if (tile + 1 < ntiles) {
+      load_tile(ks[(tile + 1) & 1], kg, p.qkv_ld, (tile + 1) * kBK, len);
+      load_tile(vs[(tile + 1) & 1], vg, p.qkv_ld, (tile + 1) * kBK, len);
+      cp_async_commit();
+      cp_async_wait<1>();  // everything but the prefetch just issued has landed
+    } else {
+      cp_async_wait<0>();
+    }
+    __syncthreads();
+    if (tile == 0) {
+#pragma unroll
+      for (int kk = 0; kk < 4; ++kk) {
+        ldmatrix_x4(qf[kk], &qs[(warp * 16 + (lane & 15)) * kStride + kk * 16 + (lane >> 4) * 8]);
+      }
+    }
+    const T* kt = ks[tile & 1];
+    const T* vt = vs[tile & 1];
+
+    float s[8][4];
+#pragma unroll
+    for (int n = 0; n < 8; ++n) {
+      s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.0f;
+#pragma unroll
+      for (int kk = 0; kk < 4; kk += 2) {
+        std::uint32_t b[4];
+        ldmatrix_x4(b, &kt[(n * 8 + (lane & 7)) * kStride + kk * 16 + (lane >> 3) * 8]);
+        mma_16816<T>(s[n], qf[kk], b[0], b[1]);
+        mma_16816<T>(s[n], qf[kk + 1], b[2], b[3]);
+      }
+    }
+
+    // Scale, ALiBi, mask, and the online-softmax update (rows g and g + 8).
+    const int kbase = tile * kBK;
+    float mx[2] = {m[0], m[1]};
+#pragma unroll
+    for (int n = 0; n < 8; ++n) {
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const int j = kbase + n * 8 + 2 * t + (e & 1);
+        const int i = qi0 + (e >> 1) * 8;
+        float v = s[n][e] * scale2 - slope2 * fabsf(static_cast<float>(i - j));
+        if (j >= len) v = -INFINITY;
+        s[n][e] = v;
+        mx[e >> 1] = fmaxf(mx[e >> 1], v);
+      }
+    }
+    float alpha[2];
+#pragma unroll
+    for (int r = 0; r < 2; ++r) {
+      mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 1));
+      mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 2));
+      alpha[r] = exp2f(m[r] - mx[r]);  // finite mx: key kbase < len is in this tile
+      m[r] = mx[r];
+      l[r] *= alpha[r];
+    }
+#pragma unroll
+    for (int n = 0; n < 8; ++n) {
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        s[n][e] = exp2f(s[n][e] - m[e >> 1]);
+        l[e >> 1] += s[n][e];
+        o[n][e] *= alpha[e >> 1];
+      }
+    }
+
+    // O += P V: score tiles 2kk and 2kk+1 form the A fragment of key step kk.
+#pragma unroll
+    for (int kk = 0; kk < 4; ++kk) {
+      const std::uint32_t a[4] = {pack2<T>(s[2 * kk][0], s[2 * kk][1]), pack2<T>(s[2 * kk][2], s[2 * kk][3]),
+                                  pack2<T>(s[2 * kk + 1][0], s[2 * kk + 1][1]),
+                                  pack2<T>(s[2 * kk + 1][2], s[2 * kk + 1][3])};
+#pragma unroll
+      for (int n = 0; n < 8; n += 2) {
+        std::uint32_t b[4];
+        ldmatrix_x4_trans(b, &vt[(kk * 16 + (lane & 7) + ((lane >> 3) & 1) * 8) * kStride + n * 8 +
+                                 (lane >> 4) * 8]);
+        mma_16816<T>(o[n], a, b[0], b[1]);
+        mma_16816<T>(o[n + 1], a, b[2], b[3]);
+      }
+    }
+    __syncthreads();  // this buffer is refilled by the prefetch of the next iteration
+  }
+
+  T* og = static_cast<T*>(p.out) + start * p.out_ld + static_cast<long long>(h) * kD;
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    l[r] += __shfl_xor_sync(0xffffffffu, l[r], 1);
+    l[r] += __shfl_xor_sync(0xffffffffu, l[r], 2);
+    const int i = qi0 + r * 8;
+    if (i >= len) continue;
+    const float inv = 1.0f / l[r];
+    T* row = og + static_cast<long long>(i) * p.out_ld;
+#pragma unroll
+    for (int n = 0; n < 8; ++n) {
+      row[n * 8 + 2 * t] = from_f32<T>(o[n][2 * r] * inv);
+      row[n * 8 + 2 * t + 1] = from_f32<T>(o[n][2 * r + 1] * inv);
+    }
+  }
+}
+
+}  // namespace
+
+bool attention_mma_applicable(const AttentionParams& p) {
+  return (p.type == ElemType::kF16 || p.type == ElemType::kBF16) && p.head_dim == kD &&
+         reinterpret_cast<std::uintptr_t>(p.qkv) % 16 == 0 && p.qkv_ld % 8 == 0;
+}
+
+cudaError_t launch_attention_mma(const AttentionParams& p, cudaStream_t stream) {
+  if (p.batch <= 0 || p.max_seqlen <= 0) return cudaSuccess;
+  if (!attention_mma_applicable(p)) return cudaErrorInvalidValue;
+  const long long qblocks = (p.max_seqlen + kBQ - 1) / kBQ;
+  if (p.batch > 0x7fffffffLL || qblocks > 65535 || p.num_heads <= 0 || p.num_heads > 65535) {
+    return cudaErrorInvalidValue;
+  }
+  const dim3 grid(static_cast<unsigned>(p.batch), static_cast<unsigned>(qblocks),
+                  static_cast<unsigned>(p.num_heads));
+  if (p.type == ElemType::kF16) {
+    attention_mma_kernel<__half><<<grid, kThreads, 0, stream>>>(p);
+  } else {
+    attention_mma_kernel<__nv_bfloat16><<<grid, kThreads, 0, stream>>>(p);
+  }
+  return cudaGetLastError();
+}
+
+}  // namespace embd::backend::cuda

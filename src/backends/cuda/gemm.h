@@ -1,0 +1,70 @@
+// cuBLASLt matmuls for Linear layers: y[M, N] = epilogue(x[M, K] W^T) with W [N, K] row-major.
+//
+// In cuBLASLt's column-major terms this is D[N x M] = op(A) B with A = W seen as [K x N]
+// (ld K) transposed, B = x seen as [K x M] (ld = x's row stride), D = y seen as [N x M]. F16 and
+// BF16 accumulate in F32 (CUBLAS_COMPUTE_32F); F32 is exact FP32 unless TF32 is allowed.
+//
+// A plan (descriptors + the heuristic's algorithm) is cached per problem shape, strides, dtype,
+// epilogue and pointer alignment, so the heuristic runs once per shape. Owned by one backend and
+// used by its thread only (not thread-safe). Errors: kDeviceError / kOutOfMemory from CUDA, and
+// kUnsupported when cuBLASLt has no algorithm for a problem (callers may retry without the
+// epilogue).
+#pragma once
+
+#include <cublasLt.h>
+#include <cuda_runtime_api.h>
+
+#include <cstddef>
+#include <map>
+#include <memory>
+#include <tuple>
+
+#include "core/status.h"
+#include "launch_common.h"
+
+namespace embd::backend::cuda {
+
+enum class GemmEpilogue : int { kNone, kBias, kRelu, kReluBias };
+
+struct GemmProblem {
+  ElemType type = ElemType::kF32;  // W, x, y (and the bias when the epilogue has one)
+  long long m = 0;                 // tokens
+  long long n = 0;                 // out features
+  long long k = 0;                 // in features
+  const void* w = nullptr;         // [n, k], row stride k
+  const void* x = nullptr;         // [m, k], row stride ldx
+  long long ldx = 0;
+  void* y = nullptr;               // [m, n], row stride ldy; must not alias x
+  long long ldy = 0;
+  GemmEpilogue epilogue = GemmEpilogue::kNone;
+  const void* bias = nullptr;      // [n] of `type`, for kBias / kReluBias
+};
+
+class LtGemm {
+ public:
+  // Creates the cuBLASLt handle and a workspace on the current device.
+  static Result<std::unique_ptr<LtGemm>> create(bool allow_tf32);
+  ~LtGemm();
+  LtGemm(const LtGemm&) = delete;
+  LtGemm& operator=(const LtGemm&) = delete;
+
+  // Enqueues the matmul on `stream`.
+  Status run(const GemmProblem& p, cudaStream_t stream);
+
+ private:
+  struct Plan;
+  using Key = std::tuple<int, long long, long long, long long, long long, long long, int, unsigned,
+                         unsigned, unsigned, unsigned>;
+
+  LtGemm() = default;
+  Result<Plan*> plan_for(const GemmProblem& p);
+  Status build_plan(const GemmProblem& p, Plan& plan);
+
+  cublasLtHandle_t handle_ = nullptr;
+  void* workspace_ = nullptr;
+  std::size_t workspace_bytes_ = 0;
+  bool allow_tf32_ = false;
+  std::map<Key, std::unique_ptr<Plan>> plans_;
+};
+
+}  // namespace embd::backend::cuda

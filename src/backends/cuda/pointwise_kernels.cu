@@ -1,0 +1,109 @@
+// Pointwise and pooling kernels: see pointwise_launch.h.
+#include "device_util.cuh"
+#include "pointwise_launch.h"
+
+namespace embd::backend::cuda {
+namespace {
+
+constexpr int kThreads = 256;
+
+// Grid-stride blocks for `n` elements: enough to fill any current GPU, never above the x limit.
+unsigned grid_for(long long n) {
+  long long blocks = (n + kThreads - 1) / kThreads;
+  if (blocks > 65536) blocks = 65536;
+  return static_cast<unsigned>(blocks < 1 ? 1 : blocks);
+}
+
+template <typename T>
+__global__ void bias_act_kernel(T* y, long long rows, long long cols, long long ld, const float* bias,
+                                ActKind act) {
+  const long long n = rows * cols;
+  for (long long i = blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<long long>(gridDim.x) * blockDim.x) {
+    const long long r = i / cols;
+    const long long c = i - r * cols;
+    T* p = y + r * ld + c;
+    float v = to_f32(*p);
+    if (bias != nullptr) v += bias[c];
+    *p = from_f32<T>(activate(v, act));
+  }
+}
+
+template <typename T>
+__global__ void glu_kernel(GluParams p) {
+  const T* in = static_cast<const T*>(p.in);
+  T* out = static_cast<T*>(p.out);
+  const long long n = p.rows * p.inner;
+  for (long long i = blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<long long>(gridDim.x) * blockDim.x) {
+    const long long r = i / p.inner;
+    const long long c = i - r * p.inner;
+    const float first = to_f32(in[r * p.in_ld + c]);
+    const float second = to_f32(in[r * p.in_ld + p.inner + c]);
+    const float v = p.activate_first_half ? activate(first, p.act) * second
+                                          : first * activate(second, p.act);
+    out[r * p.out_ld + c] = from_f32<T>(v);
+  }
+}
+
+// Grid (batch, column blocks of 32). A block is 32 columns x 8 row groups: row group y sums
+// rows y, y+8, ... of its sequence (loads unrolled so several are in flight), then the 8
+// partials are added in a fixed order (deterministic).
+constexpr int kPoolCols = 32;
+constexpr int kPoolRowGroups = 8;
+
+template <typename T>
+__global__ void __launch_bounds__(kPoolCols * kPoolRowGroups) pool_kernel(PoolParams p) {
+  __shared__ float partial[kPoolRowGroups][kPoolCols];
+  const long long b = blockIdx.x;
+  const long long c = blockIdx.y * static_cast<long long>(kPoolCols) + threadIdx.x;
+  const long long begin = p.cu_seqlens[b];
+  const long long end = p.cu_seqlens[b + 1];
+  const T* h = static_cast<const T*>(p.hidden);
+  float v = 0.0f;
+  if (c < p.width && end > begin) {
+    if (p.mean) {
+#pragma unroll 4
+      for (long long r = begin + threadIdx.y; r < end; r += kPoolRowGroups) v += to_f32(h[r * p.ld + c]);
+    } else if (threadIdx.y == 0) {
+      v = to_f32(h[begin * p.ld + c]);
+    }
+  }
+  partial[threadIdx.y][threadIdx.x] = v;
+  __syncthreads();
+  if (threadIdx.y != 0 || c >= p.width) return;
+  float total = 0.0f;
+#pragma unroll
+  for (int y = 0; y < kPoolRowGroups; ++y) total += partial[y][threadIdx.x];
+  if (p.mean && end > begin) total /= static_cast<float>(end - begin);
+  p.out[b * p.width + c] = total;
+}
+
+}  // namespace
+
+cudaError_t launch_bias_act(ElemType type, void* y, long long rows, long long cols, long long ld,
+                            const float* bias, ActKind act, cudaStream_t stream) {
+  if (rows <= 0 || cols <= 0) return cudaSuccess;
+  EMBD_DISPATCH_ELEM(type, T,
+                     bias_act_kernel<T><<<grid_for(rows * cols), kThreads, 0, stream>>>(
+                         static_cast<T*>(y), rows, cols, ld, bias, act));
+  return cudaGetLastError();
+}
+
+cudaError_t launch_glu(const GluParams& p, cudaStream_t stream) {
+  if (p.rows <= 0 || p.inner <= 0) return cudaSuccess;
+  EMBD_DISPATCH_ELEM(p.type, T, glu_kernel<T><<<grid_for(p.rows * p.inner), kThreads, 0, stream>>>(p));
+  return cudaGetLastError();
+}
+
+cudaError_t launch_pool(const PoolParams& p, cudaStream_t stream) {
+  if (p.batch <= 0 || p.width <= 0) return cudaSuccess;
+  const long long col_blocks = (p.width + kPoolCols - 1) / kPoolCols;
+  if (p.batch > 0x7fffffffLL || col_blocks > 65535) return cudaErrorInvalidValue;
+  const dim3 grid(static_cast<unsigned>(p.batch), static_cast<unsigned>(col_blocks));
+  const dim3 block(kPoolCols, kPoolRowGroups);
+  EMBD_DISPATCH_ELEM(p.type, T, pool_kernel<T><<<grid, block, 0, stream>>>(p));
+  return cudaGetLastError();
+}
+
+}  // namespace embd::backend::cuda

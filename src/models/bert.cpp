@@ -1,0 +1,144 @@
+// Plain BERT (all-MiniLM / bge-small layouts): absolute position embeddings, post-LN blocks,
+// intermediate.dense + activation + output.dense MLP.
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "models/bert.h"
+#include "models/layers.h"
+
+namespace embd::models {
+
+namespace {
+
+struct BertLayer {
+  std::unique_ptr<LinearWeight> qkv;
+  std::unique_ptr<LinearWeight> attn_out;
+  LayerNormWeights attn_ln;
+  std::unique_ptr<LinearWeight> intermediate;
+  std::unique_ptr<LinearWeight> output;
+  LayerNormWeights output_ln;
+};
+
+enum Buffer : std::size_t { kX, kQkv, kCtx, kTmp, kInter };
+
+class Bert final : public Encoder {
+ public:
+  Bert(io::ModelConfig config, Backend& be, DType dtype)
+      : config_(std::move(config)), be_(be), dtype_(dtype),
+        workspace_(be, dtype, {config_.hidden_size, 3 * config_.hidden_size, config_.hidden_size,
+                               config_.hidden_size, config_.intermediate_size}) {}
+
+  Status load(const io::WeightSet& w);
+  Result<Mat> forward(const EncoderInput& in) override;
+  const io::ModelConfig& config() const override { return config_; }
+  DType dtype() const override { return dtype_; }
+
+ private:
+  Status load_layer(const io::WeightSet& w, int index);
+  Status layer_forward(const BertLayer& layer, const EncoderInput& in);
+
+  io::ModelConfig config_;
+  Backend& be_;
+  DType dtype_;
+  Workspace workspace_;
+  std::int64_t vocab_rows_ = 0;
+  DeviceMemory word_table_, position_table_, type_table_;
+  LayerNormWeights emb_ln_;
+  std::vector<BertLayer> layers_;
+};
+
+Status Bert::load(const io::WeightSet& w) {
+  const std::int64_t h = config_.hidden_size;
+  // The row count comes from the config (30528 for small-en: the 30522-token vocabulary
+  // padded to a multiple of 64); the engine checks token ids against it.
+  EMBD_ASSIGN_OR_RETURN(const HostTensor* word,
+                        w.require("embeddings.word_embeddings.weight", {config_.vocab_size, h}));
+  vocab_rows_ = config_.vocab_size;
+  EMBD_ASSIGN_OR_RETURN(word_table_, be_.upload_tensor(*word, dtype_));
+  EMBD_ASSIGN_OR_RETURN(position_table_, load_table(be_, w, "embeddings.position_embeddings.weight",
+                                                    config_.max_position_embeddings, h, dtype_));
+  EMBD_ASSIGN_OR_RETURN(type_table_, load_table(be_, w, "embeddings.token_type_embeddings.weight",
+                                                config_.type_vocab_size, h, dtype_));
+  EMBD_ASSIGN_OR_RETURN(emb_ln_, load_layernorm(be_, w, "embeddings.LayerNorm", h));
+  layers_.resize(static_cast<std::size_t>(config_.num_hidden_layers));
+  for (int l = 0; l < config_.num_hidden_layers; ++l) EMBD_TRY(load_layer(w, l));
+  return ok_status();
+}
+
+Status Bert::load_layer(const io::WeightSet& w, int index) {
+  const std::int64_t h = config_.hidden_size, inter = config_.intermediate_size;
+  const std::string p = "encoder.layer." + std::to_string(index) + ".";
+  BertLayer& layer = layers_[static_cast<std::size_t>(index)];
+  EMBD_ASSIGN_OR_RETURN(layer.qkv, load_fused_linear(be_, w, {p + "attention.self.query", p + "attention.self.key",
+                                                              p + "attention.self.value"}, h, h, dtype_));
+  EMBD_ASSIGN_OR_RETURN(layer.attn_out, load_linear(be_, w, p + "attention.output.dense", h, h, true, dtype_));
+  EMBD_ASSIGN_OR_RETURN(layer.attn_ln, load_layernorm(be_, w, p + "attention.output.LayerNorm", h));
+  EMBD_ASSIGN_OR_RETURN(layer.intermediate, load_linear(be_, w, p + "intermediate.dense", inter, h, true, dtype_));
+  EMBD_ASSIGN_OR_RETURN(layer.output, load_linear(be_, w, p + "output.dense", h, inter, true, dtype_));
+  EMBD_ASSIGN_OR_RETURN(layer.output_ln, load_layernorm(be_, w, p + "output.LayerNorm", h));
+  return ok_status();
+}
+
+Status Bert::layer_forward(const BertLayer& layer, const EncoderInput& in) {
+  const std::int64_t t = in.tokens;
+  const float eps = static_cast<float>(config_.layer_norm_eps);
+  const Mat x = workspace_.mat(kX, t), qkv = workspace_.mat(kQkv, t);
+  const Mat ctx = workspace_.mat(kCtx, t), tmp = workspace_.mat(kTmp, t);
+  const Mat inter = workspace_.mat(kInter, t);
+  EMBD_TRY(ops::linear(be_, *layer.qkv, x, qkv));
+  backend::AttentionArgs a;
+  a.qkv = qkv;
+  a.out = ctx;
+  a.cu_seqlens = in.cu_seqlens;
+  a.cu_seqlens_host = in.cu_seqlens_host;
+  a.batch = in.batch;
+  a.max_seqlen = in.max_seqlen;
+  a.num_heads = static_cast<int>(config_.num_attention_heads);
+  a.head_dim = static_cast<int>(config_.head_dim());
+  a.scale = 1.0f / std::sqrt(static_cast<float>(config_.head_dim()));
+  EMBD_TRY(ops::attention(be_, a));
+  EMBD_TRY(ops::linear(be_, *layer.attn_out, ctx, tmp));
+  EMBD_TRY(layernorm(be_, layer.attn_ln, eps, tmp, x, x));
+  const auto act = config_.hidden_act == io::HiddenAct::kRelu ? backend::Activation::kRelu
+                                                              : backend::Activation::kGeluErf;
+  EMBD_TRY(ops::linear(be_, *layer.intermediate, x, inter, act));
+  EMBD_TRY(ops::linear(be_, *layer.output, inter, tmp));
+  return layernorm(be_, layer.output_ln, eps, tmp, x, x);
+}
+
+Result<Mat> Bert::forward(const EncoderInput& in) {
+  if (in.max_seqlen > config_.max_position_embeddings) {
+    return Status(ErrorCode::kInputTooLong,
+                  "a sequence of " + std::to_string(in.max_seqlen) + " tokens exceeds the " +
+                      std::to_string(config_.max_position_embeddings) + " position embeddings");
+  }
+  EMBD_TRY(workspace_.reserve(in.tokens));
+  const Mat x = workspace_.mat(kX, in.tokens);
+  backend::EmbedLayerNormArgs e;
+  e.ids = in.ids;
+  e.positions = in.positions;
+  e.tokens = in.tokens;
+  e.word_table = Mat::of(word_table_.get(), dtype_, vocab_rows_, config_.hidden_size);
+  e.type_table = Mat::of(type_table_.get(), dtype_, config_.type_vocab_size, config_.hidden_size);
+  e.position_table = Mat::of(position_table_.get(), dtype_, config_.max_position_embeddings,
+                             config_.hidden_size);
+  e.gamma = emb_ln_.gamma.as<float>();
+  e.beta = emb_ln_.beta.as<float>();
+  e.eps = static_cast<float>(config_.layer_norm_eps);
+  e.out = x;
+  EMBD_TRY(ops::embed_layernorm(be_, e));
+  for (const BertLayer& layer : layers_) EMBD_TRY(layer_forward(layer, in));
+  return x;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Encoder>> load_bert(const io::ModelConfig& config,
+                                           const io::WeightSet& weights, Backend& be, DType dtype) {
+  auto model = std::make_unique<Bert>(config, be, dtype);
+  EMBD_TRY(model->load(weights));
+  return std::unique_ptr<Encoder>(std::move(model));
+}
+
+}  // namespace embd::models

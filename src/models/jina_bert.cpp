@@ -1,0 +1,193 @@
+// JinaBERT v2 (JINABERT.md §3): ALiBi attention, post-LN blocks with a gated (GEGLU) MLP.
+// Three block layouts share this file: kBase (small/base-en/de), kQkNorm (base + LayerNorm on q
+// and k) and kQkPostNorm (base-code: q/k norms, a double residual and up_gated/down layers).
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "models/encoder.h"
+#include "models/jina_bert.h"
+#include "models/layers.h"
+
+namespace embd::models {
+
+namespace {
+
+using io::JinaVariant;
+
+struct JinaLayer {
+  std::unique_ptr<LinearWeight> qkv;     // [3H, H]
+  std::unique_ptr<LinearWeight> attn_out;
+  LayerNormWeights attn_ln;
+  LayerNormWeights q_ln, k_ln;           // kQkNorm, kQkPostNorm
+  LayerNormWeights ln1, ln2;             // kQkPostNorm
+  std::unique_ptr<LinearWeight> ffn_in;  // [2I, H], no bias
+  std::unique_ptr<LinearWeight> ffn_out; // [H, I]
+  LayerNormWeights ffn_ln;               // kBase, kQkNorm
+};
+
+enum Buffer : std::size_t { kX, kQkv, kCtx, kTmp, kFfnIn, kFfnAct, kH1, kBufferCount };
+
+class JinaBert final : public Encoder {
+ public:
+  JinaBert(io::ModelConfig config, Backend& be, DType dtype)
+      : config_(std::move(config)), be_(be), dtype_(dtype),
+        workspace_(be, dtype, {config_.hidden_size, 3 * config_.hidden_size, config_.hidden_size,
+                               config_.hidden_size, 2 * config_.intermediate_size,
+                               config_.intermediate_size, config_.hidden_size}) {}
+
+  Status load(const io::WeightSet& w);
+  Result<Mat> forward(const EncoderInput& in) override;
+  const io::ModelConfig& config() const override { return config_; }
+  DType dtype() const override { return dtype_; }
+
+ private:
+  Status load_layer(const io::WeightSet& w, int index);
+  Status attention_block(const JinaLayer& layer, const EncoderInput& in);
+  Status mlp_block(const JinaLayer& layer, std::int64_t tokens);
+
+  io::ModelConfig config_;
+  Backend& be_;
+  DType dtype_;
+  Workspace workspace_;
+  std::int64_t vocab_rows_ = 0;
+  DeviceMemory word_table_, type_table_, slopes_;
+  LayerNormWeights emb_ln_;
+  std::vector<JinaLayer> layers_;
+};
+
+Status JinaBert::load(const io::WeightSet& w) {
+  const std::int64_t h = config_.hidden_size;
+  // The row count comes from the config (30528 for small-en: the 30522-token vocabulary
+  // padded to a multiple of 64); the engine checks token ids against it.
+  EMBD_ASSIGN_OR_RETURN(const HostTensor* word,
+                        w.require("embeddings.word_embeddings.weight", {config_.vocab_size, h}));
+  vocab_rows_ = config_.vocab_size;
+  EMBD_ASSIGN_OR_RETURN(word_table_, be_.upload_tensor(*word, dtype_));
+  EMBD_ASSIGN_OR_RETURN(type_table_, load_table(be_, w, "embeddings.token_type_embeddings.weight",
+                                                config_.type_vocab_size, h, dtype_));
+  EMBD_ASSIGN_OR_RETURN(emb_ln_, load_layernorm(be_, w, "embeddings.LayerNorm", h));
+  const std::vector<float> slopes = ops::alibi_slopes(static_cast<int>(config_.num_attention_heads));
+  EMBD_ASSIGN_OR_RETURN(slopes_, be_.allocate(slopes.size() * sizeof(float)));
+  EMBD_TRY(be_.upload(slopes_.get(), slopes.data(), slopes.size() * sizeof(float)));
+  layers_.resize(static_cast<std::size_t>(config_.num_hidden_layers));
+  for (int l = 0; l < config_.num_hidden_layers; ++l) EMBD_TRY(load_layer(w, l));
+  return ok_status();
+}
+
+Status JinaBert::load_layer(const io::WeightSet& w, int index) {
+  const std::int64_t h = config_.hidden_size, inter = config_.intermediate_size;
+  const std::string p = "encoder.layer." + std::to_string(index) + ".";
+  JinaLayer& layer = layers_[static_cast<std::size_t>(index)];
+  EMBD_ASSIGN_OR_RETURN(layer.qkv, load_fused_linear(be_, w, {p + "attention.self.query", p + "attention.self.key",
+                                                              p + "attention.self.value"}, h, h, dtype_));
+  EMBD_ASSIGN_OR_RETURN(layer.attn_out, load_linear(be_, w, p + "attention.output.dense", h, h, true, dtype_));
+  EMBD_ASSIGN_OR_RETURN(layer.attn_ln, load_layernorm(be_, w, p + "attention.output.LayerNorm", h));
+  if (config_.variant != JinaVariant::kBase) {
+    EMBD_ASSIGN_OR_RETURN(layer.q_ln, load_layernorm(be_, w, p + "attention.self.layer_norm_q", h));
+    EMBD_ASSIGN_OR_RETURN(layer.k_ln, load_layernorm(be_, w, p + "attention.self.layer_norm_k", h));
+  }
+  if (config_.variant == JinaVariant::kQkPostNorm) {
+    EMBD_ASSIGN_OR_RETURN(layer.ln1, load_layernorm(be_, w, p + "layer_norm_1", h));
+    EMBD_ASSIGN_OR_RETURN(layer.ln2, load_layernorm(be_, w, p + "layer_norm_2", h));
+    EMBD_ASSIGN_OR_RETURN(layer.ffn_in, load_linear(be_, w, p + "mlp.up_gated_layer", 2 * inter, h, false, dtype_));
+    EMBD_ASSIGN_OR_RETURN(layer.ffn_out, load_linear(be_, w, p + "mlp.down_layer", h, inter, true, dtype_));
+  } else {
+    EMBD_ASSIGN_OR_RETURN(layer.ffn_in, load_linear(be_, w, p + "mlp.gated_layers", 2 * inter, h, false, dtype_));
+    EMBD_ASSIGN_OR_RETURN(layer.ffn_out, load_linear(be_, w, p + "mlp.wo", h, inter, true, dtype_));
+    EMBD_ASSIGN_OR_RETURN(layer.ffn_ln, load_layernorm(be_, w, p + "mlp.layernorm", h));
+  }
+  return ok_status();
+}
+
+Status JinaBert::attention_block(const JinaLayer& layer, const EncoderInput& in) {
+  const std::int64_t t = in.tokens, h = config_.hidden_size;
+  const float eps = static_cast<float>(config_.layer_norm_eps);
+  const Mat x = workspace_.mat(kX, t), qkv = workspace_.mat(kQkv, t);
+  const Mat ctx = workspace_.mat(kCtx, t), tmp = workspace_.mat(kTmp, t);
+  EMBD_TRY(ops::linear(be_, *layer.qkv, x, qkv));
+  if (config_.variant != JinaVariant::kBase) {  // LayerNorm over the whole q and k vectors
+    EMBD_TRY(layernorm(be_, layer.q_ln, eps, qkv.columns(0, h), {}, qkv.columns(0, h)));
+    EMBD_TRY(layernorm(be_, layer.k_ln, eps, qkv.columns(h, h), {}, qkv.columns(h, h)));
+  }
+  backend::AttentionArgs a;
+  a.qkv = qkv;
+  a.out = ctx;
+  a.cu_seqlens = in.cu_seqlens;
+  a.cu_seqlens_host = in.cu_seqlens_host;
+  a.batch = in.batch;
+  a.max_seqlen = in.max_seqlen;
+  a.num_heads = static_cast<int>(config_.num_attention_heads);
+  a.head_dim = static_cast<int>(config_.head_dim());
+  a.scale = 1.0f / std::sqrt(static_cast<float>(config_.head_dim()));
+  a.alibi_slopes = slopes_.as<float>();
+  EMBD_TRY(ops::attention(be_, a));
+  EMBD_TRY(ops::linear(be_, *layer.attn_out, ctx, tmp));
+  if (config_.variant == JinaVariant::kQkPostNorm) {
+    // a = LN_attn(ctx Wo + x) into h1's buffer, then h1 = LN_1(x + a) into x.
+    const Mat attn = workspace_.mat(kH1, t);
+    EMBD_TRY(layernorm(be_, layer.attn_ln, eps, tmp, x, attn));
+    return layernorm(be_, layer.ln1, eps, attn, x, x);
+  }
+  return layernorm(be_, layer.attn_ln, eps, tmp, x, x);
+}
+
+Status JinaBert::mlp_block(const JinaLayer& layer, std::int64_t t) {
+  const float eps = static_cast<float>(config_.layer_norm_eps);
+  const Mat x = workspace_.mat(kX, t), tmp = workspace_.mat(kTmp, t);
+  const Mat ffn_in = workspace_.mat(kFfnIn, t), ffn_act = workspace_.mat(kFfnAct, t);
+  EMBD_TRY(ops::linear(be_, *layer.ffn_in, x, ffn_in));
+  backend::GluArgs g;
+  g.in = ffn_in;
+  g.out = ffn_act;
+  // gated_layers activates its first half; the code model's up_gated_layer its second.
+  g.activate_first_half = config_.variant != JinaVariant::kQkPostNorm;
+  g.activation = config_.feed_forward == io::FeedForward::kReglu ? backend::Activation::kRelu
+                                                                 : backend::Activation::kGeluErf;
+  EMBD_TRY(ops::glu(be_, g));
+  EMBD_TRY(ops::linear(be_, *layer.ffn_out, ffn_act, tmp));
+  const LayerNormWeights& ln = config_.variant == JinaVariant::kQkPostNorm ? layer.ln2 : layer.ffn_ln;
+  return layernorm(be_, ln, eps, tmp, x, x);
+}
+
+Result<Mat> JinaBert::forward(const EncoderInput& in) {
+  EMBD_TRY(workspace_.reserve(in.tokens));
+  const Mat x = workspace_.mat(kX, in.tokens);
+  backend::EmbedLayerNormArgs e;
+  e.ids = in.ids;
+  e.tokens = in.tokens;
+  e.word_table = Mat::of(word_table_.get(), dtype_, vocab_rows_, config_.hidden_size);
+  e.type_table = Mat::of(type_table_.get(), dtype_, config_.type_vocab_size, config_.hidden_size);
+  e.gamma = emb_ln_.gamma.as<float>();
+  e.beta = emb_ln_.beta.as<float>();
+  e.eps = static_cast<float>(config_.layer_norm_eps);
+  e.out = x;
+  EMBD_TRY(ops::embed_layernorm(be_, e));
+  for (const JinaLayer& layer : layers_) {
+    EMBD_TRY(attention_block(layer, in));
+    EMBD_TRY(mlp_block(layer, in.tokens));
+  }
+  return x;
+}
+
+// The tensors decide the block layout; the config's hint only names what is expected.
+JinaVariant detect_variant(const io::ModelConfig& c, const io::WeightSet& w) {
+  if (w.find("encoder.layer.0.mlp.up_gated_layer.weight")) return JinaVariant::kQkPostNorm;
+  if (w.find("encoder.layer.0.attention.self.layer_norm_q.weight")) return JinaVariant::kQkNorm;
+  if (w.find("encoder.layer.0.mlp.gated_layers.weight")) return JinaVariant::kBase;
+  return c.variant;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Encoder>> load_jina_bert(const io::ModelConfig& config,
+                                                const io::WeightSet& weights, Backend& be,
+                                                DType dtype) {
+  io::ModelConfig c = config;
+  c.variant = detect_variant(config, weights);
+  auto model = std::make_unique<JinaBert>(std::move(c), be, dtype);
+  EMBD_TRY(model->load(weights));
+  return std::unique_ptr<Encoder>(std::move(model));
+}
+
+}  // namespace embd::models

@@ -1,0 +1,105 @@
+#include "models/layers.h"
+
+#include <algorithm>
+#include <cstring>
+
+namespace embd::models {
+
+namespace {
+
+// Widens a host tensor to F32 (exact for F16 and BF16).
+std::vector<float> to_f32(const HostTensor& t) {
+  std::vector<float> out(static_cast<std::size_t>(t.numel()));
+  convert(t.data, t.dtype, out.data(), DType::kF32, out.size());
+  return out;
+}
+
+HostTensor f32_view(const std::string& name, std::vector<std::int64_t> shape, const std::vector<float>& data) {
+  HostTensor t;
+  t.name = name;
+  t.dtype = DType::kF32;
+  t.shape = std::move(shape);
+  t.data = data.data();
+  return t;
+}
+
+}  // namespace
+
+Result<LayerNormWeights> load_layernorm(Backend& be, const io::WeightSet& w,
+                                        const std::string& prefix, std::int64_t dim) {
+  EMBD_ASSIGN_OR_RETURN(const HostTensor* gamma, w.require(prefix + ".weight", {dim}));
+  EMBD_ASSIGN_OR_RETURN(const HostTensor* beta, w.require(prefix + ".bias", {dim}));
+  LayerNormWeights ln;
+  EMBD_ASSIGN_OR_RETURN(ln.gamma, be.upload_tensor(*gamma, DType::kF32));
+  EMBD_ASSIGN_OR_RETURN(ln.beta, be.upload_tensor(*beta, DType::kF32));
+  return ln;
+}
+
+Result<std::unique_ptr<LinearWeight>> load_linear(Backend& be, const io::WeightSet& w,
+                                                  const std::string& prefix, std::int64_t out,
+                                                  std::int64_t in, bool with_bias, DType dtype) {
+  EMBD_ASSIGN_OR_RETURN(const HostTensor* weight, w.require(prefix + ".weight", {out, in}));
+  const HostTensor* bias = nullptr;
+  if (with_bias) {
+    EMBD_ASSIGN_OR_RETURN(bias, w.require(prefix + ".bias", {out}));
+  }
+  return be.prepare_linear(*weight, bias, dtype);
+}
+
+Result<std::unique_ptr<LinearWeight>> load_fused_linear(Backend& be, const io::WeightSet& w,
+                                                        const std::vector<std::string>& prefixes,
+                                                        std::int64_t out_each, std::int64_t in,
+                                                        DType dtype) {
+  std::vector<float> weight, bias;
+  weight.reserve(prefixes.size() * static_cast<std::size_t>(out_each * in));
+  for (const auto& prefix : prefixes) {
+    EMBD_ASSIGN_OR_RETURN(const HostTensor* wt, w.require(prefix + ".weight", {out_each, in}));
+    EMBD_ASSIGN_OR_RETURN(const HostTensor* bt, w.require(prefix + ".bias", {out_each}));
+    const auto wf = to_f32(*wt);
+    const auto bf = to_f32(*bt);
+    weight.insert(weight.end(), wf.begin(), wf.end());
+    bias.insert(bias.end(), bf.begin(), bf.end());
+  }
+  const auto rows = static_cast<std::int64_t>(prefixes.size()) * out_each;
+  const HostTensor wt = f32_view(prefixes.front() + "+fused.weight", {rows, in}, weight);
+  const HostTensor bt = f32_view(prefixes.front() + "+fused.bias", {rows}, bias);
+  return be.prepare_linear(wt, &bt, dtype);
+}
+
+Result<DeviceMemory> load_table(Backend& be, const io::WeightSet& w, const std::string& name,
+                                std::int64_t rows, std::int64_t cols, DType dtype) {
+  EMBD_ASSIGN_OR_RETURN(const HostTensor* t, w.require(name, {rows, cols}));
+  return be.upload_tensor(*t, dtype);
+}
+
+Status layernorm(Backend& be, const LayerNormWeights& ln, float eps, const Mat& x,
+                 const Mat& residual, const Mat& out) {
+  backend::AddLayerNormArgs args;
+  args.x = x;
+  args.residual = residual;
+  args.gamma = ln.gamma.as<float>();
+  args.beta = ln.beta.as<float>();
+  args.eps = eps;
+  args.out = out;
+  return ops::add_layernorm(be, args);
+}
+
+Status Workspace::reserve(std::int64_t tokens) {
+  if (tokens <= capacity_) return ok_status();
+  // Grow geometrically so a slowly rising batch size reallocates rarely.
+  const std::int64_t target = std::max(tokens, capacity_ + capacity_ / 2);
+  for (std::size_t i = 0; i < widths_.size(); ++i) {
+    buffers_[i].reset();
+    const auto bytes = static_cast<std::size_t>(target * widths_[i]) * dtype_size(dtype_);
+    EMBD_ASSIGN_OR_RETURN(buffers_[i], be_.allocate(bytes));
+  }
+  capacity_ = target;
+  return ok_status();
+}
+
+Mat Workspace::mat(std::size_t i, std::int64_t tokens) const {
+  EMBD_CHECK(i < buffers_.size() && tokens <= capacity_);
+  return Mat::of(buffers_[i].get(), dtype_, tokens, widths_[i]);
+}
+
+}  // namespace embd::models

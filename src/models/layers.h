@@ -1,0 +1,68 @@
+// Building blocks shared by the encoder families: weight loading (with shape checks that name
+// the tensor) and the activation workspace. The forward math lives in each family's file.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "backends/backend.h"
+#include "io/safetensors.h"
+#include "ops/ops.h"
+
+namespace embd::models {
+
+using backend::Backend;
+using backend::DeviceMemory;
+using backend::LinearWeight;
+
+// LayerNorm gamma/beta, uploaded in F32.
+struct LayerNormWeights {
+  DeviceMemory gamma;
+  DeviceMemory beta;
+};
+
+// "<prefix>.weight" and "<prefix>.bias", each [dim].
+Result<LayerNormWeights> load_layernorm(Backend& be, const io::WeightSet& w,
+                                        const std::string& prefix, std::int64_t dim);
+
+// "<prefix>.weight" [out, in] and, when with_bias, "<prefix>.bias" [out].
+Result<std::unique_ptr<LinearWeight>> load_linear(Backend& be, const io::WeightSet& w,
+                                                  const std::string& prefix, std::int64_t out,
+                                                  std::int64_t in, bool with_bias, DType dtype);
+
+// Several Linear layers with the same input fused into one (rows stacked in the given order),
+// e.g. query/key/value into one [3H, H] projection. All have biases.
+Result<std::unique_ptr<LinearWeight>> load_fused_linear(Backend& be, const io::WeightSet& w,
+                                                        const std::vector<std::string>& prefixes,
+                                                        std::int64_t out_each, std::int64_t in,
+                                                        DType dtype);
+
+// A [rows, cols] table (embeddings) in `dtype`.
+Result<DeviceMemory> load_table(Backend& be, const io::WeightSet& w, const std::string& name,
+                                std::int64_t rows, std::int64_t cols, DType dtype);
+
+// out = LayerNorm(x + residual) with these weights; residual.data may be null.
+Status layernorm(Backend& be, const LayerNormWeights& ln, float eps, const Mat& x,
+                 const Mat& residual, const Mat& out);
+
+// Named activation buffers of `tokens` rows, regrown only when a batch is larger than any before.
+class Workspace {
+ public:
+  // widths: columns of each buffer, in elements of `dtype`.
+  Workspace(Backend& be, DType dtype, std::vector<std::int64_t> widths)
+      : be_(be), dtype_(dtype), widths_(std::move(widths)), buffers_(widths_.size()) {}
+  Status reserve(std::int64_t tokens);
+  // Buffer i as a [tokens, widths[i]] matrix (tokens <= reserved).
+  Mat mat(std::size_t i, std::int64_t tokens) const;
+
+ private:
+  Backend& be_;
+  DType dtype_;
+  std::vector<std::int64_t> widths_;
+  std::vector<DeviceMemory> buffers_;
+  std::int64_t capacity_ = 0;
+};
+
+}  // namespace embd::models

@@ -1,0 +1,245 @@
+// embd::Engine: model location, loading, tokenisation on the caller's thread, and the hand-off
+// to the scheduler and its device executors.
+#include "embd/engine.hpp"
+
+#include <cstdlib>
+#include <string>
+#include <utility>
+
+#include "backends/registry.h"
+#include "core/thread_pool.h"
+#include "io/model_config.h"
+#include "io/model_source.h"
+#include "io/safetensors.h"
+#include "runtime/executor.h"
+#include "runtime/model_runner.h"
+#include "runtime/scheduler.h"
+#include "tokenizer/tokenizer.h"
+
+namespace embd {
+
+namespace {
+
+// Texts per request below which tokenising on the calling thread beats waking the pool.
+constexpr std::size_t kPoolTokenizeMinTexts = 16;
+
+template <typename T>
+std::future<T> ready_future(T value) {
+  std::promise<T> p;
+  p.set_value(std::move(value));
+  return p.get_future();
+}
+
+}  // namespace
+
+class Engine::Impl {
+ public:
+  ~Impl() {
+    if (scheduler) scheduler->stop();
+    executors.clear();  // joins the device threads before the scheduler goes
+  }
+
+  Status load(const std::string& model, const LoadOptions& options);
+  std::future<Result<Embeddings>> submit(std::vector<std::vector<std::int32_t>> sequences,
+                                         const EmbedOptions& options);
+  Result<std::vector<std::vector<std::int32_t>>> encode(const std::vector<std::string>& texts,
+                                                       std::size_t max_length,
+                                                       TruncationDirection direction,
+                                                       bool length_is_error) const;
+
+  ModelInfo info;
+  io::ModelConfig config;
+  std::size_t max_length = 0;
+  std::unique_ptr<tokenizer::Tokenizer> tokenizer;
+  std::unique_ptr<ThreadPool> tokenize_pool;
+  std::unique_ptr<runtime::Scheduler> scheduler;
+  std::vector<std::unique_ptr<runtime::Executor>> executors;
+
+ private:
+  Status start_executors(std::shared_ptr<const io::WeightSet> weights, DType dtype,
+                         const LoadOptions& options);
+  void fill_info(const std::string& model, const std::string& dir, const io::WeightSet& weights,
+                 DType dtype);
+};
+
+Status Engine::Impl::load(const std::string& model, const LoadOptions& options) {
+  io::HubOptions hub;
+  hub.revision = options.revision;
+  hub.offline = options.offline;
+  EMBD_ASSIGN_OR_RETURN(auto dir, io::resolve_model(model, hub));
+  EMBD_ASSIGN_OR_RETURN(config, io::load_model_config(dir));
+  EMBD_ASSIGN_OR_RETURN(tokenizer, tokenizer::Tokenizer::load(dir));
+  if (static_cast<std::int64_t>(tokenizer->vocab_size()) > config.vocab_size) {
+    return invalid_model("tokenizer has " + std::to_string(tokenizer->vocab_size()) +
+                         " tokens but the model's vocab_size is " + std::to_string(config.vocab_size));
+  }
+  EMBD_ASSIGN_OR_RETURN(std::shared_ptr<const io::WeightSet> weights, io::WeightSet::open_dir(dir));
+  max_length = static_cast<std::size_t>(config.max_length);
+  if (options.max_length > 0) {
+    if (options.max_length > max_length) {
+      return invalid_argument("max_length " + std::to_string(options.max_length) +
+                              " exceeds the model's maximum of " + std::to_string(max_length));
+    }
+    max_length = options.max_length;
+  }
+  DType dtype = weights->stored_dtype();
+  if (options.dtype != "auto") {
+    EMBD_ASSIGN_OR_RETURN(dtype, parse_dtype(options.dtype));
+  }
+  tokenize_pool = std::make_unique<ThreadPool>(options.threads);
+  EMBD_TRY(start_executors(weights, dtype, options));
+  fill_info(model, dir.string(), *weights, dtype);
+  return ok_status();
+}
+
+Status Engine::Impl::start_executors(std::shared_ptr<const io::WeightSet> weights, DType dtype,
+                                     const LoadOptions& options) {
+  backend::BackendOptions bo;
+  bo.threads = options.threads;
+  EMBD_ASSIGN_OR_RETURN(auto backends, backend::create_backends(options.device, bo));
+  if (options.dtype == "auto") dtype = backends.front()->preferred_dtype(dtype);
+  info.compute_dtype = std::string(dtype_name(dtype));
+  for (auto& be : backends) info.devices.push_back(be->name());
+  scheduler = std::make_unique<runtime::Scheduler>(runtime::SchedulerOptions::from(options),
+                                                   static_cast<std::size_t>(config.hidden_size));
+  for (auto& be : backends) {
+    // The factory runs on the executor's own thread, which then owns the backend for good.
+    auto shared_be = std::make_shared<std::unique_ptr<backend::Backend>>(std::move(be));
+    auto factory = [shared_be, weights, cfg = config, dtype]() -> Result<std::unique_ptr<runtime::BatchRunner>> {
+      EMBD_ASSIGN_OR_RETURN(auto runner, runtime::ModelRunner::create(std::move(*shared_be), cfg, *weights, dtype));
+      return std::unique_ptr<runtime::BatchRunner>(std::move(runner));
+    };
+    const std::string name = (*shared_be)->name();
+    executors.push_back(std::make_unique<runtime::Executor>(*scheduler, std::move(factory), name));
+  }
+  for (auto& e : executors) EMBD_TRY(e->wait_ready());
+  return ok_status();
+}
+
+void Engine::Impl::fill_info(const std::string& model, const std::string& dir,
+                             const io::WeightSet& weights, DType) {
+  info.model_id = model;
+  info.model_dir = dir;
+  info.architecture = std::string(io::architecture_name(config.architecture));
+  info.variant = config.architecture == io::Architecture::kJinaBert
+                     ? std::string(io::variant_name(config.variant)) : "bert";
+  info.stored_dtype = std::string(dtype_name(weights.stored_dtype()));
+  info.pooling = std::string(io::pooling_name(config.pooling));
+  info.normalize_default = true;
+  info.hidden_size = static_cast<std::size_t>(config.hidden_size);
+  info.num_layers = static_cast<std::size_t>(config.num_hidden_layers);
+  info.num_heads = static_cast<std::size_t>(config.num_attention_heads);
+  info.intermediate_size = static_cast<std::size_t>(config.intermediate_size);
+  info.vocab_size = static_cast<std::size_t>(config.vocab_size);
+  info.max_length = max_length;
+  info.parameters = static_cast<std::size_t>(weights.parameter_count());
+  info.tokenizer_summary = tokenizer->summary();
+}
+
+Result<std::vector<std::vector<std::int32_t>>> Engine::Impl::encode(
+    const std::vector<std::string>& texts, std::size_t limit, TruncationDirection direction,
+    bool length_is_error) const {
+  tokenizer::EncodeOptions eo;
+  eo.max_length = limit;
+  eo.direction = direction;
+  ThreadPool* pool = texts.size() >= kPoolTokenizeMinTexts ? tokenize_pool.get() : nullptr;
+  auto encodings = tokenizer->encode_batch(texts, eo, pool);
+  std::vector<std::vector<std::int32_t>> ids(texts.size());
+  for (std::size_t i = 0; i < texts.size(); ++i) {
+    if (!encodings[i].ok()) return encodings[i].status().with_context("input " + std::to_string(i));
+    if (length_is_error && encodings[i]->ids.size() > max_length) {
+      return Status(ErrorCode::kInputTooLong,
+                    "input " + std::to_string(i) + " has " + std::to_string(encodings[i]->ids.size()) +
+                        " tokens, more than the model's maximum of " + std::to_string(max_length) +
+                        " (enable truncation to cut it)");
+    }
+    ids[i] = std::move(encodings[i]->ids);
+  }
+  return ids;
+}
+
+std::future<Result<Embeddings>> Engine::Impl::submit(std::vector<std::vector<std::int32_t>> seqs,
+                                                     const EmbedOptions& options) {
+  return scheduler->submit(std::move(seqs), options);
+}
+
+// ---- Engine ----
+
+Engine::Engine(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Engine::~Engine() = default;
+
+Result<std::unique_ptr<Engine>> Engine::load(const std::string& model, const LoadOptions& options) {
+  auto impl = std::make_unique<Impl>();
+  Status s = impl->load(model, options);
+  if (!s.ok()) return s.with_context("loading model '" + model + "'");
+  return std::unique_ptr<Engine>(new Engine(std::move(impl)));
+}
+
+std::future<Result<Embeddings>> Engine::embed(std::vector<std::string> texts,
+                                              const EmbedOptions& options) {
+  if (texts.empty()) {
+    impl_->scheduler->stats().record_rejected_invalid();
+    return ready_future<Result<Embeddings>>(invalid_argument("no input texts"));
+  }
+  auto ids = impl_->encode(texts, options.truncate ? impl_->max_length : 0,
+                           options.truncation_direction, !options.truncate);
+  if (!ids.ok()) {
+    impl_->scheduler->stats().record_rejected_invalid();
+    return ready_future<Result<Embeddings>>(ids.status());
+  }
+  return impl_->submit(std::move(ids).value(), options);
+}
+
+std::future<Result<Embeddings>> Engine::embed_tokens(std::vector<std::vector<std::int32_t>> ids,
+                                                     const EmbedOptions& options) {
+  auto reject = [&](Status s) {
+    impl_->scheduler->stats().record_rejected_invalid();
+    return ready_future<Result<Embeddings>>(std::move(s));
+  };
+  if (ids.empty()) return reject(invalid_argument("no inputs"));
+  const auto vocab = impl_->config.vocab_size;
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    auto& seq = ids[i];
+    if (seq.empty()) return reject(invalid_argument("input " + std::to_string(i) + " has no tokens"));
+    for (std::size_t k = 0; k < seq.size(); ++k) {
+      if (seq[k] < 0 || seq[k] >= vocab) {
+        return reject(invalid_argument("input " + std::to_string(i) + " token " + std::to_string(k) +
+                                       ": id " + std::to_string(seq[k]) + " is outside the vocabulary [0, " +
+                                       std::to_string(vocab) + ")"));
+      }
+    }
+    if (seq.size() > impl_->max_length) {
+      if (!options.truncate) {
+        return reject(Status(ErrorCode::kInputTooLong,
+                             "input " + std::to_string(i) + " has " + std::to_string(seq.size()) +
+                                 " tokens, more than the model's maximum of " +
+                                 std::to_string(impl_->max_length)));
+      }
+      if (options.truncation_direction == TruncationDirection::kLeft) {
+        seq.erase(seq.begin(), seq.end() - static_cast<std::ptrdiff_t>(impl_->max_length));
+      } else {
+        seq.resize(impl_->max_length);
+      }
+    }
+  }
+  return impl_->submit(std::move(ids), options);
+}
+
+Result<std::vector<std::vector<std::int32_t>>> Engine::tokenize(
+    const std::vector<std::string>& texts, std::size_t max_length,
+    TruncationDirection direction) const {
+  return impl_->encode(texts, max_length, direction, false);
+}
+
+std::vector<std::string> Engine::id_to_tokens(const std::vector<std::int32_t>& ids) const {
+  std::vector<std::string> out;
+  out.reserve(ids.size());
+  for (auto id : ids) out.push_back(impl_->tokenizer->id_to_token(id));
+  return out;
+}
+
+const ModelInfo& Engine::info() const { return impl_->info; }
+
+EngineStats Engine::stats() const { return impl_->scheduler->stats().snapshot(); }
+
+}  // namespace embd

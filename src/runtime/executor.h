@@ -1,0 +1,57 @@
+// Executor: the one thread that owns a device. It creates its BatchRunner on that thread (so
+// device state such as a CUDA context is made and used by one thread only, DESIGN principle 3),
+// then loops: take a batch from the Scheduler, run it, deliver the result.
+//
+// Ownership: owns its thread and, on that thread, the runner. Borrows the Scheduler, which must
+// outlive it (destroy executors first, or at least before the scheduler).
+//
+// Thread-safety: wait_ready() and name() may be called from any thread. The destructor requests
+// stop, lets the batch in flight finish and be delivered, then joins.
+//
+// Errors: a factory error (or a runner whose hidden size does not match the scheduler's) is
+// returned by wait_ready() and the thread ends. A runner error (or exception) fails exactly the
+// requests of that batch, with the device named in the message; the executor goes on.
+#pragma once
+
+#include <functional>
+#include <future>
+#include <memory>
+#include <stop_token>
+#include <string>
+#include <thread>
+
+#include "core/status.h"
+#include "runtime/batch_runner.h"
+#include "runtime/scheduler.h"
+
+namespace embd::runtime {
+
+using RunnerFactory = std::function<Result<std::unique_ptr<BatchRunner>>()>;
+
+class Executor {
+ public:
+  // Starts the thread at once. `name` labels the device in factory errors, before the runner
+  // (whose device_name() labels batch errors) exists: pass the backend's name ("cuda:1").
+  Executor(Scheduler& scheduler, RunnerFactory factory, std::string name = "device");
+  ~Executor();
+  Executor(const Executor&) = delete;
+  Executor& operator=(const Executor&) = delete;
+
+  // Blocks until the runner was created (OK) or the factory failed (its error, prefixed with the
+  // device name).
+  Status wait_ready() const { return ready_.get(); }
+  const std::string& name() const { return name_; }
+  // Asks the thread to end after the batch in flight; the destructor joins.
+  void request_stop() { thread_.request_stop(); }
+
+ private:
+  void thread_main(std::stop_token stop, RunnerFactory factory, std::promise<Status> ready);
+  void serve(std::stop_token stop, BatchRunner& runner);
+
+  Scheduler& scheduler_;
+  const std::string name_;
+  std::shared_future<Status> ready_;
+  std::jthread thread_;  // last: starts once every other member is initialised
+};
+
+}  // namespace embd::runtime

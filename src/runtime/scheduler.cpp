@@ -1,0 +1,437 @@
+#include "runtime/scheduler.h"
+
+#include <algorithm>
+#include <string>
+#include <utility>
+
+#include "runtime/postprocess.h"
+
+namespace embd::runtime {
+namespace detail {
+
+struct Request {
+  // Immutable after submit() returns.
+  std::vector<std::vector<std::int32_t>> sequences;
+  std::size_t priority = 0;
+  bool normalize = true;
+  std::size_t dim = 0;  // output width after `dimensions` truncation
+  std::optional<Clock::time_point> deadline;
+  std::optional<CancellationToken> cancel;
+  Clock::time_point arrival;
+
+  // GUARDED_BY(Scheduler::mu_)
+  std::size_t next_sequence = 0;  // first sequence not yet handed to an executor
+  std::size_t queued_tokens = 0;  // tokens of the sequences not yet handed out
+
+  // Allocated under mu_ when sequence 0 is dispatched. Row i is written only by the executor
+  // that ran sequence i, before its release decrement of `remaining`; read by finish() after the
+  // acquire decrement that reaches zero.
+  std::vector<float> out;
+  std::atomic<std::size_t> remaining{0};  // sequences not yet delivered
+  std::atomic<bool> resolved{false};      // the promise was (or is being) fulfilled
+  std::promise<Result<Embeddings>> promise;
+};
+
+}  // namespace detail
+
+namespace {
+
+using detail::Request;
+
+// How often next_batch() scans the whole queue (not just the fronts) for cancelled and expired
+// requests, so they resolve promptly and stop holding back-pressure budget.
+constexpr auto kSweepInterval = std::chrono::milliseconds(1);
+
+std::future<Result<Embeddings>> resolved_future(Result<Embeddings> result) {
+  std::promise<Result<Embeddings>> promise;
+  promise.set_value(std::move(result));
+  return promise.get_future();
+}
+
+// Why a queued request must not run any more, if it must not.
+std::optional<Status> death(const Request& r, Clock::time_point now) {
+  // Already failed (a batch error): remove it; resolve() ignores this status.
+  if (r.resolved.load(std::memory_order_acquire)) return Status(ErrorCode::kInternal, "resolved");
+  if (r.cancel && r.cancel->cancelled()) {
+    return Status(ErrorCode::kCancelled, "request cancelled before it ran");
+  }
+  if (r.deadline && *r.deadline <= now) {
+    return Status(ErrorCode::kDeadlineExceeded,
+                  "deadline passed before the request ran (" +
+                      std::to_string(r.sequences.size() - r.next_sequence) + " of " +
+                      std::to_string(r.sequences.size()) + " texts not started)");
+  }
+  return std::nullopt;
+}
+
+double seconds_between(Clock::time_point a, Clock::time_point b) {
+  return std::chrono::duration<double>(b - a).count();
+}
+
+}  // namespace
+
+SchedulerOptions SchedulerOptions::from(const LoadOptions& load) {
+  SchedulerOptions o;
+  o.max_batch_tokens = load.max_batch_tokens;
+  o.max_batch_requests = load.max_batch_requests;
+  o.max_queued_tokens = load.max_queued_tokens;
+  o.batch_fill_delay = load.batch_fill_delay;
+  return o;
+}
+
+Scheduler::Scheduler(SchedulerOptions options, std::size_t hidden_size)
+    : options_(options), hidden_size_(hidden_size) {
+  EMBD_CHECK(options_.max_batch_tokens > 0 && options_.max_batch_requests > 0);
+  EMBD_CHECK(hidden_size_ > 0);
+}
+
+Scheduler::~Scheduler() { stop(); }
+
+Status Scheduler::validate(const std::vector<std::vector<std::int32_t>>& sequences,
+                           const EmbedOptions& options, std::size_t& tokens) const {
+  if (static_cast<std::size_t>(options.priority) > 2) {
+    return invalid_argument("priority " + std::to_string(static_cast<int>(options.priority)) +
+                            " is not query, interactive or batch");
+  }
+  if (options.dimensions > hidden_size_) {
+    return invalid_argument("dimensions " + std::to_string(options.dimensions) +
+                            " exceeds the model's hidden size " + std::to_string(hidden_size_));
+  }
+  tokens = 0;
+  for (std::size_t i = 0; i < sequences.size(); ++i) {
+    if (sequences[i].empty()) {
+      return invalid_argument("input " + std::to_string(i) + ": empty token sequence");
+    }
+    tokens += sequences[i].size();
+  }
+  if (tokens > options_.max_queued_tokens) {
+    return invalid_argument("request of " + std::to_string(tokens) +
+                            " tokens exceeds max_queued_tokens " +
+                            std::to_string(options_.max_queued_tokens) + "; split it");
+  }
+  return ok_status();
+}
+
+std::optional<Result<Embeddings>> Scheduler::screen(
+    const std::vector<std::vector<std::int32_t>>& sequences, const EmbedOptions& options,
+    std::size_t& tokens) {
+  if (Status s = validate(sequences, options, tokens); !s.ok()) {
+    stats_.record_rejected_invalid();
+    return s;
+  }
+  if (options.cancel && options.cancel->cancelled()) {
+    stats_.record_cancelled();
+    return Status(ErrorCode::kCancelled, "request cancelled before it ran");
+  }
+  if (options.deadline && *options.deadline <= Clock::now()) {
+    stats_.record_deadline_exceeded();
+    return Status(ErrorCode::kDeadlineExceeded, "deadline passed before the request was queued");
+  }
+  if (sequences.empty()) {
+    stats_.record_submitted();
+    stats_.record_completed();
+    Embeddings empty;
+    empty.dim = options.dimensions == 0 ? hidden_size_ : options.dimensions;
+    return empty;
+  }
+  return std::nullopt;
+}
+
+Status Scheduler::enqueue(const RequestPtr& request, std::size_t tokens) {
+  std::vector<Resolution> dropped;
+  Status rejection;
+  {
+    std::lock_guard lock(mu_);
+    const auto now = Clock::now();
+    const auto over = [&] {
+      const std::size_t requests = queues_[0].size() + queues_[1].size() + queues_[2].size();
+      return queued_tokens_ + tokens > options_.max_queued_tokens ||
+             requests >= options_.max_queued_requests;
+    };
+    // Dead requests still hold budget until swept; sweep before turning anyone away.
+    if (!stopping_ && over()) drop_dead_locked(now, /*everywhere=*/true, dropped);
+    if (stopping_) {
+      rejection = Status(ErrorCode::kUnavailable, "engine is shutting down");
+    } else if (over()) {
+      rejection = Status(ErrorCode::kOverloaded,
+                         "queue full (" + std::to_string(queued_tokens_) + " tokens queued, limit " +
+                             std::to_string(options_.max_queued_tokens) + "); retry later");
+    } else {
+      request->arrival = now;  // taken under mu_, so every queue is in arrival order
+      queued_tokens_ += tokens;
+      queued_sequences_ += request->sequences.size();
+      queues_[request->priority].push_back(request);
+      publish_queue_locked();
+    }
+  }
+  for (auto& [r, why] : dropped) fail(*r, why);
+  return rejection;
+}
+
+std::future<Result<Embeddings>> Scheduler::submit(std::vector<std::vector<std::int32_t>> sequences,
+                                                  const EmbedOptions& options) {
+  std::size_t tokens = 0;
+  if (auto early = screen(sequences, options, tokens)) return resolved_future(std::move(*early));
+
+  auto request = std::make_shared<Request>();
+  request->priority = static_cast<std::size_t>(options.priority);
+  request->normalize = options.normalize;
+  request->dim = options.dimensions == 0 ? hidden_size_ : options.dimensions;
+  request->deadline = options.deadline;
+  request->cancel = options.cancel;
+  request->queued_tokens = tokens;
+  request->remaining.store(sequences.size(), std::memory_order_relaxed);
+  request->sequences = std::move(sequences);
+  auto future = request->promise.get_future();
+
+  if (Status rejection = enqueue(request, tokens); !rejection.ok()) {
+    if (rejection.code() == ErrorCode::kOverloaded) {
+      stats_.record_rejected_overloaded();
+    } else {
+      stats_.record_failed();
+    }
+    return resolved_future(std::move(rejection));
+  }
+  stats_.record_submitted();
+  cv_.notify_all();  // idle executors, and ones waiting for a fuller batch
+  return future;
+}
+
+bool Scheduler::full_locked() const {
+  return queued_tokens_ >= options_.max_batch_tokens ||
+         queued_sequences_ >= options_.max_batch_requests;
+}
+
+std::optional<std::size_t> Scheduler::pick_class_locked(Clock::time_point now) const {
+  std::optional<std::size_t> best;
+  long long best_level = 0;
+  Clock::time_point best_since;
+  for (std::size_t c = 0; c < queues_.size(); ++c) {
+    if (queues_[c].empty()) continue;
+    const auto since = std::max(last_served_[c], queues_[c].front()->arrival);
+    long long level = static_cast<long long>(c);
+    if (options_.ageing_step.count() > 0) {
+      level -= static_cast<long long>((now - since) / options_.ageing_step);
+    }
+    if (!best || level < best_level || (level == best_level && since < best_since)) {
+      best = c;
+      best_level = level;
+      best_since = since;
+    }
+  }
+  return best;
+}
+
+Clock::time_point Scheduler::oldest_arrival_locked() const {
+  auto oldest = Clock::time_point::max();
+  for (const auto& q : queues_) {
+    if (!q.empty()) oldest = std::min(oldest, q.front()->arrival);
+  }
+  return oldest;
+}
+
+void Scheduler::remove_locked(Request& r) {
+  queued_tokens_ -= r.queued_tokens;
+  queued_sequences_ -= r.sequences.size() - r.next_sequence;
+  r.queued_tokens = 0;
+}
+
+void Scheduler::drop_dead_locked(Clock::time_point now, bool everywhere,
+                                 std::vector<Resolution>& out) {
+  const std::size_t before = out.size();
+  for (auto& q : queues_) {
+    if (everywhere) {
+      std::erase_if(q, [&](const RequestPtr& r) {
+        auto why = death(*r, now);
+        if (!why) return false;
+        remove_locked(*r);
+        out.emplace_back(r, std::move(*why));
+        return true;
+      });
+      continue;
+    }
+    while (!q.empty()) {
+      auto why = death(*q.front(), now);
+      if (!why) break;
+      remove_locked(*q.front());
+      out.emplace_back(q.front(), std::move(*why));
+      q.pop_front();
+    }
+  }
+  if (everywhere) last_sweep_ = now;
+  if (out.size() != before) publish_queue_locked();
+}
+
+ScheduledBatch Scheduler::assemble_locked(Clock::time_point now, std::vector<Resolution>& dropped) {
+  ScheduledBatch batch;
+  std::size_t tokens = 0;
+  bool budget_left = true;
+  while (budget_left && batch.slots.size() < options_.max_batch_requests) {
+    drop_dead_locked(now, /*everywhere=*/false, dropped);
+    const auto c = pick_class_locked(now);
+    if (!c) break;
+    const RequestPtr& r = queues_[*c].front();
+    const std::size_t n = r->sequences.size();
+    while (r->next_sequence < n && batch.slots.size() < options_.max_batch_requests) {
+      const std::size_t len = r->sequences[r->next_sequence].size();
+      // The first sequence always goes in: one longer than the budget runs alone.
+      if (!batch.slots.empty() && tokens + len > options_.max_batch_tokens) {
+        budget_left = false;
+        break;
+      }
+      if (r->next_sequence == 0) {
+        stats_.record_queue_time(seconds_between(r->arrival, now));
+        r->out.resize(n * r->dim);
+      }
+      batch.slots.push_back({r, r->next_sequence});
+      tokens += len;
+      r->queued_tokens -= len;
+      queued_tokens_ -= len;
+      --queued_sequences_;
+      ++r->next_sequence;
+      last_served_[*c] = now;
+    }
+    if (r->next_sequence == n) queues_[*c].pop_front();
+  }
+  publish_queue_locked();
+  return batch;
+}
+
+void Scheduler::publish_queue_locked() {
+  stats_.set_queue({queues_[0].size(), queues_[1].size(), queues_[2].size()}, queued_tokens_);
+}
+
+namespace {
+
+// Orders a batch longest first and packs it (outside the scheduler lock: sequences are
+// immutable once queued).
+void pack(ScheduledBatch& batch) {
+  const auto length = [](const ScheduledBatch::Slot& s) {
+    return s.request->sequences[s.sequence].size();
+  };
+  std::stable_sort(batch.slots.begin(), batch.slots.end(),
+                   [&](const auto& a, const auto& b) { return length(a) > length(b); });
+  std::size_t total = 0;
+  for (const auto& s : batch.slots) total += length(s);
+  EMBD_CHECK(total <= static_cast<std::size_t>(INT32_MAX));
+  PackedBatch& p = batch.packed;
+  p.ids.reserve(total);
+  p.cu_seqlens.reserve(batch.slots.size() + 1);
+  p.cu_seqlens.push_back(0);
+  for (const auto& s : batch.slots) {
+    const auto& seq = s.request->sequences[s.sequence];
+    p.ids.insert(p.ids.end(), seq.begin(), seq.end());
+    p.cu_seqlens.push_back(static_cast<std::int32_t>(p.ids.size()));
+    p.max_seqlen = std::max(p.max_seqlen, static_cast<std::int32_t>(seq.size()));
+  }
+}
+
+}  // namespace
+
+std::optional<ScheduledBatch> Scheduler::next_batch(std::stop_token stop) {
+  std::vector<Resolution> dropped;
+  std::optional<ScheduledBatch> batch;
+  std::unique_lock lock(mu_);
+  // Resolves dropped requests outside the lock; true if there were any.
+  const auto flush = [&] {
+    if (dropped.empty()) return false;
+    lock.unlock();
+    for (auto& [r, why] : dropped) fail(*r, why);
+    dropped.clear();
+    lock.lock();
+    return true;
+  };
+  while (!stopping_ && !stop.stop_requested()) {
+    const auto now = Clock::now();
+    drop_dead_locked(now, now - last_sweep_ >= kSweepInterval, dropped);
+    if (queued_sequences_ == 0) {
+      if (flush()) continue;
+      cv_.wait(lock, stop, [&] { return stopping_ || queued_sequences_ > 0; });
+      continue;
+    }
+    if (!full_locked() && options_.batch_fill_delay.count() > 0) {
+      const auto wake = oldest_arrival_locked() + options_.batch_fill_delay;
+      if (now < wake) {
+        if (flush()) continue;
+        cv_.wait_until(lock, stop, wake, [&] { return stopping_ || full_locked(); });
+        continue;
+      }
+    }
+    batch = assemble_locked(now, dropped);
+    if (!batch->slots.empty()) break;
+    batch.reset();  // everything at the front was dead; look again
+  }
+  lock.unlock();
+  for (auto& [r, why] : dropped) fail(*r, why);
+  if (batch) pack(*batch);
+  return batch;
+}
+
+void Scheduler::complete(ScheduledBatch& batch, const Status& status,
+                         const std::vector<float>& pooled, double device_seconds) {
+  const std::size_t rows = batch.slots.size();
+  Status error = status;
+  if (error.ok() && pooled.size() != rows * hidden_size_) {
+    error = internal_error("batch runner returned " + std::to_string(pooled.size()) +
+                           " floats for " + std::to_string(rows) + " sequences of width " +
+                           std::to_string(hidden_size_));
+  }
+  stats_.record_batch(batch.packed.tokens(), rows, device_seconds, error.ok());
+  for (std::size_t i = 0; i < rows; ++i) {
+    Request& r = *batch.slots[i].request;
+    if (!error.ok()) {
+      fail(r, error);
+    } else if (!r.resolved.load(std::memory_order_relaxed)) {
+      // A resolved request (cancelled, failed elsewhere) discards its rows.
+      const std::size_t seq = batch.slots[i].sequence;
+      copy_truncated_row(std::span<const float>(pooled).subspan(i * hidden_size_, hidden_size_),
+                         std::span<float>(r.out).subspan(seq * r.dim, r.dim));
+    }
+    if (r.remaining.fetch_sub(1, std::memory_order_acq_rel) == 1) finish(r);
+  }
+  batch.slots.clear();  // drop our references now, not when the executor reuses the batch
+}
+
+void Scheduler::finish(Request& r) {
+  if (r.resolved.exchange(true, std::memory_order_acq_rel)) return;
+  Embeddings e;
+  e.rows = r.sequences.size();
+  e.dim = r.dim;
+  e.data = std::move(r.out);
+  e.token_counts.reserve(e.rows);
+  for (const auto& s : r.sequences) e.token_counts.push_back(static_cast<std::uint32_t>(s.size()));
+  if (r.normalize) l2_normalize_rows(e.data, e.rows, e.dim);
+  stats_.record_completed();
+  r.promise.set_value(std::move(e));
+}
+
+void Scheduler::fail(Request& r, const Status& why) {
+  if (r.resolved.exchange(true, std::memory_order_acq_rel)) return;
+  switch (why.code()) {
+    case ErrorCode::kCancelled: stats_.record_cancelled(); break;
+    case ErrorCode::kDeadlineExceeded: stats_.record_deadline_exceeded(); break;
+    default: stats_.record_failed(); break;
+  }
+  r.promise.set_value(why);
+}
+
+void Scheduler::stop() {
+  std::vector<RequestPtr> drained;
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+    for (auto& q : queues_) {
+      for (auto& r : q) {
+        remove_locked(*r);
+        drained.push_back(std::move(r));
+      }
+      q.clear();
+    }
+    publish_queue_locked();
+  }
+  cv_.notify_all();
+  const Status why(ErrorCode::kUnavailable, "engine shut down before the request ran");
+  for (auto& r : drained) fail(*r, why);
+}
+
+}  // namespace embd::runtime

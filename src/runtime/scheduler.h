@@ -1,0 +1,163 @@
+// Scheduler: the queue between callers and device executors. It takes tokenised requests,
+// merges them into padding-free device batches by priority, and resolves each request's future
+// once all of its sequences came back.
+//
+// Ownership: the scheduler owns every queued request (and its promise). A ScheduledBatch handed
+// to an executor shares ownership of the requests it carries, so a request outlives its queue
+// entry until its last batch is delivered.
+//
+// Thread-safety: every public method may be called from any thread. submit() is called by
+// callers; next_batch() and complete() by executors (any number of them, all pulling from this
+// one queue). Executors must be stopped and joined before the scheduler is destroyed.
+//
+// Locking: one mutex, mu_, guards the queues, the per-request dispatch cursor and the queue
+// accounting (see the GUARDED_BY notes). It is a leaf lock: no other lock is taken while holding
+// it, and no promise is fulfilled and no device work runs under it. Completion is lock-free: each
+// request counts its outstanding sequences with an atomic, and an atomic flag makes sure its
+// promise is fulfilled exactly once (by the last delivery, or by the first failure).
+//
+// Scheduling rules:
+//  * Priority classes query(0) > interactive(1) > batch(2); FIFO inside a class.
+//  * Ageing: a class's effective level is  class - floor(waited / ageing_step),  where `waited`
+//    is the time since the class was last served (or since its front request arrived, if
+//    later). The class with the lowest level is served; ties go to the one waiting longest.
+//    Serving a class resets its clock, so an aged bulk request gets one batch and then yields
+//    to queries again: background work gets at least one batch every 2 * ageing_step and a
+//    query waits at most about one batch behind it.
+//  * A batch takes sequences in that order until the next one would pass max_batch_tokens (real
+//    tokens, no padding) or the batch holds max_batch_requests sequences. A sequence longer than
+//    max_batch_tokens runs alone. Large requests are thus split over several batches, so a query
+//    never waits for more than the batch in flight. Inside a batch sequences are sorted by
+//    length, longest first.
+//  * Fill delay: when less than a full budget is queued, an executor waits until the oldest
+//    queued request has waited batch_fill_delay (or the budget fills) so concurrent arrivals
+//    share a batch. A full budget is dispatched at once.
+//  * Back-pressure: past max_queued_tokens or max_queued_requests, submit() fails at once with
+//    kOverloaded. A request larger than max_queued_tokens on its own is kInvalidArgument.
+//  * Cancelled or expired requests are dropped before any more of their sequences reach a
+//    device (kCancelled / kDeadlineExceeded). Sequences already running still finish; their
+//    results are discarded.
+//  * stop() (and the destructor): submit() answers kUnavailable, every queued request resolves
+//    with kUnavailable, batches already handed out are delivered normally.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <future>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <stop_token>
+#include <vector>
+
+#include "core/status.h"
+#include "embd/engine.hpp"
+#include "embd/options.hpp"
+#include "runtime/batch.h"
+#include "runtime/stats.h"
+
+namespace embd::runtime {
+
+using Clock = std::chrono::steady_clock;
+
+struct SchedulerOptions {
+  std::size_t max_batch_tokens = 16384;
+  std::size_t max_batch_requests = 512;  // sequences per device batch
+  std::size_t max_queued_tokens = 1u << 22;
+  std::size_t max_queued_requests = 1u << 16;
+  std::chrono::microseconds batch_fill_delay{200};
+  // Waiting this long raises a class by one level; zero turns ageing off (strict priority).
+  std::chrono::microseconds ageing_step{std::chrono::seconds(1)};
+
+  // The budgets of LoadOptions; the rest keep their defaults.
+  static SchedulerOptions from(const LoadOptions& load);
+};
+
+namespace detail {
+struct Request;
+}
+
+// One device batch and the bookkeeping to route its rows back to their requests.
+struct ScheduledBatch {
+  struct Slot {
+    std::shared_ptr<detail::Request> request;
+    std::size_t sequence = 0;  // index of the sequence inside its request
+  };
+  PackedBatch packed;
+  std::vector<Slot> slots;  // slots[i] is row i of the packed batch
+};
+
+class Scheduler {
+ public:
+  // hidden_size: width of the pooled rows every BatchRunner returns.
+  Scheduler(SchedulerOptions options, std::size_t hidden_size);
+  ~Scheduler();  // stop()
+  Scheduler(const Scheduler&) = delete;
+  Scheduler& operator=(const Scheduler&) = delete;
+
+  // Queues one request: `sequences` are token ids per text, already tokenised and truncated.
+  // Never blocks on device work. Rejections (overload, invalid input, shutdown, a deadline
+  // already passed, a token already cancelled) come back as an already-resolved future.
+  std::future<Result<Embeddings>> submit(std::vector<std::vector<std::int32_t>> sequences,
+                                         const EmbedOptions& options);
+
+  // Executor side. Blocks until a batch is ready (see the fill delay); returns nullopt once the
+  // scheduler is stopped or `stop` is requested.
+  std::optional<ScheduledBatch> next_batch(std::stop_token stop);
+  // Delivers a batch's result: `status` OK with `pooled` = [B x hidden_size] raw rows, or the
+  // error that fails every request in the batch. `device_seconds` feeds the stats.
+  void complete(ScheduledBatch& batch, const Status& status, const std::vector<float>& pooled,
+                double device_seconds);
+
+  // Stops accepting work and resolves everything queued with kUnavailable. Idempotent.
+  void stop();
+
+  std::size_t hidden_size() const { return hidden_size_; }
+  const SchedulerOptions& options() const { return options_; }
+  Stats& stats() { return stats_; }
+  const Stats& stats() const { return stats_; }
+
+ private:
+  using RequestPtr = std::shared_ptr<detail::Request>;
+  using Resolution = std::pair<RequestPtr, Status>;
+
+  Status validate(const std::vector<std::vector<std::int32_t>>& sequences,
+                  const EmbedOptions& options, std::size_t& tokens) const;
+  // Answers a request that never needs the queue (invalid, cancelled, expired, empty).
+  std::optional<Result<Embeddings>> screen(const std::vector<std::vector<std::int32_t>>& sequences,
+                                           const EmbedOptions& options, std::size_t& tokens);
+  // Queues the request, or says why not (overload, shutdown).
+  Status enqueue(const RequestPtr& request, std::size_t tokens);
+  bool full_locked() const;
+  std::optional<std::size_t> pick_class_locked(Clock::time_point now) const;
+  Clock::time_point oldest_arrival_locked() const;
+  // Drops dead (cancelled, expired, already failed) requests at the queue fronts, or in the whole
+  // queue when `everywhere`; their resolutions are appended to `out` for after the unlock.
+  void drop_dead_locked(Clock::time_point now, bool everywhere, std::vector<Resolution>& out);
+  void remove_locked(detail::Request& request);
+  ScheduledBatch assemble_locked(Clock::time_point now, std::vector<Resolution>& dropped);
+  void publish_queue_locked();
+  // Fulfil a request's promise unless it already was: with an error, or with its rows.
+  void fail(detail::Request& request, const Status& why);
+  void finish(detail::Request& request);
+
+  const SchedulerOptions options_;
+  const std::size_t hidden_size_;
+  Stats stats_;  // internally synchronised
+
+  mutable std::mutex mu_;
+  std::condition_variable_any cv_;  // signalled on arrivals and on stop; waits use mu_
+  bool stopping_ = false;                              // GUARDED_BY(mu_)
+  std::array<std::deque<RequestPtr>, 3> queues_;       // GUARDED_BY(mu_), by Priority
+  std::array<Clock::time_point, 3> last_served_{};     // GUARDED_BY(mu_), ageing clocks
+  std::size_t queued_tokens_ = 0;                      // GUARDED_BY(mu_), undispatched tokens
+  std::size_t queued_sequences_ = 0;                   // GUARDED_BY(mu_)
+  Clock::time_point last_sweep_{};                     // GUARDED_BY(mu_)
+};
+
+}  // namespace embd::runtime

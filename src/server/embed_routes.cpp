@@ -1,0 +1,291 @@
+// POST /embed, /v1/embeddings (/embeddings) and /tokenize: validate, admit, submit to the
+// engine, and encode the result when the waiter reports it. Runs on the worker pool.
+#include <algorithm>
+#include <numeric>
+
+#include "json_codec.h"
+#include "service.h"
+
+namespace embd::server {
+namespace {
+
+using Kind = ApiError::Kind;
+using Clock = std::chrono::steady_clock;
+
+// Answers once: records metrics, releases the in-flight count.
+void finish(ServiceContext& ctx, HttpExchange& exchange, HttpResponse response,
+            Clock::time_point received, std::uint64_t inputs, std::uint64_t tokens,
+            bool empty_error = false) {
+  if (response.status == 200) {
+    ctx.metrics.record_success(std::chrono::duration<double>(Clock::now() - received).count(),
+                               inputs, tokens);
+  } else {
+    ctx.metrics.record_failure(failure_label(response.status, empty_error));
+  }
+  exchange.respond(std::move(response));
+  ctx.in_flight.fetch_sub(1, std::memory_order_acq_rel);
+  ctx.metrics.add_in_flight(-1);
+}
+
+void fail(ServiceContext& ctx, HttpExchange& exchange, const ApiError& error, ApiFlavor flavor,
+          Clock::time_point received) {
+  HttpResponse response = error_response(error, flavor);
+  if (error.kind == Kind::kOverloaded) response.headers.push_back({"retry-after", "1"});
+  finish(ctx, exchange, std::move(response), received, 0, 0, error.kind == Kind::kEmpty);
+}
+
+// One embedding request after route-specific parsing.
+struct EmbedJob {
+  ApiFlavor flavor = ApiFlavor::kTei;
+  const char* field = "inputs";  // request field holding the inputs (for error messages)
+  EmbedInputs inputs;
+  EmbedOptions options;
+  std::optional<Priority> priority;  // from the body
+  std::function<std::string(const Embeddings&)> encode;
+};
+
+// Exact token counts for the request-token limit when the cheap bound cannot rule it out.
+std::optional<ApiError> check_exact_tokens(const EngineSlot& slot, const EmbedJob& job,
+                                           std::size_t limit) {
+  const auto& o = job.options;
+  auto tokens = slot.engine->tokenize(job.inputs.texts, o.truncate ? slot.max_length : 0,
+                                      o.truncation_direction);
+  if (!tokens.ok()) return from_status(tokens.status(), job.field);
+  std::size_t total = 0;
+  for (std::size_t i = 0; i < tokens->size(); ++i) {
+    const std::size_t n = (*tokens)[i].size();
+    if (!o.truncate && slot.max_length && n > slot.max_length) {
+      return make_error(Kind::kTooLong,
+                        "Input validation error: `" + std::string(job.field) + "[" +
+                            std::to_string(i) + "]` must have less than " +
+                            std::to_string(slot.max_length) + " tokens. Given: " +
+                            std::to_string(n),
+                        job.field);
+    }
+    total += n;
+  }
+  if (total > limit) {
+    return make_error(Kind::kTooLarge,
+                      "request has " + std::to_string(total) + " tokens, more than the maximum "
+                      "of " + std::to_string(limit) + " tokens per request", job.field);
+  }
+  return std::nullopt;
+}
+
+// Limits that need the model: batch size, dimensions, tokens per request.
+std::optional<ApiError> validate(const ServiceContext& ctx, const EngineSlot& slot,
+                                 const EmbedJob& job) {
+  const std::size_t n = job.inputs.size();
+  const auto& o = ctx.options;
+  if (n > o.max_client_batch_size) {
+    return make_error(Kind::kTooLarge,
+                      "batch size " + std::to_string(n) + " > maximum allowed batch size " +
+                          std::to_string(o.max_client_batch_size), job.field);
+  }
+  if (n > ctx.admission.capacity()) {
+    return make_error(Kind::kTooLarge,
+                      "batch size " + std::to_string(n) + " > --max-concurrent-requests " +
+                          std::to_string(ctx.admission.capacity()), job.field);
+  }
+  if (job.options.dimensions > slot.hidden_size) {
+    return make_error(Kind::kValidation,
+                      "`dimensions` must be at most " + std::to_string(slot.hidden_size) +
+                          " (the model's size), got " + std::to_string(job.options.dimensions),
+                      "dimensions");
+  }
+  if (o.max_request_tokens == 0) return std::nullopt;
+  std::size_t bound = 0;
+  const bool truncate = job.options.truncate;
+  for (const auto& text : job.inputs.texts) {
+    bound += token_upper_bound(text.size(), slot.specials, slot.max_length, truncate);
+  }
+  for (const auto& ids : job.inputs.ids) {
+    bound += token_upper_bound(ids.size(), slot.specials, slot.max_length, truncate);
+  }
+  if (bound <= o.max_request_tokens) return std::nullopt;
+  if (job.inputs.is_tokens) {
+    std::size_t total = 0;
+    for (const auto& ids : job.inputs.ids) total += ids.size();
+    if (total <= o.max_request_tokens) return std::nullopt;
+    return make_error(Kind::kTooLarge,
+                      "request has " + std::to_string(total) + " tokens, more than the maximum "
+                      "of " + std::to_string(o.max_request_tokens) + " tokens per request",
+                      job.field);
+  }
+  return check_exact_tokens(slot, job, o.max_request_tokens);
+}
+
+ApiResult<Priority> resolve_priority(const HttpRequest& request, const EmbedJob& job) {
+  if (auto header = request.header("x-priority"); !header.empty()) {
+    if (auto p = parse_priority(header)) return *p;
+    return make_error(Kind::kValidation,
+                      "header `x-priority` must be query, interactive or batch, got \"" +
+                          std::string(header) + "\"", "x-priority");
+  }
+  if (job.priority) return *job.priority;
+  std::size_t bytes = 0;
+  for (const auto& t : job.inputs.texts) bytes += t.size();
+  for (const auto& ids : job.inputs.ids) bytes += ids.size() * 4;
+  return default_priority(job.inputs.size(), bytes);
+}
+
+struct Completion {
+  ServiceContext* ctx;
+  std::shared_ptr<HttpExchange> exchange;
+  std::shared_ptr<const EngineSlot> slot;
+  Clock::time_point received;
+  Clock::time_point submitted;
+  std::size_t inputs = 0;
+  std::size_t characters = 0;
+  ApiFlavor flavor;
+  std::string field;
+  std::function<std::string(const Embeddings&)> encode;
+};
+
+void complete(const Completion& c, Result<Embeddings> result) {
+  const auto engine_time = Clock::now() - c.submitted;
+  c.ctx->admission.release(c.inputs);
+  if (!result.ok()) return fail(*c.ctx, *c.exchange, from_status(result.status(), c.field),
+                                c.flavor, c.received);
+  const Embeddings& e = *result;
+  if (e.rows != c.inputs || e.data.size() != e.rows * e.dim) {
+    return fail(*c.ctx, *c.exchange,
+                make_error(Kind::kBackend, "engine returned " + std::to_string(e.rows) +
+                                               " rows for " + std::to_string(c.inputs) + " inputs"),
+                c.flavor, c.received);
+  }
+  std::uint64_t tokens = std::accumulate(e.token_counts.begin(), e.token_counts.end(),
+                                         std::uint64_t{0});
+  HttpResponse response = json_response(200, c.encode(e));
+  response.headers.push_back({"x-compute-type", c.slot->compute_type});
+  response.headers.push_back({"x-compute-time", format_ms(engine_time)});
+  response.headers.push_back({"x-compute-characters", std::to_string(c.characters)});
+  response.headers.push_back({"x-compute-tokens", std::to_string(tokens)});
+  response.headers.push_back({"x-total-time", format_ms(Clock::now() - c.received)});
+  finish(*c.ctx, *c.exchange, std::move(response), c.received, c.inputs, tokens);
+}
+
+void submit(ServiceContext& ctx, const HttpRequest& request,
+            std::shared_ptr<HttpExchange> exchange, EmbedJob job) {
+  auto slot = ctx.slot();
+  if (!slot) {
+    return fail(ctx, *exchange, make_error(Kind::kUnavailable, "model is not loaded yet"),
+                job.flavor, request.received);
+  }
+  if (auto error = validate(ctx, *slot, job)) {
+    return fail(ctx, *exchange, *error, job.flavor, request.received);
+  }
+  auto priority = resolve_priority(request, job);
+  if (!priority.ok()) return fail(ctx, *exchange, priority.error(), job.flavor, request.received);
+  const std::size_t n = job.inputs.size();
+  if (!ctx.admission.try_acquire(n)) {
+    return fail(ctx, *exchange, make_error(Kind::kOverloaded, "Model is overloaded"), job.flavor,
+                request.received);
+  }
+  job.options.priority = priority.value();
+  CancellationToken token;
+  job.options.cancel = token;
+  exchange->on_disconnect([token] { token.cancel(); });
+  Completion c{&ctx, exchange, slot, request.received, Clock::now(), n, 0, job.flavor,
+               job.field, std::move(job.encode)};
+  for (const auto& t : job.inputs.texts) c.characters += count_characters(t);
+  auto future = job.inputs.is_tokens
+                    ? slot->engine->embed_tokens(std::move(job.inputs.ids), job.options)
+                    : slot->engine->embed(std::move(job.inputs.texts), job.options);
+  ctx.waiter.add(std::move(future), [c = std::move(c)](Result<Embeddings> result) {
+    c.ctx->post_work([c, result = std::move(result)]() mutable { complete(c, std::move(result)); });
+  });
+}
+
+}  // namespace
+
+void handle_tei_embed(ServiceContext& ctx, HttpRequest request,
+                      std::shared_ptr<HttpExchange> exchange) {
+  auto parsed = parse_tei_embed(request.body);
+  if (!parsed.ok()) return fail(ctx, *exchange, parsed.error(), ApiFlavor::kTei, request.received);
+  auto& r = parsed.value();
+  EmbedJob job;
+  job.flavor = ApiFlavor::kTei;
+  job.field = "inputs";
+  job.inputs = std::move(r.inputs);
+  job.options.normalize = r.normalize;
+  job.options.truncate = r.truncate.value_or(ctx.options.auto_truncate);
+  job.options.truncation_direction = r.truncation_direction;
+  job.options.dimensions = r.dimensions;
+  job.priority = r.priority;
+  job.encode = [](const Embeddings& e) { return encode_tei_embeddings(e); };
+  submit(ctx, request, std::move(exchange), std::move(job));
+}
+
+void handle_openai_embed(ServiceContext& ctx, HttpRequest request,
+                         std::shared_ptr<HttpExchange> exchange) {
+  auto parsed = parse_openai_embed(request.body);
+  if (!parsed.ok()) {
+    return fail(ctx, *exchange, parsed.error(), ApiFlavor::kOpenAi, request.received);
+  }
+  auto& r = parsed.value();
+  EmbedJob job;
+  job.flavor = ApiFlavor::kOpenAi;
+  job.field = "input";
+  job.inputs = std::move(r.inputs);
+  job.options.normalize = true;  // OpenAI embeddings are unit length (TEI does the same)
+  job.options.truncate = ctx.options.auto_truncate;
+  job.options.dimensions = r.dimensions;
+  job.priority = r.priority;
+  auto slot = ctx.slot();
+  std::string model = slot ? slot->model_name : std::string();
+  job.encode = [model, base64 = r.base64](const Embeddings& e) {
+    return encode_openai_embeddings(e, model, base64);
+  };
+  submit(ctx, request, std::move(exchange), std::move(job));
+}
+
+void handle_tokenize(ServiceContext& ctx, HttpRequest request,
+                     std::shared_ptr<HttpExchange> exchange) {
+  const auto received = request.received;
+  auto parsed = parse_tokenize(request.body);
+  if (!parsed.ok()) return fail(ctx, *exchange, parsed.error(), ApiFlavor::kTei, received);
+  auto slot = ctx.slot();
+  if (!slot) {
+    return fail(ctx, *exchange, make_error(Kind::kUnavailable, "model is not loaded yet"),
+                ApiFlavor::kTei, received);
+  }
+  const auto& texts = parsed.value().texts;
+  if (texts.size() > ctx.options.max_client_batch_size) {
+    return fail(ctx, *exchange,
+                make_error(Kind::kTooLarge, "batch size " + std::to_string(texts.size()) +
+                                                " > maximum allowed batch size " +
+                                                std::to_string(ctx.options.max_client_batch_size),
+                           "inputs"),
+                ApiFlavor::kTei, received);
+  }
+  auto tokens = slot->engine->tokenize(texts);
+  if (!tokens.ok()) {
+    return fail(ctx, *exchange, from_status(tokens.status(), "inputs"), ApiFlavor::kTei, received);
+  }
+  std::string body = "[";
+  std::uint64_t total = 0;
+  for (std::size_t i = 0; i < tokens->size(); ++i) {
+    std::vector<std::int32_t> ids = (*tokens)[i];
+    if (!parsed.value().add_special_tokens) {
+      // The template's tokens sit at both ends; drop exactly those.
+      while (!ids.empty() && slot->special_ids.count(ids.front())) ids.erase(ids.begin());
+      while (!ids.empty() && slot->special_ids.count(ids.back())) ids.pop_back();
+    }
+    const auto strings = slot->engine->id_to_tokens(ids);
+    body += i ? ",[" : "[";
+    for (std::size_t j = 0; j < ids.size(); ++j) {
+      if (j) body += ',';
+      body += "{\"id\":" + std::to_string(ids[j]) + ",\"text\":";
+      body += json_quote(j < strings.size() ? strings[j] : std::string());
+      body += slot->special_ids.count(ids[j]) ? ",\"special\":true" : ",\"special\":false";
+      body += ",\"start\":null,\"stop\":null}";
+    }
+    body += ']';
+    total += ids.size();
+  }
+  body += ']';
+  finish(ctx, *exchange, json_response(200, std::move(body)), received, texts.size(), total);
+}
+
+}  // namespace embd::server

@@ -1,0 +1,534 @@
+#include "http_server.h"
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <cstdio>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <unordered_map>
+
+#include <boost/asio.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+
+namespace embd::server {
+
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace net = boost::asio;
+using tcp = net::ip::tcp;
+
+std::string_view HttpRequest::header(std::string_view lower_name) const {
+  for (const auto& h : headers) {
+    if (h.name == lower_name) return h.value;
+  }
+  return {};
+}
+
+std::string_view HttpRequest::path() const {
+  std::string_view t = target;
+  return t.substr(0, t.find('?'));
+}
+
+namespace {
+
+std::string lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) c = (c >= 'A' && c <= 'Z') ? char(c - 'A' + 'a') : c;
+  return out;
+}
+
+const char* reason_for(int status) {
+  switch (status) {
+    case 499: return "Client Closed Request";
+    default: return nullptr;
+  }
+}
+
+}  // namespace
+
+class Session;
+
+// Shared by the listener and every session. Exchanges keep it alive (shared_ptr), so a
+// response posted after the server object is gone goes nowhere instead of into freed memory.
+class HttpServer::Impl : public std::enable_shared_from_this<HttpServer::Impl> {
+ public:
+  Impl(HttpServerOptions options, HttpHandler handler, HttpErrorFactory make_error)
+      : options_(std::move(options)), handler_(std::move(handler)),
+        make_error_(std::move(make_error)), acceptor_(net::make_strand(ioc_)),
+        signals_(ioc_), accept_retry_(acceptor_.get_executor()) {}
+
+  Status listen();
+  void run_threads();
+  void do_accept();
+  void begin_shutdown();
+  bool wait_drained(std::chrono::milliseconds timeout);
+  int wait_for_signal();
+  void stop_and_join();
+
+  void register_session(std::uint64_t id, std::weak_ptr<Session> session);
+  void unregister_session(std::uint64_t id);
+  bool stopping() const { return stopping_.load(std::memory_order_acquire); }
+
+  HttpServerOptions options_;
+  HttpHandler handler_;
+  HttpErrorFactory make_error_;
+  std::atomic<std::uint16_t> port_{0};
+  std::atomic<bool> stopping_{false};
+  std::atomic<std::uint64_t> next_session_id_{1};
+
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::unordered_map<std::uint64_t, std::weak_ptr<Session>> sessions_;  // guarded by mu_
+  int signal_ = -1;                                                     // guarded by mu_
+
+  // Declared after the registry: destroying the io_context destroys pending handlers, which
+  // destroy sessions, which unregister themselves.
+  net::io_context ioc_;
+  tcp::acceptor acceptor_;
+  net::signal_set signals_;
+  net::steady_timer accept_retry_;
+  std::vector<std::thread> threads_;
+};
+
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(tcp::socket socket, HttpServer::Impl& server)
+      : stream_(std::move(socket)), server_(server),
+        id_(server.next_session_id_.fetch_add(1)) {}
+  ~Session() { server_.unregister_session(id_); }
+
+  void start() {
+    server_.register_session(id_, weak_from_this());
+    net::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->do_read(); });
+  }
+  // Runs on the strand (posted by begin_shutdown): idle or half-read connections close now.
+  void on_shutdown() {
+    if (state_ == State::kReading || state_ == State::kLingering) close();
+  }
+  void send(HttpResponse response);
+  void set_disconnect_callback(std::function<void()> callback) {
+    if (state_ != State::kProcessing) return;
+    if (client_gone_) {
+      callback();
+      return;
+    }
+    on_disconnect_ = std::move(callback);
+  }
+  net::any_io_executor executor() { return stream_.get_executor(); }
+
+ private:
+  enum class State { kReading, kProcessing, kWriting, kLingering, kClosed };
+
+  void do_read();
+  void on_header(beast::error_code ec);
+  void read_body();
+  void on_read(beast::error_code ec);
+  void read_failed(beast::error_code ec);
+  void dispatch_request();
+  void watch_disconnect();
+  void on_readable(beast::error_code ec);
+  void write(std::shared_ptr<http::response<http::string_body>> response, bool close_after);
+  void linger();
+  void close();
+
+  beast::tcp_stream stream_;
+  beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+  HttpServer::Impl& server_;
+  const std::uint64_t id_;
+  State state_ = State::kReading;
+  bool first_request_ = true;
+  bool keep_alive_ = false;
+  unsigned version_ = 11;
+  bool watching_ = false;
+  bool client_gone_ = false;
+  std::function<void()> on_disconnect_;
+  bool error_reply_ = false;  // answering a request we did not read to the end
+  std::array<char, 16384> discard_{};
+  std::size_t lingered_ = 0;
+};
+
+// The reply channel handed to the application. Holds the session (and the server core) alive
+// until it has responded; a work guard keeps the I/O threads running meanwhile.
+class Exchange final : public HttpExchange {
+ public:
+  Exchange(std::shared_ptr<HttpServer::Impl> core, std::shared_ptr<Session> session)
+      : core_(std::move(core)), session_(std::move(session)),
+        work_(net::make_work_guard(core_->ioc_)) {}
+  ~Exchange() override {
+    if (!done_.load()) {
+      HttpResponse response = core_->make_error_(500, "", "internal error: request dropped");
+      post(std::move(response));
+    }
+  }
+  void respond(HttpResponse response) override {
+    if (done_.exchange(true)) return;
+    post(std::move(response));
+  }
+  void on_disconnect(std::function<void()> callback) override {
+    net::post(session_->executor(), [s = session_, cb = std::move(callback)]() mutable {
+      s->set_disconnect_callback(std::move(cb));
+    });
+  }
+
+ private:
+  void post(HttpResponse response) {
+    net::post(session_->executor(), [s = session_, r = std::move(response)]() mutable {
+      s->send(std::move(r));
+    });
+  }
+  std::shared_ptr<HttpServer::Impl> core_;  // destroyed last
+  std::shared_ptr<Session> session_;
+  net::executor_work_guard<net::io_context::executor_type> work_;
+  std::atomic<bool> done_{false};
+};
+
+void Session::do_read() {
+  if (server_.stopping()) return close();
+  state_ = State::kReading;
+  parser_.emplace();
+  parser_->body_limit(server_.options_.body_limit);
+  parser_->header_limit(static_cast<std::uint32_t>(server_.options_.header_limit));
+  stream_.expires_after(first_request_ ? server_.options_.read_timeout
+                                       : server_.options_.idle_timeout);
+  http::async_read_header(stream_, buffer_, *parser_,
+                          [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                            self->on_header(ec);
+                          });
+}
+
+void Session::on_header(beast::error_code ec) {
+  if (ec) return read_failed(ec);
+  // curl and others wait for "100 Continue" before sending a body; say it so they need not.
+  auto& header = parser_->get();
+  auto expect = header[http::field::expect];
+  if (beast::iequals(expect, "100-continue") && !parser_->is_done()) {
+    static const std::string kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+    net::async_write(stream_, net::buffer(kContinue),
+                     [self = shared_from_this()](beast::error_code ec2, std::size_t) {
+                       if (ec2) return self->close();
+                       self->read_body();
+                     });
+    return;
+  }
+  read_body();
+}
+
+void Session::read_body() {
+  http::async_read(stream_, buffer_, *parser_,
+                   [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                     self->on_read(ec);
+                   });
+}
+
+void Session::on_read(beast::error_code ec) {
+  if (ec) return read_failed(ec);
+  dispatch_request();
+}
+
+void Session::read_failed(beast::error_code ec) {
+  int status = 400;
+  std::string message;
+  const auto& http_category = http::make_error_code(http::error::bad_target).category();
+  if (ec == http::error::body_limit) {
+    status = 413;
+    message = "Failed to buffer the request body: length limit exceeded (limit " +
+              std::to_string(server_.options_.body_limit) + " bytes)";
+  } else if (ec == http::error::header_limit) {
+    status = 431;
+    message = "request headers are larger than " +
+              std::to_string(server_.options_.header_limit) + " bytes";
+  } else if (ec.category() == http_category && ec != http::error::end_of_stream &&
+             ec != http::error::partial_message) {
+    message = "malformed HTTP request: " + ec.message();
+  } else {
+    // A clean close, an idle or slow client, shutdown, a client gone mid-request or a socket
+    // error: nobody to answer.
+    return close();
+  }
+  std::string target;
+  if (parser_ && parser_->is_header_done()) {
+    const auto t = parser_->get().target();
+    target.assign(t.data(), t.size());
+  }
+  HttpResponse response = server_.make_error_(status, target, std::move(message));
+  auto res = std::make_shared<http::response<http::string_body>>();
+  res->result(static_cast<unsigned>(response.status));
+  res->version(11);
+  res->set(http::field::server, server_.options_.server_name);
+  res->set(http::field::content_type, response.content_type);
+  for (auto& h : response.headers) res->set(h.name, h.value);
+  res->body() = std::move(response.body);
+  res->keep_alive(false);
+  res->prepare_payload();
+  state_ = State::kWriting;
+  error_reply_ = true;
+  write(std::move(res), /*close_after=*/true);
+}
+
+void Session::dispatch_request() {
+  auto message = parser_->release();
+  HttpRequest request;
+  const auto method = message.method_string();
+  request.method = std::string(method.data(), method.size());
+  const auto target = message.target();
+  request.target = std::string(target.data(), target.size());
+  for (const auto& field : message) {
+    const auto name = field.name_string();
+    const auto value = field.value();
+    request.headers.push_back({lower({name.data(), name.size()}), std::string(value.data(), value.size())});
+  }
+  request.body = std::move(message.body());
+  request.received = std::chrono::steady_clock::now();
+  version_ = message.version();
+  keep_alive_ = message.keep_alive();
+  first_request_ = false;
+  state_ = State::kProcessing;
+  client_gone_ = false;
+  stream_.expires_never();
+  auto exchange = std::make_shared<Exchange>(server_.shared_from_this(), shared_from_this());
+  watch_disconnect();
+  try {
+    server_.handler_(std::move(request), exchange);
+  } catch (const std::exception& e) {
+    exchange->respond(server_.make_error_(500, "", std::string("internal error: ") + e.what()));
+  } catch (...) {
+    exchange->respond(server_.make_error_(500, "", "internal error"));
+  }
+}
+
+void Session::watch_disconnect() {
+  watching_ = true;
+  stream_.socket().async_wait(tcp::socket::wait_read,
+                              [self = shared_from_this()](beast::error_code ec) {
+                                self->on_readable(ec);
+                              });
+}
+
+void Session::on_readable(beast::error_code ec) {
+  watching_ = false;
+  if (ec || state_ != State::kProcessing) return;
+  // Readable with nothing buffered means EOF or a reset; pipelined bytes mean the client is
+  // still there (they stay in the socket for the next read).
+  beast::error_code err;
+  const std::size_t available = stream_.socket().available(err);
+  if (!err && available > 0) return;
+  client_gone_ = true;
+  if (on_disconnect_) {
+    auto callback = std::move(on_disconnect_);
+    on_disconnect_ = nullptr;
+    callback();
+  }
+}
+
+void Session::send(HttpResponse response) {
+  if (state_ != State::kProcessing) return;
+  on_disconnect_ = nullptr;
+  if (watching_) {
+    beast::error_code ignored;
+    stream_.socket().cancel(ignored);  // ends the disconnect watch
+    watching_ = false;
+  }
+  state_ = State::kWriting;
+  auto res = std::make_shared<http::response<http::string_body>>();
+  res->result(static_cast<unsigned>(response.status));
+  if (const char* reason = reason_for(response.status)) res->reason(reason);
+  res->version(version_);
+  res->set(http::field::server, server_.options_.server_name);
+  if (!response.content_type.empty()) res->set(http::field::content_type, response.content_type);
+  for (auto& h : response.headers) res->set(h.name, h.value);
+  res->body() = std::move(response.body);
+  const bool close_after = !keep_alive_ || client_gone_ || server_.stopping();
+  res->keep_alive(!close_after);
+  res->prepare_payload();
+  write(std::move(res), close_after);
+}
+
+void Session::write(std::shared_ptr<http::response<http::string_body>> response,
+                    bool close_after) {
+  stream_.expires_after(server_.options_.write_timeout);
+  http::async_write(stream_, *response,
+                    [self = shared_from_this(), response, close_after](beast::error_code ec,
+                                                                       std::size_t) {
+                      if (ec) return self->close();
+                      if (!close_after) return self->do_read();
+                      // Unread bytes at close() make the kernel send RST: drain them first.
+                      beast::error_code err;
+                      const bool unread = self->stream_.socket().available(err) > 0 || err ||
+                                          self->error_reply_;
+                      if (unread) return self->linger();
+                      self->close();
+                    });
+}
+
+// Half-closes and reads what the client still sends for a while before closing: closing a
+// socket with unread bytes makes the kernel send RST, which can destroy the error response
+// (e.g. the 413 for a body we refused to read) before the client reads it.
+void Session::linger() {
+  state_ = State::kLingering;
+  beast::error_code ignored;
+  stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+  if (lingered_ == 0) stream_.expires_after(std::chrono::seconds(5));
+  stream_.async_read_some(net::buffer(discard_),
+                          [self = shared_from_this()](beast::error_code ec, std::size_t n) {
+                            self->lingered_ += n + 1;
+                            if (ec || self->lingered_ > (64u << 20)) return self->close();
+                            self->linger();
+                          });
+}
+
+void Session::close() {
+  if (state_ == State::kClosed) return;
+  state_ = State::kClosed;
+  beast::error_code ignored;
+  stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
+  stream_.socket().close(ignored);
+}
+
+Status HttpServer::Impl::listen() {
+  beast::error_code ec;
+  // A name (e.g. HOSTNAME in a container) resolves to its first address.
+  tcp::resolver resolver(ioc_);
+  auto results = resolver.resolve(options_.host, std::to_string(options_.port),
+                                  tcp::resolver::passive | tcp::resolver::numeric_service, ec);
+  if (ec || results.empty()) {
+    return Status(ErrorCode::kInvalidArgument,
+                  "--host \"" + options_.host + "\" is not an address this machine has: " +
+                      (ec ? ec.message() : std::string("no address")));
+  }
+  tcp::endpoint endpoint = results.begin()->endpoint();
+  const std::string where = options_.host + ":" + std::to_string(options_.port);
+  if (acceptor_.open(endpoint.protocol(), ec); ec) {
+    return Status(ErrorCode::kIoError, "cannot open a socket for " + where + ": " + ec.message());
+  }
+  acceptor_.set_option(net::socket_base::reuse_address(true), ec);
+  if (acceptor_.bind(endpoint, ec); ec) {
+    return Status(ErrorCode::kIoError, "cannot bind " + where + ": " + ec.message());
+  }
+  if (acceptor_.listen(net::socket_base::max_listen_connections, ec); ec) {
+    return Status(ErrorCode::kIoError, "cannot listen on " + where + ": " + ec.message());
+  }
+  port_ = acceptor_.local_endpoint(ec).port();
+  return Status();
+}
+
+void HttpServer::Impl::run_threads() {
+  if (options_.handle_signals) {
+    signals_.add(SIGINT);
+    signals_.add(SIGTERM);
+  }
+  signals_.async_wait([this](beast::error_code ec, int signo) {
+    {
+      std::lock_guard lock(mu_);
+      if (signal_ < 0) signal_ = ec ? 0 : signo;
+    }
+    cv_.notify_all();
+  });
+  net::dispatch(acceptor_.get_executor(), [this] { do_accept(); });
+  const int n = std::max(1, options_.io_threads);
+  for (int i = 0; i < n; ++i) threads_.emplace_back([this] { ioc_.run(); });
+}
+
+void HttpServer::Impl::do_accept() {
+  if (stopping()) return;
+  acceptor_.async_accept(net::make_strand(ioc_), [this](beast::error_code ec, tcp::socket socket) {
+    if (stopping() || ec == net::error::operation_aborted) return;
+    if (ec) {
+      // E.g. EMFILE: back off briefly instead of spinning; existing connections keep working.
+      std::fprintf(stderr, "embd serve: accept failed: %s\n", ec.message().c_str());
+      accept_retry_.expires_after(std::chrono::milliseconds(100));
+      accept_retry_.async_wait([this](beast::error_code) { do_accept(); });
+      return;
+    }
+    beast::error_code ignored;
+    socket.set_option(tcp::no_delay(true), ignored);
+    std::make_shared<Session>(std::move(socket), *this)->start();
+    do_accept();
+  });
+}
+
+void HttpServer::Impl::register_session(std::uint64_t id, std::weak_ptr<Session> session) {
+  std::lock_guard lock(mu_);
+  sessions_.emplace(id, std::move(session));
+}
+
+void HttpServer::Impl::unregister_session(std::uint64_t id) {
+  {
+    std::lock_guard lock(mu_);
+    sessions_.erase(id);
+  }
+  cv_.notify_all();
+}
+
+void HttpServer::Impl::begin_shutdown() {
+  if (stopping_.exchange(true)) return;
+  net::post(acceptor_.get_executor(), [this] {
+    beast::error_code ignored;
+    acceptor_.close(ignored);
+    accept_retry_.cancel();
+    signals_.cancel(ignored);
+  });
+  std::vector<std::shared_ptr<Session>> live;
+  {
+    std::lock_guard lock(mu_);
+    if (signal_ < 0) signal_ = 0;
+    for (auto& [id, weak] : sessions_) {
+      if (auto s = weak.lock()) live.push_back(std::move(s));
+    }
+  }
+  cv_.notify_all();
+  for (auto& s : live) net::post(s->executor(), [s] { s->on_shutdown(); });
+}
+
+bool HttpServer::Impl::wait_drained(std::chrono::milliseconds timeout) {
+  std::unique_lock lock(mu_);
+  return cv_.wait_for(lock, timeout, [this] { return sessions_.empty(); });
+}
+
+int HttpServer::Impl::wait_for_signal() {
+  std::unique_lock lock(mu_);
+  cv_.wait(lock, [this] { return signal_ >= 0; });
+  return signal_;
+}
+
+void HttpServer::Impl::stop_and_join() {
+  ioc_.stop();
+  for (auto& t : threads_) {
+    if (t.joinable()) t.join();
+  }
+  threads_.clear();
+}
+
+Result<std::unique_ptr<HttpServer>> HttpServer::start(HttpServerOptions options,
+                                                      HttpHandler handler,
+                                                      HttpErrorFactory make_error) {
+  auto impl = std::make_shared<Impl>(std::move(options), std::move(handler), std::move(make_error));
+  Status status = impl->listen();
+  if (!status.ok()) return status;
+  impl->run_threads();
+  return std::unique_ptr<HttpServer>(new HttpServer(std::move(impl)));
+}
+
+HttpServer::HttpServer(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+HttpServer::~HttpServer() {
+  impl_->begin_shutdown();
+  impl_->wait_drained(std::chrono::seconds(5));
+  impl_->stop_and_join();
+}
+
+std::uint16_t HttpServer::port() const { return impl_->port_.load(); }
+int HttpServer::wait_for_signal() { return impl_->wait_for_signal(); }
+void HttpServer::begin_shutdown() { impl_->begin_shutdown(); }
+bool HttpServer::wait_drained(std::chrono::milliseconds timeout) {
+  return impl_->wait_drained(timeout);
+}
+std::size_t HttpServer::open_connections() const {
+  std::lock_guard lock(impl_->mu_);
+  return impl_->sessions_.size();
+}
+
+}  // namespace embd::server

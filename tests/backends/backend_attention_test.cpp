@@ -1,0 +1,179 @@
+// Padding-free attention (with and without ALiBi) on every backend x dtype against the double
+// reference, the CPU kernel's memory bound at 8192 tokens, and the reference ALiBi slopes.
+#include <gtest/gtest.h>
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <cmath>
+#include <fstream>
+#include <string>
+
+#include "backends/backend_test_util.h"
+#include "backends/cpu/cpu_backend.h"
+#include "reference/reference_ops.h"
+
+namespace embd::testing {
+namespace {
+
+using backend::Op;
+namespace ref = embd::reference;
+
+struct AttnCase {
+  std::vector<std::int32_t> lengths;
+  int heads, head_dim;
+  bool alibi;
+  std::int64_t qkv_pad, out_pad;
+  int sampled_rows;  // 0: check every row, else this many rows (long sequences)
+};
+
+std::string describe(const AttnCase& c) {
+  std::string s = "lengths=";
+  for (auto l : c.lengths) s += std::to_string(l) + ",";
+  return s + " heads=" + std::to_string(c.heads) + " d=" + std::to_string(c.head_dim) +
+         (c.alibi ? " alibi" : "");
+}
+
+TEST_P(BackendOpTest, Attention) {
+  EMBD_REQUIRE_OP(Op::kAttention);
+  const std::vector<AttnCase> cases = {
+      {{1}, 4, 8, true, 0, 0, 0},
+      {{5, 1, 17, 64, 65, 1}, 6, 16, true, 8, 0, 0},
+      {{130, 3, 1}, 12, 32, false, 0, 0, 0},
+      {{200, 77}, 8, 64, true, 0, 5, 0},
+      {{129}, 8, 8, true, 3, 3, 0},
+      {{1, 300, 2}, 4, 16, false, 0, 0, 0},
+      {{700, 3, 1000}, 12, 16, true, 0, 0, 0},  // steep slopes: far key blocks are skipped
+      {{37, 5}, 3, 6, true, 2, 1, 0},            // head_dim not a multiple of 4 (scalar P.V)
+      {{70, 1}, 2, 128, true, 0, 0, 0},          // head_dim above one register tile
+      {{8192}, 2, 32, true, 0, 0, 96},
+      {{8192}, 2, 32, false, 0, 0, 96},
+  };
+  for (const AttnCase& c : cases) {
+    SCOPED_TRACE(describe(c));
+    std::vector<std::int32_t> cu{0};
+    for (auto l : c.lengths) cu.push_back(cu.back() + l);
+    const std::int64_t tokens = cu.back(), hidden = std::int64_t{c.heads} * c.head_dim;
+    const auto qkv = random(static_cast<std::size_t>(tokens * 3 * hidden), -2.0f, 2.0f);
+    DevMat qd = make_mat(tokens, 3 * hidden, 3 * hidden + c.qkv_pad, qkv);
+    DevMat od = make_mat(tokens, hidden, hidden + c.out_pad, {});
+    const std::vector<float> slopes = ref::alibi_slopes(c.heads);
+    auto slopes_d = upload_vec(slopes);
+    auto cu_d = upload_vec(cu);
+    backend::AttentionArgs a;
+    a.qkv = qd.mat;
+    a.out = od.mat;
+    a.cu_seqlens = cu_d.as<std::int32_t>();
+    a.cu_seqlens_host = cu.data();
+    a.batch = static_cast<std::int64_t>(c.lengths.size());
+    a.max_seqlen = *std::max_element(c.lengths.begin(), c.lengths.end());
+    a.num_heads = c.heads;
+    a.head_dim = c.head_dim;
+    a.scale = 1.0f / std::sqrt(static_cast<float>(c.head_dim));
+    a.alibi_slopes = c.alibi ? slopes_d.as<float>() : nullptr;
+    ASSERT_TRUE(backend_->attention(a).ok());
+    const auto got = download(od.mat, "attention out");
+    std::vector<std::int64_t> rows;
+    if (c.sampled_rows > 0) {
+      rows = {0, tokens - 1};
+      for (int i = 0; i < c.sampled_rows; ++i) rows.push_back(static_cast<std::int64_t>(rng_() % tokens));
+    }
+    const std::vector<double> slopes_ref =
+        c.alibi ? std::vector<double>(slopes.begin(), slopes.end()) : std::vector<double>{};
+    const auto want = ref::attention(to_double(qkv), cu, c.heads, c.head_dim, a.scale, slopes_ref, rows);
+    if (rows.empty()) {
+      EXPECT_LT(rel_l2(got, want), tolerance(dtype()));
+    } else {
+      std::vector<float> got_rows;
+      std::vector<double> want_rows;
+      for (auto r : rows) {
+        for (std::int64_t i = 0; i < hidden; ++i) {
+          got_rows.push_back(got[r * hidden + i]);
+          want_rows.push_back(want[r * hidden + i]);
+        }
+      }
+      EXPECT_LT(rel_l2(got_rows, want_rows), tolerance(dtype()));
+    }
+  }
+}
+
+// Peak resident memory now, in bytes. Resets the kernel's high-water mark first when allowed
+// (Linux >= 4.0: "5" > /proc/self/clear_refs), so earlier tests do not hide growth.
+bool reset_peak_rss() {
+  std::ofstream f("/proc/self/clear_refs");
+  if (!f) return false;
+  f << "5";
+  return static_cast<bool>(f.flush());
+}
+
+std::int64_t peak_rss_bytes() {
+  std::ifstream f("/proc/self/status");
+  std::string line;
+  while (std::getline(f, line)) {
+    if (line.rfind("VmHWM:", 0) == 0) return std::stoll(line.substr(6)) * 1024;
+  }
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return static_cast<std::int64_t>(u.ru_maxrss) * 1024;
+}
+
+std::int64_t current_rss_bytes() {
+  std::ifstream f("/proc/self/status");
+  std::string line;
+  while (std::getline(f, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) return std::stoll(line.substr(6)) * 1024;
+  }
+  return -1;
+}
+
+TEST(CpuAttentionMemory, LongSequenceNeverMaterialisesScores) {
+  const std::int64_t len = 8192;
+  const int heads = 2, d = 32;
+  const std::int64_t hidden = heads * d;
+  auto b = backend::cpu::make_cpu_backend(0);
+  std::vector<float> qkv(static_cast<std::size_t>(len * 3 * hidden));
+  std::mt19937 rng(7);
+  std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
+  for (auto& x : qkv) x = dist(rng);
+  std::vector<float> out(static_cast<std::size_t>(len * hidden), 0.0f);
+  const std::vector<std::int32_t> cu{0, static_cast<std::int32_t>(len)};
+  const std::vector<float> slopes = reference::alibi_slopes(heads);
+  backend::AttentionArgs a;
+  a.qkv = Mat::of(qkv.data(), DType::kF32, len, 3 * hidden);
+  a.out = Mat::of(out.data(), DType::kF32, len, hidden);
+  a.cu_seqlens = cu.data();
+  a.cu_seqlens_host = cu.data();
+  a.batch = 1;
+  a.max_seqlen = len;
+  a.num_heads = heads;
+  a.head_dim = d;
+  a.scale = 0.25f;
+  a.alibi_slopes = slopes.data();
+  const bool reset = reset_peak_rss();
+  const std::int64_t before = reset ? current_rss_bytes() : peak_rss_bytes();
+  ASSERT_TRUE(b->attention(a).ok());
+  const std::int64_t growth = peak_rss_bytes() - before;
+  const std::int64_t one_score_matrix = len * len * 4;  // 256 MiB
+  // Staged K/V are O(T * H) = 4 MiB here; one L x L F32 matrix would be 256 MiB.
+  EXPECT_LT(growth, one_score_matrix / 16) << "peak RSS grew by " << growth << " bytes"
+                                           << (reset ? "" : " (peak not resettable here)");
+  for (float v : out) ASSERT_TRUE(std::isfinite(v));
+}
+
+TEST(ReferenceAlibi, SlopesMatchTheJinaBertTable) {
+  const auto s8 = reference::alibi_slopes(8);
+  ASSERT_EQ(s8.size(), 8u);
+  for (int h = 0; h < 8; ++h) EXPECT_FLOAT_EQ(s8[h], std::pow(2.0f, -(h + 1.0f)));
+  const auto s12 = reference::alibi_slopes(12);
+  ASSERT_EQ(s12.size(), 12u);
+  for (int h = 0; h < 8; ++h) EXPECT_FLOAT_EQ(s12[h], std::pow(2.0f, -(h + 1.0f)));
+  const float tail[4] = {0.70710678f, 0.35355339f, 0.1767767f, 0.08838835f};
+  for (int k = 0; k < 4; ++k) EXPECT_NEAR(s12[8 + k], tail[k], 1e-7f);
+  const auto s6 = reference::alibi_slopes(6);  // P = 4: 2^-2, 2^-4, 2^-6, 2^-8, then 2^-1, 2^-3
+  const float want6[6] = {0.25f, 0.0625f, 0.015625f, 0.00390625f, 0.5f, 0.125f};
+  for (int h = 0; h < 6; ++h) EXPECT_FLOAT_EQ(s6[h], want6[h]);
+  const auto s16 = reference::alibi_slopes(16);
+  for (int h = 0; h < 16; ++h) EXPECT_FLOAT_EQ(s16[h], std::pow(2.0f, -0.5f * (h + 1)));
+}
+
+}  // namespace
+}  // namespace embd::testing

@@ -1,0 +1,256 @@
+// Linear, LayerNorm, GLU and pooling on every backend x dtype against the double reference.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "backends/backend_test_util.h"
+#include "reference/reference_ops.h"
+
+namespace embd::testing {
+namespace {
+
+using backend::Activation;
+using backend::Op;
+namespace ref = embd::reference;
+
+ref::Act to_ref(Activation a) {
+  switch (a) {
+    case Activation::kGeluErf: return ref::Act::kGeluErf;
+    case Activation::kRelu: return ref::Act::kRelu;
+    case Activation::kNone: break;
+  }
+  return ref::Act::kNone;
+}
+
+struct LinearCase {
+  std::vector<std::int64_t> ms;  // row counts run with the same prepared weight
+  std::int64_t k, n;
+  Activation act;
+  bool bias;
+  std::int64_t x_pad, y_pad;  // extra row-stride elements
+  DType stored;               // weight dtype as stored in the file
+};
+
+TEST_P(BackendOpTest, Linear) {
+  EMBD_REQUIRE_OP(Op::kLinear);
+  const std::vector<LinearCase> cases = {
+      {{1, 2}, 8, 8, Activation::kNone, false, 0, 0, DType::kF32},
+      {{3, 1, 7}, 17, 5, Activation::kGeluErf, true, 0, 0, DType::kF32},
+      {{16, 33}, 512, 1536, Activation::kNone, true, 0, 0, DType::kF32},
+      {{37, 128}, 64, 96, Activation::kGeluErf, true, 16, 5, DType::kF16},
+      {{5}, 2048, 64, Activation::kRelu, true, 0, 3, DType::kBF16},
+      {{129}, 100, 300, Activation::kRelu, false, 1, 0, DType::kF32},
+  };
+  for (const LinearCase& c : cases) {
+    SCOPED_TRACE("k=" + std::to_string(c.k) + " n=" + std::to_string(c.n));
+    // Weight values as stored, then as the compute dtype sees them (rounded once more).
+    const float wscale = 1.0f / std::sqrt(static_cast<float>(c.k));
+    std::vector<float> w = random_as(static_cast<std::size_t>(c.n * c.k), -wscale, wscale, c.stored);
+    std::vector<std::uint8_t> stored_bytes(w.size() * dtype_size(c.stored));
+    convert(w.data(), DType::kF32, stored_bytes.data(), c.stored, w.size());
+    const HostTensor wt{"w", c.stored, {c.n, c.k}, stored_bytes.data()};
+    const std::vector<float> bias = random_as(static_cast<std::size_t>(c.n), -0.5f, 0.5f, DType::kF32);
+    const HostTensor bt{"b", DType::kF32, {c.n}, bias.data()};
+    auto prepared = backend_->prepare_linear(wt, c.bias ? &bt : nullptr, dtype());
+    ASSERT_TRUE(prepared.ok()) << prepared.status().to_string();
+    const std::vector<double> w_ref = to_double(round_to(w, dtype()));
+    const std::vector<double> b_ref = c.bias ? to_double(bias) : std::vector<double>{};
+    for (std::int64_t m : c.ms) {
+      SCOPED_TRACE("m=" + std::to_string(m));
+      const std::vector<float> x = random(static_cast<std::size_t>(m * c.k), -1.0f, 1.0f);
+      DevMat xd = make_mat(m, c.k, c.k + c.x_pad, x);
+      DevMat yd = make_mat(m, c.n, c.n + c.y_pad, {});
+      backend::LinearArgs args{prepared.value().get(), xd.mat, yd.mat, c.act};
+      ASSERT_TRUE(backend_->linear(args).ok());
+      const auto got = download(yd.mat, "linear y");
+      const auto want = ref::linear(to_double(x), w_ref, b_ref, m, c.k, c.n, to_ref(c.act));
+      EXPECT_LT(rel_l2(got, want), tolerance(dtype()));
+    }
+  }
+}
+
+TEST_P(BackendOpTest, LinearRejectsBadShapes) {
+  EMBD_REQUIRE_OP(Op::kLinear);
+  const std::vector<float> w(12, 0.5f);
+  const HostTensor w3{"layer.0.w", DType::kF32, {2, 3, 2}, w.data()};
+  auto r = backend_->prepare_linear(w3, nullptr, dtype());
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("layer.0.w"), std::string::npos) << r.status().to_string();
+  const HostTensor w2{"w", DType::kF32, {4, 3}, w.data()};
+  const HostTensor b{"layer.0.b", DType::kF32, {3}, w.data()};
+  auto rb = backend_->prepare_linear(w2, &b, dtype());
+  ASSERT_FALSE(rb.ok());
+  EXPECT_NE(rb.status().message().find("layer.0.b"), std::string::npos);
+}
+
+TEST_P(BackendOpTest, EmbedLayerNorm) {
+  EMBD_REQUIRE_OP(Op::kEmbedLayerNorm);
+  struct Case {
+    std::int64_t tokens, h;
+    bool type_table, type_ids, positions;
+    float eps;
+  };
+  const std::vector<Case> cases = {{1, 8, true, true, false, 1e-12f},
+                                   {19, 48, true, false, false, 1e-12f},
+                                   {300, 512, true, true, true, 1e-5f},
+                                   {7, 33, false, false, true, 1e-12f}};
+  const std::int64_t vocab = 40, types = 2, max_pos = 300;
+  for (const Case& c : cases) {
+    SCOPED_TRACE("tokens=" + std::to_string(c.tokens) + " h=" + std::to_string(c.h));
+    std::vector<std::int32_t> ids, tids, pos;
+    for (std::int64_t t = 0; t < c.tokens; ++t) {
+      ids.push_back(static_cast<std::int32_t>(rng_() % vocab));
+      if (c.type_ids) tids.push_back(static_cast<std::int32_t>(rng_() % types));
+      if (c.positions) pos.push_back(static_cast<std::int32_t>(t % max_pos));
+    }
+    const auto word = random(static_cast<std::size_t>(vocab * c.h), -1.0f, 1.0f);
+    const auto type = c.type_table ? random(static_cast<std::size_t>(types * c.h), -0.5f, 0.5f)
+                                   : std::vector<float>{};
+    const auto ptab = c.positions ? random(static_cast<std::size_t>(max_pos * c.h), -0.5f, 0.5f)
+                                  : std::vector<float>{};
+    const auto gamma = random_as(static_cast<std::size_t>(c.h), 0.5f, 1.5f, DType::kF32);
+    const auto beta = random_as(static_cast<std::size_t>(c.h), -0.5f, 0.5f, DType::kF32);
+    DevMat wd = make_mat(vocab, c.h, c.h, word);
+    DevMat td = c.type_table ? make_mat(types, c.h, c.h, type) : DevMat{};
+    DevMat pd = c.positions ? make_mat(max_pos, c.h, c.h, ptab) : DevMat{};
+    auto ids_d = upload_vec(ids), tids_d = upload_vec(tids), pos_d = upload_vec(pos);
+    auto g_d = upload_vec(gamma), b_d = upload_vec(beta);
+    DevMat out = make_mat(c.tokens, c.h, c.h + 3, {});
+    backend::EmbedLayerNormArgs a;
+    a.ids = ids_d.as<std::int32_t>();
+    a.type_ids = c.type_ids ? tids_d.as<std::int32_t>() : nullptr;
+    a.positions = c.positions ? pos_d.as<std::int32_t>() : nullptr;
+    a.tokens = c.tokens;
+    a.word_table = wd.mat;
+    a.type_table = td.mat;
+    a.position_table = pd.mat;
+    a.gamma = g_d.as<float>();
+    a.beta = b_d.as<float>();
+    a.eps = c.eps;
+    a.out = out.mat;
+    ASSERT_TRUE(backend_->embed_layernorm(a).ok());
+    const auto got = download(out.mat, "embed_layernorm out");
+    const auto want = ref::embed_layernorm(ids, tids, pos, to_double(word), to_double(type),
+                                           to_double(ptab), c.h, to_double(gamma),
+                                           to_double(beta), c.eps);
+    EXPECT_LT(rel_l2(got, want), tolerance(dtype()));
+  }
+}
+
+enum class Alias { kNone, kX, kResidual };
+
+TEST_P(BackendOpTest, AddLayerNorm) {
+  EMBD_REQUIRE_OP(Op::kAddLayerNorm);
+  struct Case {
+    std::int64_t rows, h;
+    bool residual;
+    Alias alias;
+  };
+  const std::vector<Case> cases = {{1, 8, true, Alias::kNone},     {13, 512, true, Alias::kX},
+                                   {64, 48, true, Alias::kResidual}, {5, 31, false, Alias::kNone},
+                                   {300, 64, false, Alias::kX}};
+  for (const Case& c : cases) {
+    SCOPED_TRACE("rows=" + std::to_string(c.rows) + " h=" + std::to_string(c.h));
+    const auto x = random(static_cast<std::size_t>(c.rows * c.h), -2.0f, 2.0f);
+    const auto r = c.residual ? random(x.size(), -2.0f, 2.0f) : std::vector<float>{};
+    const auto gamma = random_as(static_cast<std::size_t>(c.h), 0.5f, 1.5f, DType::kF32);
+    const auto beta = random_as(static_cast<std::size_t>(c.h), -0.5f, 0.5f, DType::kF32);
+    DevMat xd = make_mat(c.rows, c.h, c.h + 2, x);
+    DevMat rd = c.residual ? make_mat(c.rows, c.h, c.h + 2, r) : DevMat{};
+    DevMat od = c.alias == Alias::kNone ? make_mat(c.rows, c.h, c.h + 1, {}) : DevMat{};
+    auto g_d = upload_vec(gamma), b_d = upload_vec(beta);
+    const Mat out = c.alias == Alias::kX ? xd.mat : c.alias == Alias::kResidual ? rd.mat : od.mat;
+    backend::AddLayerNormArgs a{xd.mat, rd.mat, g_d.as<float>(), b_d.as<float>(), 1e-12f, out};
+    ASSERT_TRUE(backend_->add_layernorm(a).ok());
+    const auto got = download(out, "add_layernorm out");
+    const auto want = ref::add_layernorm(to_double(x), to_double(r), c.rows, c.h,
+                                         to_double(gamma), to_double(beta), 1e-12);
+    EXPECT_LT(rel_l2(got, want), tolerance(dtype()));
+  }
+}
+
+// The q/k-norm variant normalises the Q (or K) column slice of a packed qkv matrix in place.
+TEST_P(BackendOpTest, AddLayerNormOnColumnSliceInPlace) {
+  EMBD_REQUIRE_OP(Op::kAddLayerNorm);
+  const std::int64_t rows = 21, h = 40;
+  const auto qkv = random(static_cast<std::size_t>(rows * 3 * h), -2.0f, 2.0f);
+  const auto gamma = random_as(static_cast<std::size_t>(h), 0.5f, 1.5f, DType::kF32);
+  const auto beta = random_as(static_cast<std::size_t>(h), -0.5f, 0.5f, DType::kF32);
+  DevMat qd = make_mat(rows, 3 * h, 3 * h, qkv);
+  auto g_d = upload_vec(gamma), b_d = upload_vec(beta);
+  const Mat k_cols = qd.mat.columns(h, h);
+  backend::AddLayerNormArgs a{k_cols, Mat{}, g_d.as<float>(), b_d.as<float>(), 1e-12f, k_cols};
+  ASSERT_TRUE(backend_->add_layernorm(a).ok());
+  const auto got = download(qd.mat, "qkv");
+  std::vector<double> k_in(static_cast<std::size_t>(rows * h));
+  for (std::int64_t t = 0; t < rows; ++t)
+    for (std::int64_t i = 0; i < h; ++i) k_in[t * h + i] = qkv[t * 3 * h + h + i];
+  const auto k_want = ref::add_layernorm(k_in, {}, rows, h, to_double(gamma), to_double(beta), 1e-12);
+  std::vector<double> want = to_double(qkv);
+  for (std::int64_t t = 0; t < rows; ++t)
+    for (std::int64_t i = 0; i < h; ++i) want[t * 3 * h + h + i] = k_want[t * h + i];
+  EXPECT_LT(rel_l2(got, want), tolerance(dtype()));
+  // Q and V columns must be bit-identical to the input.
+  for (std::int64_t t = 0; t < rows; ++t) {
+    for (std::int64_t i = 0; i < h; ++i) {
+      ASSERT_EQ(got[t * 3 * h + i], qkv[t * 3 * h + i]);
+      ASSERT_EQ(got[t * 3 * h + 2 * h + i], qkv[t * 3 * h + 2 * h + i]);
+    }
+  }
+}
+
+TEST_P(BackendOpTest, Glu) {
+  EMBD_REQUIRE_OP(Op::kGlu);
+  struct Case {
+    std::int64_t rows, inter;
+    bool first;
+    Activation act;
+  };
+  const std::vector<Case> cases = {{1, 8, true, Activation::kGeluErf},
+                                   {9, 33, false, Activation::kGeluErf},
+                                   {64, 2048, true, Activation::kGeluErf},
+                                   {5, 100, true, Activation::kRelu},
+                                   {17, 24, false, Activation::kRelu}};
+  for (const Case& c : cases) {
+    SCOPED_TRACE("rows=" + std::to_string(c.rows) + " inter=" + std::to_string(c.inter));
+    const auto in = random(static_cast<std::size_t>(c.rows * 2 * c.inter), -3.0f, 3.0f);
+    DevMat id = make_mat(c.rows, 2 * c.inter, 2 * c.inter + 4, in);
+    DevMat od = make_mat(c.rows, c.inter, c.inter + 1, {});
+    backend::GluArgs a{id.mat, od.mat, c.first, c.act};
+    ASSERT_TRUE(backend_->glu(a).ok());
+    const auto got = download(od.mat, "glu out");
+    const auto want = ref::glu(to_double(in), c.rows, c.inter, c.first, to_ref(c.act));
+    EXPECT_LT(rel_l2(got, want), tolerance(dtype()));
+  }
+}
+
+TEST_P(BackendOpTest, Pool) {
+  EMBD_REQUIRE_OP(Op::kPool);
+  const std::vector<std::vector<std::int32_t>> batches = {{1}, {3, 1, 7}, {1, 1, 1}, {100, 1, 50}};
+  for (const auto& lens : batches) {
+    for (const std::int64_t h : {8, 40}) {
+      for (const bool mean : {true, false}) {
+        SCOPED_TRACE("batch=" + std::to_string(lens.size()) + " h=" + std::to_string(h) +
+                     (mean ? " mean" : " cls"));
+        std::vector<std::int32_t> cu{0};
+        for (auto l : lens) cu.push_back(cu.back() + l);
+        const std::int64_t tokens = cu.back(), batch = static_cast<std::int64_t>(lens.size());
+        const auto hidden = random(static_cast<std::size_t>(tokens * h), -4.0f, 4.0f);
+        DevMat hd = make_mat(tokens, h, h + 3, hidden);
+        auto cu_d = upload_vec(cu);
+        DevMat od = make_mat(batch, h, h, {}, DType::kF32);
+        backend::PoolArgs a{hd.mat, cu_d.as<std::int32_t>(), cu.data(), batch,
+                            mean ? backend::PoolMode::kMean : backend::PoolMode::kCls,
+                            od.mat.data ? static_cast<float*>(od.mat.data) : nullptr};
+        ASSERT_TRUE(backend_->pool(a).ok());
+        const auto got = download(od.mat, "pool out");
+        const auto want = ref::pool(to_double(hidden), cu, h, mean);
+        // Pooling runs in F32 whatever the dtype; the inputs were rounded already.
+        EXPECT_LT(rel_l2(got, want), tolerance(DType::kF32));
+      }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace embd::testing

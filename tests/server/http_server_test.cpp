@@ -1,0 +1,253 @@
+// The HTTP layer alone, with a scripted handler: keep-alive, pipelining, limits, malformed
+// input, slow and idle clients, disconnect detection and graceful shutdown.
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "server/http_server.h"
+#include "test_client.h"
+
+namespace embd::server {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::Connection;
+using testing::make_request;
+
+class HttpServerTest : public ::testing::Test {
+ protected:
+  void start(HttpServerOptions options = {}) {
+    options.host = "127.0.0.1";
+    options.port = 0;
+    auto server = HttpServer::start(
+        options, [this](HttpRequest&& r, std::shared_ptr<HttpExchange> e) { handle(std::move(r), e); },
+        [](int status, std::string_view, std::string message) {
+          HttpResponse response;
+          response.status = status;
+          response.body = "{\"error\":\"" + message + "\"}";
+          return response;
+        });
+    ASSERT_TRUE(server.ok()) << server.status().to_string();
+    server_ = std::move(server).value();
+    port_ = server_->port();
+    ASSERT_NE(port_, 0);
+  }
+
+  void handle(HttpRequest&& r, std::shared_ptr<HttpExchange> exchange) {
+    if (r.path() == "/hold") {
+      exchange->on_disconnect([this] { disconnects_.fetch_add(1); });
+      std::lock_guard lock(mu_);
+      held_.push_back(std::move(exchange));
+      cv_.notify_all();
+      return;
+    }
+    if (r.path() == "/drop") return;  // the exchange dies unanswered
+    if (r.path() == "/later") {
+      std::thread([exchange] {
+        std::this_thread::sleep_for(20ms);
+        exchange->respond({200, "text/plain", {}, "later"});
+      }).detach();
+      return;
+    }
+    HttpResponse response;
+    response.content_type = "text/plain";
+    response.headers.push_back({"x-echo", "1"});
+    response.body = r.method + " " + r.target + " " + std::to_string(r.body.size());
+    exchange->respond(std::move(response));
+  }
+
+  std::shared_ptr<HttpExchange> wait_held() {
+    std::unique_lock lock(mu_);
+    if (!cv_.wait_for(lock, 10s, [this] { return !held_.empty(); })) return nullptr;
+    auto e = held_.front();
+    held_.erase(held_.begin());
+    return e;
+  }
+
+  void expect_serves() {
+    auto r = testing::request(port_, "GET", "/ok");
+    ASSERT_TRUE(r.has_value());
+    EXPECT_EQ(r->status, 200);
+    EXPECT_EQ(r->body, "GET /ok 0");
+  }
+
+  std::unique_ptr<HttpServer> server_;
+  std::uint16_t port_ = 0;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<std::shared_ptr<HttpExchange>> held_;
+  std::atomic<int> disconnects_{0};
+};
+
+TEST_F(HttpServerTest, KeepAliveAndPipelining) {
+  start();
+  Connection c(port_);
+  ASSERT_TRUE(c.connected());
+  ASSERT_TRUE(c.send_all(make_request("POST", "/a", "xyz") + make_request("GET", "/later") +
+                         make_request("GET", "/c?q=1")));
+  auto a = c.read_response();
+  auto b = c.read_response();
+  auto d = c.read_response();
+  ASSERT_TRUE(a && b && d);
+  EXPECT_EQ(a->body, "POST /a 3");
+  EXPECT_EQ(a->header("x-echo"), "1");
+  EXPECT_EQ(b->body, "later");
+  EXPECT_EQ(d->body, "GET /c?q=1 0");
+  ASSERT_TRUE(c.send_all(make_request("GET", "/again")));
+  auto e = c.read_response();
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->body, "GET /again 0");
+}
+
+TEST_F(HttpServerTest, BodyOverLimitIs413AndServerStaysUp) {
+  HttpServerOptions o;
+  o.body_limit = 1u << 20;
+  start(o);
+  Connection c(port_);
+  const std::string body(10u << 20, 'x');
+  c.send_all(make_request("POST", "/embed", body));  // the server may stop reading early
+  auto r = c.read_response();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 413);
+  EXPECT_NE(r->body.find("length limit"), std::string::npos);
+  expect_serves();
+}
+
+TEST_F(HttpServerTest, MalformedRequestsGet400) {
+  start();
+  const char* bad[] = {
+      "GARBAGE\r\n\r\n",
+      "POST /x HTTP/1.1\r\nContent-Length: abc\r\n\r\n",
+      "GET /x HTTP/9.9\r\n\r\n",
+      "POST /x HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab",
+  };
+  for (const char* request : bad) {
+    Connection c(port_);
+    ASSERT_TRUE(c.send_all(request));
+    auto r = c.read_response();
+    ASSERT_TRUE(r.has_value()) << request;
+    EXPECT_EQ(r->status, 400) << request;
+    EXPECT_TRUE(c.closed_by_peer(5s)) << request;
+  }
+  expect_serves();
+}
+
+TEST_F(HttpServerTest, HugeHeaderIs431) {
+  start();
+  Connection c(port_);
+  ASSERT_TRUE(c.send_all("GET /x HTTP/1.1\r\nX-Big: " + std::string(40000, 'a') + "\r\n\r\n"));
+  auto r = c.read_response();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 431);
+  expect_serves();
+}
+
+TEST_F(HttpServerTest, SlowClientByteAtATimeIsServedWithoutBlockingOthers) {
+  start();
+  std::atomic<bool> slow_ok{false};
+  std::thread slow([&] {
+    Connection c(port_);
+    for (char ch : make_request("POST", "/slow", "{\"inputs\":\"a\"}")) {
+      if (!c.send_all(std::string_view(&ch, 1))) return;
+      std::this_thread::sleep_for(2ms);
+    }
+    auto r = c.read_response();
+    slow_ok = r && r->status == 200 && r->body == "POST /slow 14";
+  });
+  for (int i = 0; i < 5; ++i) expect_serves();
+  slow.join();
+  EXPECT_TRUE(slow_ok);
+}
+
+TEST_F(HttpServerTest, ManyIdleConnections) {
+  start();
+  std::vector<Connection> idle;
+  for (int i = 0; i < 200; ++i) {
+    idle.emplace_back(port_);
+    ASSERT_TRUE(idle.back().connected()) << i;
+  }
+  expect_serves();
+  for (int i = 0; i < 200; i += 37) {
+    ASSERT_TRUE(idle[i].send_all(make_request("GET", "/idle")));
+    auto r = idle[i].read_response();
+    ASSERT_TRUE(r.has_value()) << i;
+    EXPECT_EQ(r->body, "GET /idle 0");
+  }
+}
+
+TEST_F(HttpServerTest, ReadTimeoutClosesStalledRequest) {
+  HttpServerOptions o;
+  o.read_timeout = 200ms;
+  start(o);
+  Connection c(port_);
+  ASSERT_TRUE(c.send_all("GET /x HTTP/1.1\r\nHost: a\r\n"));  // never finished
+  EXPECT_TRUE(c.closed_by_peer(10s));
+  expect_serves();
+}
+
+TEST_F(HttpServerTest, ClientDisconnectRunsCallbackAndOthersAreUndisturbed) {
+  start();
+  {
+    Connection c(port_);
+    ASSERT_TRUE(c.send_all(make_request("GET", "/hold")));
+    auto held = wait_held();
+    ASSERT_TRUE(held);
+    c.close();
+    for (int i = 0; i < 1000 && disconnects_.load() == 0; ++i) std::this_thread::sleep_for(5ms);
+    EXPECT_EQ(disconnects_.load(), 1);
+    held->respond({200, "text/plain", {}, "too late"});  // goes nowhere, harmlessly
+  }
+  expect_serves();
+}
+
+TEST_F(HttpServerTest, DroppedExchangeAnswers500) {
+  start();
+  auto r = testing::request(port_, "GET", "/drop");
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 500);
+}
+
+TEST_F(HttpServerTest, ExpectContinue) {
+  start();
+  Connection c(port_);
+  ASSERT_TRUE(c.send_all(
+      "POST /e HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n"));
+  auto interim = c.read_response();
+  ASSERT_TRUE(interim.has_value());
+  EXPECT_EQ(interim->status, 100);
+  ASSERT_TRUE(c.send_all("abcd"));
+  auto r = c.read_response();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->body, "POST /e 4");
+}
+
+TEST_F(HttpServerTest, GracefulShutdownAnswersInFlightRequests) {
+  start();
+  Connection idle(port_);
+  Connection busy(port_);
+  ASSERT_TRUE(busy.send_all(make_request("GET", "/hold")));
+  auto held = wait_held();
+  ASSERT_TRUE(held);
+  server_->begin_shutdown();
+  EXPECT_TRUE(idle.closed_by_peer(5s));  // idle connections close at once
+  Connection late(port_);
+  if (late.connected()) {
+    late.send_all(make_request("GET", "/late"));
+    EXPECT_FALSE(late.read_response(2s).has_value());  // nobody accepts it
+  }
+  held->respond({200, "text/plain", {}, "finished"});
+  auto r = busy.read_response();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->body, "finished");
+  EXPECT_EQ(r->header("connection"), "close");
+  held.reset();
+  EXPECT_TRUE(server_->wait_drained(5s));
+  EXPECT_EQ(server_->wait_for_signal(), 0);
+}
+
+}  // namespace
+}  // namespace embd::server

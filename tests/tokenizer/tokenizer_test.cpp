@@ -1,0 +1,379 @@
+// Unit tests of the tokenizer: specials, truncation, fallbacks, malformed files, bad input,
+// added-token flags and thread-safety.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include <fstream>
+#include <random>
+#include <sstream>
+#include <thread>
+
+#include "core/thread_pool.h"
+#include "tokenizer/golden_util.h"
+#include "tokenizer/tokenizer.h"
+
+namespace embd::tokenizer {
+namespace {
+
+using testing::fixture_model_dir;
+using testing::fixtures_dir;
+using testing::read_goldens;
+using Ids = std::vector<std::int32_t>;
+
+std::string fixture_json() {
+  std::ifstream in(fixture_model_dir() / "tokenizer.json", std::ios::binary);
+  std::ostringstream buf;
+  buf << in.rdbuf();
+  return buf.str();
+}
+
+const Tokenizer& fixture() {
+  static std::unique_ptr<Tokenizer> tok = [] {
+    auto t = Tokenizer::load(fixture_model_dir());
+    EMBD_CHECK(t.ok());
+    return std::move(t).value();
+  }();
+  return *tok;
+}
+
+Ids encode(const Tokenizer& tok, std::string_view text, EncodeOptions opts = {}) {
+  auto r = tok.encode(text, opts);
+  EXPECT_TRUE(r.ok()) << r.status().to_string();
+  return r.ok() ? r->ids : Ids{};
+}
+
+Result<std::unique_ptr<Tokenizer>> from_modified(const std::function<void(nlohmann::json&)>& edit) {
+  auto j = nlohmann::json::parse(fixture_json());
+  edit(j);
+  return Tokenizer::from_json(j.dump(), "edited/tokenizer.json");
+}
+
+TEST(Tokenizer, Accessors) {
+  const auto& tok = fixture();
+  EXPECT_EQ(tok.vocab_size(), 30522u);
+  EXPECT_EQ(tok.cls_id(), 101);
+  EXPECT_EQ(tok.sep_id(), 102);
+  EXPECT_EQ(tok.pad_id(), 0);
+  EXPECT_EQ(tok.token_to_id("hello"), 7592);
+  EXPECT_EQ(tok.token_to_id("##s"), 2015);
+  EXPECT_EQ(tok.token_to_id("no-such-token"), -1);
+  EXPECT_EQ(tok.id_to_token(7592), "hello");
+  EXPECT_EQ(tok.id_to_token(-1), "");
+  EXPECT_EQ(tok.id_to_token(30522), "");
+  EXPECT_EQ(tok.summary(), "WordPiece, 30522 tokens, lowercase, strip accents, [CLS] $A [SEP]");
+}
+
+TEST(Tokenizer, SpecialTokensInRawText) {
+  const auto& tok = fixture();
+  EXPECT_EQ(encode(tok, "[SEP]"), (Ids{101, 102, 102}));
+  EXPECT_EQ(encode(tok, "x[MASK]y"), (Ids{101, 1060, 103, 1061, 102}));
+  Ids lower = encode(tok, "[sep]");
+  EXPECT_EQ(std::count(lower.begin(), lower.end(), 102), 1) << "[sep] must not be special";
+  EXPECT_EQ(lower.front(), 101);
+  EXPECT_EQ(lower[1], tok.token_to_id("["));
+}
+
+TEST(Tokenizer, EmptyAndNulInput) {
+  const auto& tok = fixture();
+  EXPECT_EQ(encode(tok, ""), (Ids{101, 102}));
+  EXPECT_EQ(encode(tok, std::string("\0\0", 2)), (Ids{101, 102}));
+  EXPECT_EQ(encode(tok, std::string("hel\0lo", 6)), encode(tok, "hello"));
+  EncodeOptions no_specials;
+  no_specials.add_special_tokens = false;
+  EXPECT_EQ(encode(tok, "", no_specials), Ids{});
+  EXPECT_EQ(encode(tok, "hello", no_specials), Ids{7592});
+}
+
+TEST(Tokenizer, TruncationBothDirections) {
+  const auto& tok = fixture();
+  const std::string text = "hello world one two three";
+  Ids full = encode(tok, text);
+  ASSERT_EQ(full.size(), 7u);
+  EncodeOptions opts;
+  opts.max_length = 5;
+  auto right = tok.encode(text, opts);
+  ASSERT_TRUE(right.ok());
+  EXPECT_EQ(right->ids, (Ids{101, full[1], full[2], full[3], 102}));
+  EXPECT_EQ(right->untruncated_length, 7u);
+  EXPECT_TRUE(right->truncated());
+  opts.direction = TruncationDirection::kLeft;
+  auto left = tok.encode(text, opts);
+  ASSERT_TRUE(left.ok());
+  EXPECT_EQ(left->ids, (Ids{101, full[3], full[4], full[5], 102}));
+  EXPECT_TRUE(left->truncated());
+  opts.max_length = 7;  // exactly fits: untouched
+  auto exact = tok.encode(text, opts);
+  ASSERT_TRUE(exact.ok());
+  EXPECT_EQ(exact->ids, full);
+  EXPECT_FALSE(exact->truncated());
+  opts.max_length = 2;  // only the specials remain
+  EXPECT_EQ(encode(tok, text, opts), (Ids{101, 102}));
+  opts.max_length = 1;
+  auto too_small = tok.encode(text, opts);
+  ASSERT_FALSE(too_small.ok());
+  EXPECT_EQ(too_small.status().code(), ErrorCode::kInvalidArgument);
+  EncodeOptions bare;
+  bare.add_special_tokens = false;
+  bare.max_length = 2;
+  EXPECT_EQ(encode(tok, text, bare), (Ids{full[1], full[2]}));
+}
+
+TEST(Tokenizer, InvalidUtf8NamesTheOffset) {
+  const auto& tok = fixture();
+  struct Case {
+    std::string text;
+    std::size_t offset;
+  };
+  const Case cases[] = {
+      {"ab\xff", 2},                     // never valid
+      {"\xC0\xAF", 0},                   // overlong '/'
+      {"hello \xED\xA0\x80", 6},         // surrogate
+      {"abc\xE2\x82", 3},                // truncated at the end
+      {"x\xF4\x90\x80\x80", 1},          // above U+10FFFF
+      {"0123456789\x80", 10},            // stray continuation byte after an ASCII block
+      {"\xC3\xA9\xC3", 2},               // valid, then truncated
+  };
+  for (const auto& c : cases) {
+    auto r = tok.encode(c.text, {});
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.status().code(), ErrorCode::kInvalidArgument);
+    EXPECT_NE(r.status().message().find("byte offset " + std::to_string(c.offset)),
+              std::string::npos)
+        << r.status().message();
+  }
+}
+
+TEST(Tokenizer, VeryLongInputs) {
+  const auto& tok = fixture();
+  std::string words;
+  while (words.size() < (1u << 20)) words += "hello world ";
+  Ids ids = encode(tok, words);
+  ASSERT_EQ(ids.size(), 2 + 2 * (words.size() / 12));
+  EXPECT_EQ(ids[1], 7592);
+  EXPECT_EQ(ids[2], 2088);
+  std::string one_word(1u << 20, 'a');
+  EXPECT_EQ(encode(tok, one_word), (Ids{101, 100, 102}));
+  std::string accents;  // 1 MB of non-ASCII punctuation-free text in 4-char words
+  while (accents.size() < (1u << 20)) accents += "\xC3\xA9t\xC3\xA9 ";  // "été"
+  Ids ete = encode(tok, accents);
+  EXPECT_EQ(ete.size(), 2 + 2 * (accents.size() / 6)) << "ete -> 2 pieces each";
+}
+
+// Random bytes and random code points: every call returns (ids or an offset error), never crashes,
+// and valid input always encodes.
+TEST(Tokenizer, RandomInputNeverCrashes) {
+  const auto& tok = fixture();
+  std::mt19937 rng(1234);
+  for (int round = 0; round < 2000; ++round) {
+    std::string bytes(rng() % 64, '\0');
+    for (auto& b : bytes) b = static_cast<char>(rng() % 256);
+    auto r = tok.encode(bytes, {});
+    if (!r.ok()) {
+      EXPECT_EQ(r.status().code(), ErrorCode::kInvalidArgument);
+      EXPECT_NE(r.status().message().find("byte offset"), std::string::npos);
+    }
+    std::string text;
+    for (int k = rng() % 32; k > 0; --k) {
+      char32_t c = rng() % 0x110000;
+      if (c >= 0xD800 && c <= 0xDFFF) c = 'x';
+      if (c < 0x80) {
+        text.push_back(static_cast<char>(c));
+      } else if (c < 0x800) {
+        text.push_back(static_cast<char>(0xC0 | (c >> 6)));
+        text.push_back(static_cast<char>(0x80 | (c & 0x3F)));
+      } else if (c < 0x10000) {
+        text.push_back(static_cast<char>(0xE0 | (c >> 12)));
+        text.push_back(static_cast<char>(0x80 | ((c >> 6) & 0x3F)));
+        text.push_back(static_cast<char>(0x80 | (c & 0x3F)));
+      } else {
+        text.push_back(static_cast<char>(0xF0 | (c >> 18)));
+        text.push_back(static_cast<char>(0x80 | ((c >> 12) & 0x3F)));
+        text.push_back(static_cast<char>(0x80 | ((c >> 6) & 0x3F)));
+        text.push_back(static_cast<char>(0x80 | (c & 0x3F)));
+      }
+    }
+    auto valid = tok.encode(text, {});
+    ASSERT_TRUE(valid.ok()) << valid.status().to_string();
+    EXPECT_GE(valid->ids.size(), 2u);
+    for (auto id : valid->ids) EXPECT_TRUE(id >= 0 && id < 30522);
+  }
+}
+
+TEST(Tokenizer, WordLengthLimit) {
+  const auto& tok = fixture();
+  std::string w100(100, 'a'), w101(101, 'a');
+  EXPECT_GT(encode(tok, w100).size(), 3u);
+  EXPECT_EQ(encode(tok, w101), (Ids{101, 100, 102}));
+}
+
+TEST(Tokenizer, VocabTxtFallbackMatchesJson) {
+  auto dir = std::filesystem::temp_directory_path() /
+             ("embd_tok_vocab_" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  {
+    auto j = nlohmann::json::parse(fixture_json());
+    std::vector<std::string> lines(j["model"]["vocab"].size());
+    for (auto& [token, id] : j["model"]["vocab"].items()) lines.at(id.get<std::size_t>()) = token;
+    std::ofstream out(dir / "vocab.txt", std::ios::binary);
+    for (const auto& l : lines) out << l << "\n";
+  }
+  auto txt = Tokenizer::load(dir);
+  std::filesystem::remove_all(dir);
+  ASSERT_TRUE(txt.ok()) << txt.status().to_string();
+  EXPECT_EQ((*txt)->vocab_size(), 30522u);
+  EXPECT_EQ((*txt)->cls_id(), 101);
+  EXPECT_EQ((*txt)->sep_id(), 102);
+  std::size_t same = 0;
+  auto records = read_goldens(fixtures_dir() / "goldens" / "tokenizer.jsonl");
+  for (const auto& r : records) {
+    Ids a = encode(**txt, r.text);
+    EXPECT_EQ(a, encode(fixture(), r.text)) << r.id;
+    same += a == r.ids;
+  }
+  EXPECT_EQ(same, records.size());
+}
+
+TEST(Tokenizer, MissingFilesAreNotFound) {
+  auto r = Tokenizer::load(fixtures_dir() / "no-such-model");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), ErrorCode::kNotFound);
+}
+
+void expect_error(const Result<std::unique_ptr<Tokenizer>>& r, ErrorCode code,
+                  std::vector<std::string> fragments) {
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), code) << r.status().to_string();
+  fragments.push_back("edited/tokenizer.json");
+  for (const auto& f : fragments) {
+    EXPECT_NE(r.status().message().find(f), std::string::npos)
+        << "'" << f << "' not in: " << r.status().message();
+  }
+}
+
+TEST(Tokenizer, MalformedJsonIsRejectedByField) {
+  expect_error(Tokenizer::from_json("{\"model\": {", "edited/tokenizer.json"),
+               ErrorCode::kInvalidModel, {"invalid JSON"});
+  expect_error(from_modified([](auto& j) { j["model"]["type"] = "BPE"; }), ErrorCode::kUnsupported,
+               {"model.type", "BPE"});
+  expect_error(from_modified([](auto& j) { j["model"].erase("vocab"); }), ErrorCode::kInvalidModel,
+               {"model.vocab", "missing"});
+  expect_error(from_modified([](auto& j) { j.erase("model"); }), ErrorCode::kInvalidModel,
+               {"'model'"});
+  expect_error(from_modified([](auto& j) { j["model"]["vocab"]["hello"] = "x"; }),
+               ErrorCode::kInvalidModel, {"model.vocab[\"hello\"]"});
+  expect_error(from_modified([](auto& j) { j["model"]["unk_token"] = "<unk>"; }),
+               ErrorCode::kInvalidModel, {"model.unk_token", "<unk>"});
+  expect_error(from_modified([](auto& j) { j["normalizer"] = {{"type", "NFKC"}}; }),
+               ErrorCode::kUnsupported, {"normalizer.type", "NFKC"});
+  expect_error(from_modified([](auto& j) {
+                 j["normalizer"] = {{"type", "Sequence"},
+                                    {"normalizers", {{{"type", "Lowercase"}}}}};
+               }),
+               ErrorCode::kUnsupported, {"normalizer.normalizers[0].type", "Lowercase"});
+  expect_error(from_modified([](auto& j) { j["pre_tokenizer"] = {{"type", "Metaspace"}}; }),
+               ErrorCode::kUnsupported, {"pre_tokenizer.type", "Metaspace"});
+  expect_error(from_modified([](auto& j) { j["post_processor"] = {{"type", "ByteLevel"}}; }),
+               ErrorCode::kUnsupported, {"post_processor.type", "ByteLevel"});
+  expect_error(from_modified([](auto& j) { j["added_tokens"][0].erase("id"); }),
+               ErrorCode::kInvalidModel, {"added_tokens[0].id"});
+  expect_error(from_modified([](auto& j) { j["normalizer"]["lowercase"] = "yes"; }),
+               ErrorCode::kInvalidModel, {"normalizer.lowercase"});
+}
+
+TEST(Tokenizer, AcceptedVariants) {
+  // A trivial Sequence normalizer and BertProcessing give the same ids as the stock file.
+  auto seq = from_modified([](auto& j) {
+    j["normalizer"] = {{"type", "Sequence"}, {"normalizers", {j["normalizer"]}}};
+    j["post_processor"] = {{"type", "BertProcessing"},
+                           {"sep", {"[SEP]", 102}},
+                           {"cls", {"[CLS]", 101}}};
+  });
+  ASSERT_TRUE(seq.ok()) << seq.status().to_string();
+  for (const char* text : {"Hello, World!", "Ça va? [SEP] 東京", "ΟΔΟΣ"}) {
+    EXPECT_EQ(encode(**seq, text), encode(fixture(), text)) << text;
+  }
+  // lowercase off keeps case and (strip_accents null) accents.
+  auto cased = from_modified([](auto& j) { j["normalizer"]["lowercase"] = false; });
+  ASSERT_TRUE(cased.ok());
+  EXPECT_EQ(encode(**cased, "Hello"), (Ids{101, 100, 102}));  // "Hello" is not in an uncased vocab
+  EXPECT_EQ(encode(**cased, "hello"), (Ids{101, 7592, 102}));
+}
+
+TEST(Tokenizer, AddedTokenFlags) {
+  auto add = [](nlohmann::json token) {
+    return from_modified([&](auto& j) { j["added_tokens"].push_back(token); });
+  };
+  nlohmann::json base = {{"id", 1}, {"content", "<x>"}, {"single_word", false},
+                         {"lstrip", false}, {"rstrip", false}, {"normalized", false},
+                         {"special", true}};
+  auto plain = add(base);
+  ASSERT_TRUE(plain.ok()) << plain.status().to_string();
+  EXPECT_EQ(encode(**plain, "a<x>b"), (Ids{101, 1037, 1, 1038, 102}));
+  EXPECT_EQ(encode(**plain, "a<X>b").size(), 7u) << "matching is case-sensitive";
+
+  auto single = base;
+  single["single_word"] = true;
+  auto sw = add(single);
+  ASSERT_TRUE(sw.ok());
+  EXPECT_EQ(encode(**sw, "a <x> b"), (Ids{101, 1037, 1, 1038, 102}));
+  Ids inside = encode(**sw, "a<x>b");
+  EXPECT_EQ(std::count(inside.begin(), inside.end(), 1), 0) << "not a single word";
+
+  auto norm = base;
+  norm["content"] = "HeLLo";
+  norm["normalized"] = true;
+  auto nt = add(norm);
+  ASSERT_TRUE(nt.ok());
+  EXPECT_EQ(encode(**nt, "HELLO world"), (Ids{101, 1, 2088, 102}));
+  EXPECT_EQ(encode(**nt, "xhello"), (Ids{101, 1060, 1, 102}));
+}
+
+TEST(Tokenizer, ConcurrentEncodeMatchesSequential) {
+  const auto& tok = fixture();
+  auto records = read_goldens(fixtures_dir() / "goldens" / "tokenizer.jsonl");
+  std::vector<std::string> texts;
+  for (const auto& r : records) texts.push_back(r.text);
+  std::vector<Ids> expected;
+  for (const auto& t : texts) expected.push_back(encode(tok, t));
+
+  std::vector<std::thread> threads;
+  std::vector<int> mismatches(8, 0);
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&, t] {
+      for (int round = 0; round < 4; ++round) {
+        for (std::size_t k = 0; k < texts.size(); ++k) {
+          std::size_t i = (k * 7 + static_cast<std::size_t>(t) * 31) % texts.size();
+          auto r = tok.encode(texts[i], {});
+          if (!r.ok() || r->ids != expected[i]) ++mismatches[t];
+        }
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  for (int t = 0; t < 8; ++t) EXPECT_EQ(mismatches[t], 0) << "thread " << t;
+
+  ThreadPool pool(4);
+  auto batch = tok.encode_batch(texts, {}, &pool);
+  auto serial = tok.encode_batch(texts, {}, nullptr);
+  ASSERT_EQ(batch.size(), texts.size());
+  for (std::size_t i = 0; i < texts.size(); ++i) {
+    ASSERT_TRUE(batch[i].ok());
+    ASSERT_TRUE(serial[i].ok());
+    EXPECT_EQ(batch[i]->ids, expected[i]) << records[i].id;
+    EXPECT_EQ(serial[i]->ids, expected[i]) << records[i].id;
+  }
+}
+
+TEST(Tokenizer, BatchReportsItemErrors) {
+  ThreadPool pool(2);
+  std::vector<std::string> texts(40, "fine text");
+  texts[17] = "bad \xff";
+  auto out = fixture().encode_batch(texts, {}, &pool);
+  for (std::size_t i = 0; i < texts.size(); ++i) EXPECT_EQ(out[i].ok(), i != 17) << i;
+  EXPECT_NE(out[17].status().message().find("batch item 17"), std::string::npos);
+  EXPECT_NE(out[17].status().message().find("byte offset 4"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace embd::tokenizer
