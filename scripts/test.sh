@@ -15,7 +15,7 @@ stamp() { echo "== [$(( $(date +%s) - start ))s] $*"; }
 if [[ "${SKIP_SANITIZERS:-0}" != 1 ]]; then
   stamp "ASan+UBSan build"
   cmake --preset asan >/dev/null
-  asan_tests=(core_tests io_tests tokenizer_tests ops_tests backend_op_tests)
+  asan_tests=(core_tests io_tests tokenizer_tests tokenizer_golden_tests ops_tests backend_ops_tests)
   cmake --build build/asan -j "$JOBS" --target "${asan_tests[@]}"
   for t in "${asan_tests[@]}"; do
     exe=$(find build/asan/tests -type f -name "$t" | head -n1)
@@ -25,7 +25,7 @@ if [[ "${SKIP_SANITIZERS:-0}" != 1 ]]; then
   done
   stamp "TSan build"
   cmake --preset tsan >/dev/null
-  tsan_tests=(runtime_tests engine_tests)
+  tsan_tests=(runtime_scheduler_tests runtime_stress_tests engine_tests)
   cmake --build build/tsan -j "$JOBS" --target "${tsan_tests[@]}"
   for t in "${tsan_tests[@]}"; do
     exe=$(find build/tsan/tests -type f -name "$t" | head -n1)

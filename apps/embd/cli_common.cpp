@@ -37,7 +37,9 @@ Result<std::unique_ptr<Engine>> load_engine(const ModelFlags& flags) {
   options.max_length = flags.max_length;
   if (flags.batch_tokens > 0) options.max_batch_tokens = flags.batch_tokens;
   auto engine = Engine::load(flags.model, options);
-  if (!engine.ok()) return engine.status().with_context("loading model '" + flags.model + "'");
+  if (!engine.ok() && engine.status().message().find(flags.model) == std::string::npos) {
+    return engine.status().with_context("loading model '" + flags.model + "'");  // name the model
+  }
   return engine;
 }
 

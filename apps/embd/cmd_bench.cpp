@@ -50,8 +50,8 @@ std::string command_line(const BenchFlags& f) {
   return cmd;
 }
 
-nlohmann::json result_json(const wl::WorkloadResult& r) {
-  nlohmann::json j;
+nlohmann::ordered_json result_json(const wl::WorkloadResult& r) {
+  nlohmann::ordered_json j;
   j["name"] = r.name;
   j["mode"] = r.mode;
   j["skipped"] = r.skipped;
@@ -103,12 +103,13 @@ int run_bench(const BenchFlags& flags) {
   if (!factory.ok()) return print_error("bench", factory.status());
   const ModelInfo& info = (*engine)->info();
   if (!flags.json) {
-    std::printf("model %s (%s, %s on %s), threads %d\n", info.model_id.c_str(), info.architecture.c_str(),
-                info.compute_dtype.c_str(), flags.model.device.c_str(), flags.model.threads);
+    std::string threads = flags.model.threads > 0 ? std::to_string(flags.model.threads) : "all cores";
+    std::printf("model %s (%s, %s on %s), threads: %s\n", info.model_id.c_str(), info.architecture.c_str(),
+                info.compute_dtype.c_str(), flags.model.device.c_str(), threads.c_str());
     std::printf("%-10s %-12s %8s %10s %9s %12s %12s %10s %10s\n", "workload", "mode", "texts", "tokens",
                 "seconds", "tokens/s", "embeds/s", "p50 ms", "p99 ms");
   }
-  nlohmann::json results = nlohmann::json::array();
+  nlohmann::ordered_json results = nlohmann::ordered_json::array();
   for (const auto& name : names) {
     auto result = wl::run_workload(**engine, *factory, name, config);
     if (!result.ok()) return print_error("bench", result.status());
@@ -119,7 +120,7 @@ int run_bench(const BenchFlags& flags) {
     }
   }
   if (flags.json) {
-    nlohmann::json out;
+    nlohmann::ordered_json out;
     out["engine"] = "embd";
     out["version"] = kVersion;
     out["model"] = info.model_id;
@@ -133,7 +134,7 @@ int run_bench(const BenchFlags& flags) {
     out["date"] = utc_now();
     out["command"] = command_line(flags);
     out["workloads"] = results;
-    std::printf("%s\n", out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
+    std::printf("%s\n", out.dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace).c_str());
   }
   return 0;
 }

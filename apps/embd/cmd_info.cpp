@@ -10,8 +10,8 @@
 namespace embd::cli {
 namespace {
 
-nlohmann::json info_json(const ModelInfo& info) {
-  nlohmann::json j;
+nlohmann::ordered_json info_json(const ModelInfo& info) {
+  nlohmann::ordered_json j;
   j["model_id"] = info.model_id;
   j["model_dir"] = info.model_dir;
   j["architecture"] = info.architecture;
@@ -42,7 +42,7 @@ CommandRun add_info_command(CLI::App& root) {
     auto engine = load_engine(*flags);
     if (!engine.ok()) return print_error("info", engine.status());
     std::string text =
-        info_json((*engine)->info()).dump(2, ' ', false, nlohmann::json::error_handler_t::replace);
+        info_json((*engine)->info()).dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
     std::printf("%s\n", text.c_str());
     return 0;
   };

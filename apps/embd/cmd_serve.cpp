@@ -26,32 +26,31 @@ struct ServeFlags {
 
 void add_server_flags(CLI::App& cmd, ServeFlags& f) {
   auto& s = f.server;
-  cmd.add_option("--port", s.port, "TCP port (0 = any free port) [env PORT]")
+  cmd.add_option("--port", s.port, "TCP port (0 = any free port)")
       ->envname("PORT")->capture_default_str();
-  cmd.add_option("--host", s.host, "address to listen on [env HOSTNAME]")
+  cmd.add_option("--host", s.host, "address to listen on")
       ->envname("HOSTNAME")->capture_default_str();
   cmd.add_option("--max-batch-tokens", f.max_batch_tokens,
-                 "token budget per device batch [env MAX_BATCH_TOKENS]")
+                 "token budget per device batch")
       ->envname("MAX_BATCH_TOKENS")->check(CLI::PositiveNumber)->capture_default_str();
   cmd.add_option("--max-client-batch-size", s.max_client_batch_size,
-                 "inputs per request [env MAX_CLIENT_BATCH_SIZE]")
+                 "inputs per request")
       ->envname("MAX_CLIENT_BATCH_SIZE")->check(CLI::PositiveNumber)->capture_default_str();
   cmd.add_option("--max-concurrent-requests", s.max_concurrent_requests,
-                 "inputs admitted at once; beyond it 429 [env MAX_CONCURRENT_REQUESTS]")
+                 "inputs admitted at once; beyond it 429")
       ->envname("MAX_CONCURRENT_REQUESTS")->check(CLI::PositiveNumber)->capture_default_str();
   cmd.add_option("--max-request-tokens", s.max_request_tokens,
-                 "tokens per request, 0 = no limit [env MAX_REQUEST_TOKENS]")
+                 "tokens per request, 0 = no limit")
       ->envname("MAX_REQUEST_TOKENS")->capture_default_str();
-  cmd.add_option("--payload-limit", s.payload_limit, "request body bytes [env PAYLOAD_LIMIT]")
+  cmd.add_option("--payload-limit", s.payload_limit, "request body bytes")
       ->envname("PAYLOAD_LIMIT")->check(CLI::PositiveNumber)->capture_default_str();
   cmd.add_flag("--auto-truncate", s.auto_truncate,
-               "truncate inputs longer than the model's maximum instead of failing "
-               "[env AUTO_TRUNCATE]")
+               "truncate inputs longer than the model's maximum instead of failing")
       ->envname("AUTO_TRUNCATE");
-  cmd.add_option("--api-key", s.api_key, "require `Authorization: Bearer <key>` [env API_KEY]")
+  cmd.add_option("--api-key", s.api_key, "require `Authorization: Bearer <key>`")
       ->envname("API_KEY");
   cmd.add_option("--served-model-name", s.served_model_name,
-                 "model name in OpenAI responses and /info [env SERVED_MODEL_NAME]")
+                 "model name in OpenAI responses and /info")
       ->envname("SERVED_MODEL_NAME");
   cmd.add_option("--io-threads", s.io_threads, "network threads")
       ->check(CLI::PositiveNumber)->capture_default_str();
@@ -101,14 +100,14 @@ CommandRun add_serve_command(CLI::App& root) {
   auto flags = std::make_shared<ServeFlags>();
   CLI::App* cmd = root.add_subcommand("serve", "serve embeddings over HTTP (TEI and OpenAI APIs)");
   cmd->add_option("-m,--model", flags->model.model,
-                  "model directory or Hugging Face id (org/name[@rev]) [env MODEL_ID]")
+                  "model directory or Hugging Face id (org/name[@rev])")
       ->envname("MODEL_ID")->required();
-  cmd->add_option("--dtype", flags->model.dtype, "compute dtype [env DTYPE]")
+  cmd->add_option("--dtype", flags->model.dtype, "compute dtype")
       ->envname("DTYPE")->check(CLI::IsMember({"auto", "f32", "f16", "bf16"}))
       ->capture_default_str();
-  cmd->add_option("--device", flags->model.device, "cpu, cuda or cuda:N [env DEVICE]")
+  cmd->add_option("--device", flags->model.device, "cpu, cuda or cuda:N")
       ->envname("DEVICE")->capture_default_str();
-  cmd->add_option("--threads", flags->model.threads, "CPU threads, 0 = all cores [env THREADS]")
+  cmd->add_option("--threads", flags->model.threads, "CPU threads, 0 = all cores")
       ->envname("THREADS")->check(CLI::NonNegativeNumber);
   cmd->add_option("--max-length", flags->model.max_length,
                   "maximum input length in tokens, specials included (0 = the model's)");

@@ -134,6 +134,7 @@ void attention_args(benchmark::internal::Benchmark* b) {
       for (std::int64_t len : {128, 2048, 8192}) b->Args({len, 8, 64, dt, 1, threads});
     }
   }
+  b->Args({2048, 8, 64, 0, 0, 1});  // no ALiBi: no key block can be skipped
   b->ArgNames({"L", "heads", "d", "dtype", "alibi", "threads"});
 }
 BENCHMARK(BM_Attention)->Apply(attention_args)->UseRealTime()->Unit(benchmark::kMillisecond);

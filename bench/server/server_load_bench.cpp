@@ -79,7 +79,11 @@ Stats run_http(std::uint16_t port, const std::vector<std::string>& bodies, std::
         std::optional<http::RawResponse> r;
         if (conn->connected() && conn->send_all(request)) r = conn->read_response();
         if (!r || r->status != 200) {
-          failures.fetch_add(1);
+          if (failures.fetch_add(1) == 0) {
+            std::fprintf(stderr, "first failure: %s\n",
+                         r ? (std::to_string(r->status) + " " + r->body.substr(0, 200)).c_str()
+                           : "no response (connection closed or timed out)");
+          }
           conn = std::make_unique<http::Connection>(port);  // e.g. closed after an error
           continue;
         }

@@ -31,7 +31,7 @@ struct LoadOptions {
   std::size_t max_queued_tokens = 1u << 22;
   // Let concurrent arrivals share a batch: the executor waits at most this long for more work
   // when the queued work is smaller than the budget.
-  std::chrono::microseconds batch_fill_delay{200};
+  std::chrono::microseconds batch_fill_delay{50};
   // Override the model's maximum input length (tokens, specials included); 0 = model's own.
   std::size_t max_length = 0;
 };

@@ -23,10 +23,9 @@ using nlohmann::json;
 constexpr std::uint64_t kMaxHeaderBytes = 100ull << 20;
 
 // dtype names the format defines but embd does not run (rejected by name, not as garbage).
-constexpr const char* kKnownUnsupported[] = {"F64", "I8",  "I16", "I32",     "I64",
-                                             "U8",  "U16", "U32", "U64",     "BOOL",
-                                             "F8_E4M3", "F8_E5M2", "F8_E8M0", "F4", "F6_E2M3",
-                                             "F6_E3M2", "C64", "E8M0"};
+constexpr const char* kKnownUnsupported[] = {
+    "F64", "I8", "I16", "I32", "I64", "U8", "U16", "U32", "U64", "BOOL",
+    "F8_E4M3", "F8_E5M2", "F8_E8M0", "F6_E2M3", "F6_E3M2", "F4", "E8M0", "C64"};
 
 std::string quote(std::string_view s) {
   std::string out;  // built by append: GCC 12 misreports "'" + s + "'" under -Wrestrict

@@ -86,14 +86,29 @@ Status layernorm(Backend& be, const LayerNormWeights& ln, float eps, const Mat& 
 
 Status Workspace::reserve(std::int64_t tokens) {
   if (tokens <= capacity_) return ok_status();
-  // Grow geometrically so a slowly rising batch size reallocates rarely.
-  const std::int64_t target = std::max(tokens, capacity_ + capacity_ / 2);
+  // Grow geometrically so a slowly rising batch size reallocates rarely; if that much does not
+  // fit, try exactly what this batch needs.
+  const std::int64_t generous = std::max(tokens, capacity_ + capacity_ / 2);
+  Status s = allocate_all(generous);
+  if (s.code() == ErrorCode::kOutOfMemory && generous > tokens) s = allocate_all(tokens);
+  return s;
+}
+
+Status Workspace::allocate_all(std::int64_t tokens) {
+  // Free everything first (room for the new buffers); on failure the workspace stays empty so
+  // the next reserve() starts over instead of handing out a missing buffer.
+  for (auto& b : buffers_) b.reset();
+  capacity_ = 0;
   for (std::size_t i = 0; i < widths_.size(); ++i) {
-    buffers_[i].reset();
-    const auto bytes = static_cast<std::size_t>(target * widths_[i]) * dtype_size(dtype_);
-    EMBD_ASSIGN_OR_RETURN(buffers_[i], be_.allocate(bytes));
+    const auto bytes = static_cast<std::size_t>(tokens * widths_[i]) * dtype_size(dtype_);
+    auto mem = be_.allocate(bytes);
+    if (!mem.ok()) {
+      for (auto& b : buffers_) b.reset();
+      return mem.status().with_context("activations for " + std::to_string(tokens) + " tokens");
+    }
+    buffers_[i] = std::move(mem).value();
   }
-  capacity_ = target;
+  capacity_ = tokens;
   return ok_status();
 }
 

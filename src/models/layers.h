@@ -58,6 +58,8 @@ class Workspace {
   Mat mat(std::size_t i, std::int64_t tokens) const;
 
  private:
+  Status allocate_all(std::int64_t tokens);
+
   Backend& be_;
   DType dtype_;
   std::vector<std::int64_t> widths_;

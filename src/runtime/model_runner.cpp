@@ -1,5 +1,6 @@
 #include "runtime/model_runner.h"
 
+#include <algorithm>
 #include <string>
 
 #include "ops/ops.h"
@@ -56,6 +57,30 @@ Status ModelRunner::stage_inputs(const PackedBatch& batch, models::EncoderInput&
 }
 
 Status ModelRunner::run(const PackedBatch& batch, std::vector<float>& pooled) {
+  Status s = run_once(batch, pooled);
+  if (s.code() != ErrorCode::kOutOfMemory || batch.sequences() < 2) return s;
+  // Out of device memory: run the two halves separately (recursively) before giving up.
+  const std::size_t half = batch.sequences() / 2;
+  std::vector<float> first, second;
+  EMBD_TRY(run(slice(batch, 0, half), first));
+  EMBD_TRY(run(slice(batch, half, batch.sequences()), second));
+  pooled = std::move(first);
+  pooled.insert(pooled.end(), second.begin(), second.end());
+  return ok_status();
+}
+
+PackedBatch ModelRunner::slice(const PackedBatch& batch, std::size_t begin, std::size_t end) {
+  PackedBatch out;
+  const std::int32_t offset = batch.cu_seqlens[begin];
+  out.ids.assign(batch.ids.begin() + offset, batch.ids.begin() + batch.cu_seqlens[end]);
+  for (std::size_t s = begin; s <= end; ++s) out.cu_seqlens.push_back(batch.cu_seqlens[s] - offset);
+  for (std::size_t s = 0; s + 1 < out.cu_seqlens.size(); ++s) {
+    out.max_seqlen = std::max(out.max_seqlen, out.cu_seqlens[s + 1] - out.cu_seqlens[s]);
+  }
+  return out;
+}
+
+Status ModelRunner::run_once(const PackedBatch& batch, std::vector<float>& pooled) {
   models::EncoderInput in;
   EMBD_TRY(stage_inputs(batch, in));
   EMBD_ASSIGN_OR_RETURN(Mat hidden, encoder_->forward(in));

@@ -22,6 +22,7 @@ class ModelRunner final : public BatchRunner {
                                                      const io::ModelConfig& config,
                                                      const io::WeightSet& weights, DType dtype);
 
+  // On kOutOfMemory the batch is split in halves and retried before the error is returned.
   Status run(const PackedBatch& batch, std::vector<float>& pooled) override;
   std::size_t hidden_size() const override;
   std::string device_name() const override { return be_->name(); }
@@ -32,7 +33,10 @@ class ModelRunner final : public BatchRunner {
 
  private:
   ModelRunner() = default;
+  Status run_once(const PackedBatch& batch, std::vector<float>& pooled);
   Status stage_inputs(const PackedBatch& batch, models::EncoderInput& in);
+  // Sequences [begin, end) of a batch as a batch of their own.
+  static PackedBatch slice(const PackedBatch& batch, std::size_t begin, std::size_t end);
 
   // Declaration order matters: buffers and the encoder release into the backend, so they
   // must be destroyed first.

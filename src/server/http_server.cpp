@@ -1,7 +1,10 @@
 #include "http_server.h"
 
+#include <sys/socket.h>
+
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <condition_variable>
 #include <cstdio>
 #include <mutex>
@@ -144,6 +147,7 @@ class Session : public std::enable_shared_from_this<Session> {
   bool keep_alive_ = false;
   unsigned version_ = 11;
   bool watching_ = false;
+  std::uint64_t watch_generation_ = 0;  // a watch completion from an earlier request is stale
   bool client_gone_ = false;
   std::function<void()> on_disconnect_;
   bool error_reply_ = false;  // answering a request we did not read to the end
@@ -250,7 +254,7 @@ void Session::read_failed(beast::error_code ec) {
     return close();
   }
   std::string target;
-  if (parser_ && parser_->is_header_done()) {
+  if (parser_) {  // the start line may have been parsed even when a header field failed
     const auto t = parser_->get().target();
     target.assign(t.data(), t.size());
   }
@@ -302,8 +306,10 @@ void Session::dispatch_request() {
 
 void Session::watch_disconnect() {
   watching_ = true;
+  const std::uint64_t generation = ++watch_generation_;
   stream_.socket().async_wait(tcp::socket::wait_read,
-                              [self = shared_from_this()](beast::error_code ec) {
+                              [self = shared_from_this(), generation](beast::error_code ec) {
+                                if (generation != self->watch_generation_) return;
                                 self->on_readable(ec);
                               });
 }
@@ -311,11 +317,15 @@ void Session::watch_disconnect() {
 void Session::on_readable(beast::error_code ec) {
   watching_ = false;
   if (ec || state_ != State::kProcessing) return;
-  // Readable with nothing buffered means EOF or a reset; pipelined bytes mean the client is
-  // still there (they stay in the socket for the next read).
-  beast::error_code err;
-  const std::size_t available = stream_.socket().available(err);
-  if (!err && available > 0) return;
+  // Peek without blocking: bytes mean a pipelined request (the client is there; they stay for
+  // the next read), 0 means EOF, EAGAIN means a stale readiness edge (epoll may report data
+  // that the last read already consumed): watch again. Anything else is a reset.
+  char byte;
+  const ssize_t n = ::recv(stream_.socket().native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+  if (n > 0) return;
+  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+    return watch_disconnect();
+  }
   client_gone_ = true;
   if (on_disconnect_) {
     auto callback = std::move(on_disconnect_);
@@ -332,6 +342,7 @@ void Session::send(HttpResponse response) {
     stream_.socket().cancel(ignored);  // ends the disconnect watch
     watching_ = false;
   }
+  ++watch_generation_;  // a completion already queued for this request's watch is now stale
   state_ = State::kWriting;
   auto res = std::make_shared<http::response<http::string_body>>();
   res->result(static_cast<unsigned>(response.status));

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Runs on the GPU machine (see scripts/gpu/README.md): unpacks the bundle built here, runs the
+# GPU tests, compute-sanitizer and the kernel benchmark, and leaves logs in $OUT.
+#   scripts/gpu/device-check.sh BUNDLE.tar.xz [tests|bench|all]
+set -uo pipefail
+bundle=$1; what=${2:-all}
+out=${OUT:-/tmp/out}; mkdir -p "$out"
+stage=/tmp/embd-gpu; rm -rf "$stage"; mkdir -p "$stage"; tar -xJf "$bundle" -C "$stage"
+# The tests find their fixtures at the absolute path they were built with.
+[[ -e /work/main ]] || { mkdir -p /work && ln -s "$PWD" /work/main; }
+export LD_LIBRARY_PATH="$stage/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+bin=$stage/bin
+{ nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv; nvcc --version | tail -2; date -u; } > "$out/machine.txt" 2>&1
+cat "$out/machine.txt"
+run() { local name=$1; shift; echo "== $name"; "$@" > "$out/$name.log" 2>&1; local rc=$?; tail -n 4 "$out/$name.log"; echo "rc=$rc"; }
+if [[ $what == tests || $what == all ]]; then
+  run ops "$bin/backend_ops_tests" --gtest_brief=1
+  run golden "$bin/golden_model_tests" --gtest_brief=1
+  grep '\[golden\]' "$out/golden.log"
+  run engine_gpu "$bin/engine_gpu_tests" --gtest_brief=1
+  grep -E '\[(golden|8192)-gpu\]' "$out/engine_gpu.log"
+  if command -v compute-sanitizer >/dev/null || [[ -x /usr/local/cuda/bin/compute-sanitizer ]]; then
+    cs=$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)
+    run memcheck timeout 150 "$cs" --tool memcheck --error-exitcode 9 "$bin/backend_ops_tests" --gtest_brief=1 --gtest_filter='*cuda*'
+    run racecheck timeout 100 "$cs" --tool racecheck --error-exitcode 9 "$bin/backend_ops_tests" --gtest_brief=1 --gtest_filter='*cuda*:-*8192*:*Long*'
+  fi
+fi
+if [[ $what == bench || $what == all ]]; then
+  run gpu_ops_bench "$bin/gpu_ops_bench"
+  tail -n 60 "$out/gpu_ops_bench.log"
+fi

@@ -1,0 +1,96 @@
+// A batch that does not fit the device is split and retried: same results, no error.
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <memory>
+
+#include "backends/registry.h"
+#include "common/golden.h"
+#include "io/model_config.h"
+#include "io/safetensors.h"
+#include "runtime/model_runner.h"
+
+namespace embd {
+namespace {
+
+// Forwards to the CPU backend but refuses any allocation above `limit` bytes, like a full GPU.
+class LimitedBackend final : public backend::Backend {
+ public:
+  LimitedBackend(std::unique_ptr<backend::Backend> inner, std::shared_ptr<std::size_t> limit)
+      : inner_(std::move(inner)), limit_(std::move(limit)) {}
+  std::string name() const override { return "limited-" + inner_->name(); }
+  std::string description() const override { return inner_->description(); }
+  bool supports(backend::Op op, DType t) const override { return inner_->supports(op, t); }
+  DType preferred_dtype(DType t) const override { return inner_->preferred_dtype(t); }
+  Result<backend::DeviceMemory> allocate(std::size_t bytes) override {
+    if (bytes > *limit_) return Status(ErrorCode::kOutOfMemory, "over the test limit");
+    return inner_->allocate(bytes);
+  }
+  Status upload(void* d, const void* s, std::size_t n) override { return inner_->upload(d, s, n); }
+  Status download(void* d, const void* s, std::size_t n) override { return inner_->download(d, s, n); }
+  Status synchronize() override { return inner_->synchronize(); }
+  Result<std::unique_ptr<backend::LinearWeight>> prepare_linear(const HostTensor& w, const HostTensor* b,
+                                                                DType t) override {
+    return inner_->prepare_linear(w, b, t);
+  }
+  Status linear(const backend::LinearArgs& a) override { return inner_->linear(a); }
+  Status embed_layernorm(const backend::EmbedLayerNormArgs& a) override { return inner_->embed_layernorm(a); }
+  Status add_layernorm(const backend::AddLayerNormArgs& a) override { return inner_->add_layernorm(a); }
+  Status glu(const backend::GluArgs& a) override { return inner_->glu(a); }
+  Status attention(const backend::AttentionArgs& a) override { return inner_->attention(a); }
+  Status pool(const backend::PoolArgs& a) override { return inner_->pool(a); }
+
+ protected:
+  void release(void*) override {}  // memory is owned (and released) by inner_
+
+ private:
+  std::unique_ptr<backend::Backend> inner_;
+  std::shared_ptr<std::size_t> limit_;
+};
+
+std::unique_ptr<runtime::ModelRunner> make_runner(const io::ModelConfig& c, const io::WeightSet& w,
+                                                  std::size_t limit) {
+  auto be = std::move(backend::create_backends("cpu", {}).value().front());
+  // The limit applies to activations only: weights load first with no limit.
+  auto shared_limit = std::make_shared<std::size_t>(SIZE_MAX);
+  std::unique_ptr<backend::Backend> limited = std::make_unique<LimitedBackend>(std::move(be), shared_limit);
+  auto r = runtime::ModelRunner::create(std::move(limited), c, w, DType::kF32);
+  *shared_limit = limit;
+  EXPECT_TRUE(r.ok()) << r.status().to_string();
+  return r.ok() ? std::move(r).value() : nullptr;
+}
+
+TEST(OutOfMemory, BatchIsSplitAndRetried) {
+  const auto dir = testing::model_dir("tiny-jina");
+  auto config = io::load_model_config(dir).value();
+  auto weights = io::WeightSet::open_dir(dir);
+  ASSERT_TRUE(weights.ok());
+  const auto goldens = testing::load_goldens("tiny-jina");
+  runtime::PackedBatch batch;
+  batch.cu_seqlens.push_back(0);
+  for (const auto& g : goldens) {
+    batch.ids.insert(batch.ids.end(), g.ids.begin(), g.ids.end());
+    batch.cu_seqlens.push_back(static_cast<std::int32_t>(batch.ids.size()));
+    batch.max_seqlen = std::max<std::int32_t>(batch.max_seqlen, static_cast<std::int32_t>(g.ids.size()));
+  }
+  // The widest activation is [T, 2 * 128] floats: 1 KiB per token. 4 MiB fits the longest text
+  // (3000 tokens) but not the whole batch (7858 tokens).
+  auto small = make_runner(config, **weights, 4u << 20);
+  auto big = make_runner(config, **weights, std::size_t{1} << 40);
+  ASSERT_TRUE(small && big);
+  std::vector<float> split, whole;
+  Status s = small->run(batch, split);
+  ASSERT_TRUE(s.ok()) << s.to_string();
+  ASSERT_TRUE(big->run(batch, whole).ok());
+  ASSERT_EQ(split.size(), whole.size());
+  for (std::size_t i = 0; i < whole.size(); ++i) ASSERT_NEAR(split[i], whole[i], 1e-6) << i;
+
+  // A single sequence that cannot fit is reported, not crashed on.
+  auto tiny = make_runner(config, **weights, 64u << 10);
+  std::vector<float> out;
+  const Status too_big = tiny->run(batch, out);
+  EXPECT_EQ(too_big.code(), ErrorCode::kOutOfMemory) << too_big.to_string();
+}
+
+}  // namespace
+}  // namespace embd
