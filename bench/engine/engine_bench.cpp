@@ -84,6 +84,7 @@ void run_case(benchmark::State& state, const std::string& name, wl::BenchConfig 
   }
   state.counters["tokens/s"] = benchmark::Counter(double(total.tokens) / total.seconds);
   state.counters["embeddings/s"] = benchmark::Counter(double(total.texts) / total.seconds);
+  // Latency: the median over iterations of each iteration's own p50 / p99.
   state.counters["p50_ms"] = wl::percentile(p50s, 50);
   state.counters["p99_ms"] = wl::percentile(p99s, 50);
   if (config.background) state.counters["backlog_tokens/s"] = total.backlog_tokens_per_s;

@@ -4,7 +4,9 @@
 // timed op is also checked: outputs are poisoned (NaN) first and must be fully written, Linear
 // is compared on sampled rows with a double-precision CPU product, attention with an FP32 GPU
 // reference (itself checked against double on the CPU), so numbers from a wrong kernel are
-// flagged "FAIL" and the exit code is 1. Without a GPU it prints "no CUDA device: skipped".
+// flagged "FAIL" and the exit code is 1. Linear rows also name the path the backend took (the
+// cuBLASLt epilogue, the bias dtype, any extra epilogue kernel). Without a GPU it prints
+// "no CUDA device: skipped".
 #include <cuda_runtime_api.h>
 
 #include <algorithm>
@@ -36,6 +38,7 @@ struct Row {
   double ms = 0, rate = 0;
   const char* unit = "";
   std::string check;
+  std::string path;  // linear: how the CUDA backend ran it (cuBLASLt epilogue, extra kernel)
 };
 std::vector<Row> g_rows;
 int g_failures = 0;
@@ -112,10 +115,11 @@ std::string verdict(double rel, double tol, unsigned long long bad) {
 
 double linear_tolerance(DType t) { return t == DType::kF32 ? 1e-5 : t == DType::kF16 ? 2e-3 : 1e-2; }
 
-// Compares 64 sampled rows of y = x W^T + b with a double-precision product of the same
-// (dtype-rounded) inputs.
+// Compares 64 sampled rows of y = act(x W^T + b) with a double-precision product of the same
+// (dtype-rounded) inputs; act is none or the exact (erf) GELU.
 double linear_sample_error(Backend& be, DType t, const DeviceMemory& x, const DeviceMemory& y, long long m,
-                           long long k, long long n, const std::vector<float>& w, const std::vector<float>& bias) {
+                           long long k, long long n, const std::vector<float>& w, const std::vector<float>& bias,
+                           bool gelu) {
   std::mt19937 rng(1234);
   const std::size_t es = embd::dtype_size(t);
   double err2 = 0, ref2 = 0;
@@ -129,6 +133,7 @@ double linear_sample_error(Backend& be, DType t, const DeviceMemory& x, const De
       const long long col = std::uniform_int_distribution<long long>(0, n - 1)(rng);
       double ref = bias.empty() ? 0.0 : bias[col];
       for (long long i = 0; i < k; ++i) ref += static_cast<double>(xf[i]) * w[col * k + i];
+      if (gelu) ref = 0.5 * ref * (1.0 + std::erf(ref / std::sqrt(2.0)));
       err2 += (yf[col] - ref) * (yf[col] - ref);
       ref2 += ref * ref;
     }
@@ -151,7 +156,7 @@ void random_f16(std::size_t n, float bound, std::uint32_t seed, DType compute, s
 }
 
 void bench_linear(Backend& be, cudaStream_t s, DType t, long long m, long long k, long long n, bool with_bias,
-                  const char* op) {
+                  bool gelu, const char* op) {
   std::vector<std::uint16_t> w16, b16;
   std::vector<float> w, b;
   random_f16(static_cast<std::size_t>(n * k), 1.0f / std::sqrt(static_cast<float>(k)), 7, t, w16, w);
@@ -171,14 +176,17 @@ void bench_linear(Backend& be, cudaStream_t s, DType t, long long m, long long k
   args.weight = weight.get();
   args.x = Mat::of(x.get(), t, m, k);
   args.y = Mat::of(y.get(), t, m, n);
+  args.activation = gelu ? embd::backend::Activation::kGeluErf : embd::backend::Activation::kNone;
   status_ok(be.linear(args), "linear");
+  const std::string path = embd::backend::cuda::linear_path(be);
   const unsigned long long bad = nonfinite(be, s, y.get(), t, m, n);
-  const double rel = linear_sample_error(be, t, x, y, m, k, n, w, b);
+  const double rel = linear_sample_error(be, t, x, y, m, k, n, w, b, gelu);
   const double ms = time_ms(s, [&] { status_ok(be.linear(args), "linear"); });
   char shape[96];
-  std::snprintf(shape, sizeof(shape), "M=%lld %lld->%lld%s", m, k, n, with_bias ? " +bias" : "");
+  std::snprintf(shape, sizeof(shape), "M=%lld %lld->%lld%s%s", m, k, n, with_bias ? " +bias" : "",
+                gelu ? " +gelu" : "");
   g_rows.push_back({op, name_of(t), shape, ms, 2.0 * m * n * k / (ms * 1e-3) / 1e12, "TFLOP/s",
-                    verdict(rel, linear_tolerance(t), bad)});
+                    verdict(rel, linear_tolerance(t), bad), path});
 }
 
 void bench_copy(Backend& be, cudaStream_t s) {
@@ -334,22 +342,23 @@ int run_all() {
   const auto t0 = std::chrono::steady_clock::now();
 
   bench_copy(*be, s);
-  for (DType t : {DType::kF16, DType::kBF16}) bench_linear(*be, s, t, 8192, 8192, 8192, false, "peak gemm");
-  struct Shape { long long k, n; bool bias; };
-  const Shape shapes[] = {{512, 1536, true}, {512, 512, true}, {512, 4096, false}, {2048, 512, true}};
+  for (DType t : {DType::kF16, DType::kBF16}) bench_linear(*be, s, t, 8192, 8192, 8192, false, false, "peak gemm");
+  struct Shape { long long k, n; bool bias, gelu; };
+  const Shape shapes[] = {{512, 1536, true, false}, {512, 512, true, false}, {512, 4096, false, false},
+                          {2048, 512, true, false}, {512, 2048, true, true}};
   for (DType t : {DType::kF16, DType::kBF16, DType::kF32}) {
     for (long long m : {4096LL, 16384LL, 65536LL}) {
-      for (const Shape& sh : shapes) bench_linear(*be, s, t, m, sh.k, sh.n, sh.bias, "linear");
+      for (const Shape& sh : shapes) bench_linear(*be, s, t, m, sh.k, sh.n, sh.bias, sh.gelu, "linear");
     }
   }
   status_ok(be->synchronize(), "synchronize");
   run_attention_benches(*be, *portable);
 
-  std::printf("\n%-22s %-5s %-28s %10s %10s %-12s %s\n", "op", "dtype", "shape", "median ms", "rate", "unit",
-              "check");
+  std::printf("\n%-22s %-5s %-28s %10s %10s %-12s %-14s %s\n", "op", "dtype", "shape", "median ms", "rate", "unit",
+              "check", "path");
   for (const Row& r : g_rows) {
-    std::printf("%-22s %-5s %-28s %10.4f %10.2f %-12s %s\n", r.op.c_str(), r.dtype.c_str(), r.shape.c_str(), r.ms,
-                r.rate, r.unit, r.check.c_str());
+    std::printf("%-22s %-5s %-28s %10.4f %10.2f %-12s %-14s %s\n", r.op.c_str(), r.dtype.c_str(), r.shape.c_str(),
+                r.ms, r.rate, r.unit, r.check.c_str(), r.path.c_str());
   }
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   std::printf("\n%zu rows, %d check failure(s), %.1f s\n", g_rows.size(), g_failures, secs);

@@ -36,9 +36,10 @@ const char* type_name(element_type type) {
 }
 
 ApiError wrong_type(std::string_view field, const char* expected, element value) {
-  return validation("`" + std::string(field) + "` must be " + expected + ", got " +
-                        type_name(value.type()),
-                    std::string(field));
+  std::string message = "`";
+  message.append(field).append("` must be ").append(expected).append(", got ");
+  message.append(type_name(value.type()));
+  return validation(std::move(message), std::string(field));
 }
 
 // Parses `body` into a JSON object with a per-thread parser. The returned element lives until

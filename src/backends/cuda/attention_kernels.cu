@@ -1,5 +1,8 @@
 // The portable varlen attention kernel (see attention_launch.h): F32 math on CUDA cores for any
-// dtype and head dimension. Used for F32 models, head dims other than 64, and unaligned inputs.
+// dtype and head dimension 1..128. Used for F32 models, head dims other than 64, and unaligned
+// inputs. The kernel is instantiated per bucket D in {8, 16, 32, 64, 128}; the runtime head_dim
+// d <= D is handled by zero-filling columns d..D-1 of the staged Q/K/V tiles (they add 0 to every
+// dot product) and storing only columns below d.
 //
 // Block = 4 warps x 4 queries (16 queries of one sequence and head). Per key tile (32 keys,
 // staged in shared memory as F32), lane j scores key j against the warp's 4 queries, the warp
@@ -21,6 +24,7 @@ constexpr float kLog2e = 1.4426950408889634f;
 
 template <typename T, int D>
 __global__ void __launch_bounds__(kWarps * 32) attention_simple_kernel(AttentionParams p) {
+  const int d = p.head_dim;  // 1 <= d <= D (checked by the launcher)
   constexpr int kPer = (D + 31) / 32;  // output columns per lane
   constexpr int kKStride = D + 4;      // float4-aligned rows, conflict-free lane-per-row reads
   __shared__ __align__(16) float qs[kBQ][D];
@@ -32,8 +36,8 @@ __global__ void __launch_bounds__(kWarps * 32) attention_simple_kernel(Attention
   const int q0 = static_cast<int>(blockIdx.y) * kBQ;
   if (q0 >= len) return;  // uniform over the block: no barrier is skipped by part of it
   const int h = static_cast<int>(blockIdx.z);
-  const long long hidden = static_cast<long long>(p.num_heads) * D;
-  const T* qg = static_cast<const T*>(p.qkv) + start * p.qkv_ld + static_cast<long long>(h) * D;
+  const long long hidden = static_cast<long long>(p.num_heads) * d;
+  const T* qg = static_cast<const T*>(p.qkv) + start * p.qkv_ld + static_cast<long long>(h) * d;
   const T* kg = qg + hidden;
   const T* vg = qg + 2 * hidden;
   const int tid = threadIdx.x;
@@ -44,7 +48,7 @@ __global__ void __launch_bounds__(kWarps * 32) attention_simple_kernel(Attention
     const int r = idx / D;
     const int c = idx - r * D;
     const int i = q0 + r;
-    qs[r][c] = i < len ? to_f32(qg[static_cast<long long>(i) * p.qkv_ld + c]) : 0.0f;
+    qs[r][c] = (i < len && c < d) ? to_f32(qg[static_cast<long long>(i) * p.qkv_ld + c]) : 0.0f;
   }
 
   const float scale2 = p.scale * kLog2e;
@@ -64,7 +68,7 @@ __global__ void __launch_bounds__(kWarps * 32) attention_simple_kernel(Attention
       const int r = idx / D;
       const int c = idx - r * D;
       const int j = k0 + r;
-      const bool valid = j < len;
+      const bool valid = j < len && c < d;
       const long long off = static_cast<long long>(j) * p.qkv_ld + c;
       ks[r][c] = valid ? to_f32(kg[off]) : 0.0f;
       vs[r][c] = valid ? to_f32(vg[off]) : 0.0f;
@@ -102,8 +106,8 @@ __global__ void __launch_bounds__(kWarps * 32) attention_simple_kernel(Attention
       float vv[kPer];
 #pragma unroll
       for (int e = 0; e < kPer; ++e) {
-        const int d = lane + 32 * e;
-        vv[e] = d < D ? vs[jj][d] : 0.0f;
+        const int col = lane + 32 * e;
+        vv[e] = col < D ? vs[jj][col] : 0.0f;
       }
 #pragma unroll
       for (int qi = 0; qi < kQPerWarp; ++qi) {
@@ -114,7 +118,7 @@ __global__ void __launch_bounds__(kWarps * 32) attention_simple_kernel(Attention
     }
   }
 
-  T* og = static_cast<T*>(p.out) + start * p.out_ld + static_cast<long long>(h) * D;
+  T* og = static_cast<T*>(p.out) + start * p.out_ld + static_cast<long long>(h) * d;
 #pragma unroll
   for (int qi = 0; qi < kQPerWarp; ++qi) {
     const int i = q0 + warp * kQPerWarp + qi;
@@ -122,8 +126,8 @@ __global__ void __launch_bounds__(kWarps * 32) attention_simple_kernel(Attention
     const float inv = 1.0f / l[qi];
 #pragma unroll
     for (int e = 0; e < kPer; ++e) {
-      const int d = lane + 32 * e;
-      if (d < D) og[static_cast<long long>(i) * p.out_ld + d] = from_f32<T>(acc[qi][e] * inv);
+      const int col = lane + 32 * e;
+      if (col < d) og[static_cast<long long>(i) * p.out_ld + col] = from_f32<T>(acc[qi][e] * inv);
     }
   }
 }
@@ -131,13 +135,17 @@ __global__ void __launch_bounds__(kWarps * 32) attention_simple_kernel(Attention
 template <typename T>
 cudaError_t launch_simple_typed(const AttentionParams& p, dim3 grid, cudaStream_t stream) {
   const dim3 block(kWarps * 32);
-  switch (p.head_dim) {
-    case 8: attention_simple_kernel<T, 8><<<grid, block, 0, stream>>>(p); break;
-    case 16: attention_simple_kernel<T, 16><<<grid, block, 0, stream>>>(p); break;
-    case 32: attention_simple_kernel<T, 32><<<grid, block, 0, stream>>>(p); break;
-    case 64: attention_simple_kernel<T, 64><<<grid, block, 0, stream>>>(p); break;
-    case 128: attention_simple_kernel<T, 128><<<grid, block, 0, stream>>>(p); break;
-    default: return cudaErrorInvalidValue;
+  // The smallest bucket holding head_dim (validated to 1..kMaxAttentionHeadDim by the caller).
+  if (p.head_dim <= 8) {
+    attention_simple_kernel<T, 8><<<grid, block, 0, stream>>>(p);
+  } else if (p.head_dim <= 16) {
+    attention_simple_kernel<T, 16><<<grid, block, 0, stream>>>(p);
+  } else if (p.head_dim <= 32) {
+    attention_simple_kernel<T, 32><<<grid, block, 0, stream>>>(p);
+  } else if (p.head_dim <= 64) {
+    attention_simple_kernel<T, 64><<<grid, block, 0, stream>>>(p);
+  } else {
+    attention_simple_kernel<T, 128><<<grid, block, 0, stream>>>(p);
   }
   return cudaGetLastError();
 }
@@ -145,11 +153,12 @@ cudaError_t launch_simple_typed(const AttentionParams& p, dim3 grid, cudaStream_
 }  // namespace
 
 bool attention_head_dim_supported(int head_dim) {
-  return head_dim == 8 || head_dim == 16 || head_dim == 32 || head_dim == 64 || head_dim == 128;
+  return head_dim >= 1 && head_dim <= kMaxAttentionHeadDim;
 }
 
 cudaError_t launch_attention_simple(const AttentionParams& p, cudaStream_t stream) {
   if (p.batch <= 0 || p.max_seqlen <= 0) return cudaSuccess;
+  if (!attention_head_dim_supported(p.head_dim)) return cudaErrorInvalidValue;
   const long long qblocks = (p.max_seqlen + kBQ - 1) / kBQ;
   if (p.batch > 0x7fffffffLL || qblocks > 65535 || p.num_heads <= 0 || p.num_heads > 65535) {
     return cudaErrorInvalidValue;

@@ -25,10 +25,13 @@ struct AttentionParams {
   const float* alibi_slopes = nullptr;  // device [num_heads] or null (no bias)
 };
 
-// Whether the launchers handle this head dimension (8, 16, 32, 64 or 128).
+// Largest head dimension the portable kernel handles.
+constexpr int kMaxAttentionHeadDim = 128;
+
+// Whether the launchers handle this head dimension (any of 1..kMaxAttentionHeadDim).
 bool attention_head_dim_supported(int head_dim);
 
-// The portable kernel: any supported dtype and head dimension, F32 FMA math.
+// The portable kernel: any dtype, any head dimension 1..kMaxAttentionHeadDim, F32 FMA math.
 cudaError_t launch_attention_simple(const AttentionParams& p, cudaStream_t stream);
 
 // The tensor-core kernel (mma.sync m16n8k16, sm_80+): F16/BF16, head_dim 64, 16-byte aligned

@@ -228,6 +228,9 @@ __global__ void __launch_bounds__(kThreads) attention_mma_kernel(AttentionParams
   }
 
   T* og = static_cast<T*>(p.out) + start * p.out_ld + static_cast<long long>(h) * kD;
+  // Each thread owns column pairs (2t, 2t+1): one 32-bit store per pair when every row start is
+  // 4-byte aligned (uniform over the grid), else two 16-bit stores.
+  const bool paired = (reinterpret_cast<std::uintptr_t>(p.out) & 3u) == 0 && (p.out_ld & 1) == 0;
 #pragma unroll
   for (int r = 0; r < 2; ++r) {
     l[r] += __shfl_xor_sync(0xffffffffu, l[r], 1);
@@ -236,10 +239,18 @@ __global__ void __launch_bounds__(kThreads) attention_mma_kernel(AttentionParams
     if (i >= len) continue;
     const float inv = 1.0f / l[r];
     T* row = og + static_cast<long long>(i) * p.out_ld;
+    if (paired) {
 #pragma unroll
-    for (int n = 0; n < 8; ++n) {
-      row[n * 8 + 2 * t] = from_f32<T>(o[n][2 * r] * inv);
-      row[n * 8 + 2 * t + 1] = from_f32<T>(o[n][2 * r + 1] * inv);
+      for (int n = 0; n < 8; ++n) {
+        *reinterpret_cast<std::uint32_t*>(row + n * 8 + 2 * t) =
+            pack2<T>(o[n][2 * r] * inv, o[n][2 * r + 1] * inv);
+      }
+    } else {
+#pragma unroll
+      for (int n = 0; n < 8; ++n) {
+        row[n * 8 + 2 * t] = from_f32<T>(o[n][2 * r] * inv);
+        row[n * 8 + 2 * t + 1] = from_f32<T>(o[n][2 * r + 1] * inv);
+      }
     }
   }
 }

@@ -37,17 +37,50 @@ std::string dims(const Mat& m) {
   return s;
 }
 
-// A Linear weight resident on one GPU. The bias is kept in F32 (applied by embd's epilogue
-// kernel), plus, when it converts losslessly, in the compute dtype for cuBLASLt's fused bias
-// epilogue (cuBLASLt wants the bias in the output dtype); both give the same sums.
+// A Linear weight resident on one GPU. The bias is kept in F32 (for cuBLASLt's fused bias epilogue
+// with CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE = F32, or embd's epilogue kernel), plus, when it
+// converts losslessly, in the compute dtype (cuBLASLt's default bias type for 16-bit output, the
+// first choice); all give the same sums.
 class CudaLinearWeight final : public LinearWeight {
  public:
   const void* owner = nullptr;
   DeviceMemory weight;
   DeviceMemory bias_f32;
   DeviceMemory bias_typed;         // compute dtype; empty when lossy (or when dtype is F32)
-  const void* bias_lt = nullptr;   // bias for the cuBLASLt epilogue, or null
+  const void* bias_lt = nullptr;   // bias in the output dtype for the cuBLASLt epilogue, or null
 };
+
+// How the last linear() ran (for benchmarks; see linear_path()).
+struct LinearPath {
+  bool valid = false;
+  GemmEpilogue epilogue = GemmEpilogue::kNone;  // what cuBLASLt applied
+  bool bias_f32 = false;                        // ... with an F32 bias vector
+  bool post_bias = false;                       // embd's kernel added the F32 bias
+  ActKind post_act = ActKind::kNone;            // embd's kernel applied this activation
+};
+
+const char* epilogue_name(GemmEpilogue e) {
+  switch (e) {
+    case GemmEpilogue::kBias: return "BIAS";
+    case GemmEpilogue::kRelu: return "RELU";
+    case GemmEpilogue::kReluBias: return "RELU_BIAS";
+    case GemmEpilogue::kNone: break;
+  }
+  return "DEFAULT";
+}
+
+const char* act_name(ActKind a) {
+  switch (a) {
+    case ActKind::kGeluErf: return "gelu_erf";
+    case ActKind::kRelu: return "relu";
+    case ActKind::kNone: break;
+  }
+  return "none";
+}
+
+// Uploads up to this size go through the pinned staging buffer without waiting; larger ones
+// (weights at load time) copy synchronously so the pinned buffer stays small.
+constexpr std::size_t kStagedUploadMax = 8u << 20;
 
 class CudaBackend final : public Backend {
  public:
@@ -74,6 +107,7 @@ class CudaBackend final : public Backend {
   Status pool(const PoolArgs& a) override;
 
   cudaStream_t stream() const { return stream_; }
+  std::string linear_path() const;
 
  protected:
   void release(void* ptr) override;
@@ -83,12 +117,22 @@ class CudaBackend final : public Backend {
   Status set_device() const;
   Status launched(cudaError_t err, const std::string& what) const;
   Status prepare_bias(CudaLinearWeight& w, const HostTensor& bias, DType compute_dtype);
+  Result<bool> stage_upload(const void* src_host, std::size_t bytes);
+  Status run_gemm(const CudaLinearWeight& w, GemmProblem& p, bool relu);
 
   int device_;
   CudaBackendOptions options_;
   cudaDeviceProp props_{};
   cudaStream_t stream_ = nullptr;
   std::unique_ptr<LtGemm> gemm_;
+  LinearPath last_linear_;
+  // Pinned host buffer for stream-ordered uploads; `staging_done_` is recorded after each copy
+  // from it, and waited for before it is written again.
+  void* staging_ = nullptr;
+  std::size_t staging_bytes_ = 0;
+  cudaEvent_t staging_done_ = nullptr;
+  bool staging_pending_ = false;
+  bool staging_disabled_ = false;  // cudaMallocHost failed once: synchronous uploads only
 };
 
 Result<std::unique_ptr<Backend>> CudaBackend::create(int device, const CudaBackendOptions& options) {
@@ -107,14 +151,17 @@ Result<std::unique_ptr<Backend>> CudaBackend::create(int device, const CudaBacke
                        "; embd's CUDA kernels need 8.0 or newer");
   }
   EMBD_CUDA_TRY(cudaStreamCreateWithFlags(&b->stream_, cudaStreamNonBlocking), where + ": stream");
+  EMBD_CUDA_TRY(cudaEventCreateWithFlags(&b->staging_done_, cudaEventDisableTiming), where + ": event");
   EMBD_ASSIGN_OR_RETURN(b->gemm_, LtGemm::create(options.allow_tf32));
   return std::unique_ptr<Backend>(std::move(b));
 }
 
 CudaBackend::~CudaBackend() {
   if (cudaSetDevice(device_) != cudaSuccess) return;  // driver gone: nothing to release safely
-  if (stream_) cudaStreamSynchronize(stream_);
+  if (stream_) cudaStreamSynchronize(stream_);  // also completes every copy from staging_
   gemm_.reset();
+  if (staging_) cudaFreeHost(staging_);
+  if (staging_done_) cudaEventDestroy(staging_done_);
   if (stream_) cudaStreamDestroy(stream_);
   (void)cudaGetLastError();
 }
@@ -175,13 +222,50 @@ void CudaBackend::release(void* ptr) {
   (void)cudaGetLastError();
 }
 
+// Copies `bytes` of src_host into the pinned staging buffer (grown as needed), after waiting for
+// the previous copy out of it. false: no staging buffer (too large, or pinned memory refused).
+Result<bool> CudaBackend::stage_upload(const void* src_host, std::size_t bytes) {
+  if (staging_disabled_ || bytes > kStagedUploadMax) return false;
+  if (staging_pending_) {
+    EMBD_CUDA_TRY(cudaEventSynchronize(staging_done_), name() + ": waiting for the previous upload");
+    staging_pending_ = false;
+  }
+  if (bytes > staging_bytes_) {
+    const std::size_t grown = std::max<std::size_t>({bytes, 2 * staging_bytes_, std::size_t{64} << 10});
+    const std::size_t want = std::min(kStagedUploadMax, grown);
+    if (staging_) {
+      (void)cudaFreeHost(staging_);
+      staging_ = nullptr;
+      staging_bytes_ = 0;
+    }
+    if (cudaMallocHost(&staging_, want) != cudaSuccess) {
+      (void)cudaGetLastError();
+      staging_ = nullptr;
+      staging_disabled_ = true;
+      return false;
+    }
+    staging_bytes_ = want;
+  }
+  std::memcpy(staging_, src_host, bytes);
+  return true;
+}
+
 Status CudaBackend::upload(void* dst_device, const void* src_host, std::size_t bytes) {
   EMBD_TRY(set_device());
   if (bytes == 0) return ok_status();
+  const std::string what = name() + ": upload of " + std::to_string(bytes) + " bytes";
+  EMBD_ASSIGN_OR_RETURN(const bool staged, stage_upload(src_host, bytes));
+  if (staged) {
+    // src_host is already copied, so the caller may reuse it; the DMA from the pinned buffer is
+    // ordered on our stream before every later kernel, and nobody waits for it here.
+    EMBD_CUDA_TRY(cudaMemcpyAsync(dst_device, staging_, bytes, cudaMemcpyHostToDevice, stream_), what);
+    EMBD_CUDA_TRY(cudaEventRecord(staging_done_, stream_), what);
+    staging_pending_ = true;
+    return ok_status();
+  }
   // On our stream (ordered before later kernels), then wait: the caller may free src_host.
-  EMBD_CUDA_TRY(cudaMemcpyAsync(dst_device, src_host, bytes, cudaMemcpyHostToDevice, stream_),
-                name() + ": upload of " + std::to_string(bytes) + " bytes");
-  EMBD_CUDA_TRY(cudaStreamSynchronize(stream_), name() + ": upload of " + std::to_string(bytes) + " bytes");
+  EMBD_CUDA_TRY(cudaMemcpyAsync(dst_device, src_host, bytes, cudaMemcpyHostToDevice, stream_), what);
+  EMBD_CUDA_TRY(cudaStreamSynchronize(stream_), what);
   return ok_status();
 }
 
@@ -268,29 +352,58 @@ Status CudaBackend::linear(const LinearArgs& a) {
   p.y = a.y.data;
   p.ldy = a.y.ld;
   const bool relu = a.activation == Activation::kRelu;
-  const bool lt_bias = w->has_bias && w->bias_lt != nullptr;
-  if (lt_bias) {
-    p.epilogue = relu ? GemmEpilogue::kReluBias : GemmEpilogue::kBias;
-    p.bias = w->bias_lt;
-  } else if (relu && !w->has_bias) {
-    p.epilogue = GemmEpilogue::kRelu;
-  }
-  Status st = gemm_->run(p, stream_);
-  if (st.code() == ErrorCode::kUnsupported && p.epilogue != GemmEpilogue::kNone) {
-    p.epilogue = GemmEpilogue::kNone;  // no fused algorithm: plain GEMM + embd's epilogue
-    p.bias = nullptr;
-    st = gemm_->run(p, stream_);
-  }
-  if (!st.ok()) return st.with_context(name());
+  last_linear_ = LinearPath{};
+  EMBD_TRY(run_gemm(*w, p, relu));
   // What cuBLASLt did not apply: the F32 bias and/or the activation (erf GELU always).
   const bool bias_done = p.epilogue == GemmEpilogue::kBias || p.epilogue == GemmEpilogue::kReluBias;
   const bool relu_done = p.epilogue == GemmEpilogue::kRelu || p.epilogue == GemmEpilogue::kReluBias;
   const float* post_bias = (w->has_bias && !bias_done) ? w->bias_f32.as<const float>() : nullptr;
   ActKind post_act = act_kind(a.activation);
   if (relu && relu_done) post_act = ActKind::kNone;
+  last_linear_ = LinearPath{true, p.epilogue, bias_done && p.bias_f32, post_bias != nullptr, post_act};
   if (post_bias == nullptr && post_act == ActKind::kNone) return ok_status();
   return launched(launch_bias_act(p.type, a.y.data, p.m, p.n, p.ldy, post_bias, post_act, stream_),
                   "linear epilogue");
+}
+
+// Runs the GEMM with the most fused epilogue cuBLASLt accepts, in this order: the bias in the
+// output dtype (when lossless), the F32 bias (16-bit output), then without the bias; ReLU rides
+// along when there is no bias. Each refusal is cached per plan by LtGemm, so a shape that cannot
+// fuse costs one map lookup per call. On return p.epilogue / p.bias_f32 say what was applied.
+Status CudaBackend::run_gemm(const CudaLinearWeight& w, GemmProblem& p, bool relu) {
+  Status st = ok_status();
+  const auto attempt = [&](GemmEpilogue e, const void* bias, bool bias_f32) {
+    p.epilogue = e;
+    p.bias = bias;
+    p.bias_f32 = bias_f32;
+    st = gemm_->run(p, stream_);
+    return st.code() != ErrorCode::kUnsupported;  // done: ran, or failed for real
+  };
+  const GemmEpilogue bias_epilogue = relu ? GemmEpilogue::kReluBias : GemmEpilogue::kBias;
+  const bool f32 = w.dtype == DType::kF32;
+  bool done = false;
+  if (w.has_bias && w.bias_lt != nullptr) done = attempt(bias_epilogue, w.bias_lt, f32);
+  if (!done && w.has_bias && !f32) done = attempt(bias_epilogue, w.bias_f32.get(), true);
+  if (!done && relu && !w.has_bias) done = attempt(GemmEpilogue::kRelu, nullptr, false);
+  if (!done) attempt(GemmEpilogue::kNone, nullptr, false);
+  return st.ok() ? st : st.with_context(name());
+}
+
+std::string CudaBackend::linear_path() const {
+  const LinearPath& l = last_linear_;
+  if (!l.valid) return {};
+  std::string s = std::string("cublasLt ") + epilogue_name(l.epilogue);
+  if (l.epilogue == GemmEpilogue::kBias || l.epilogue == GemmEpilogue::kReluBias) {
+    s += l.bias_f32 ? " (f32 bias)" : " (bias in output dtype)";
+  }
+  if (l.post_bias || l.post_act != ActKind::kNone) {
+    s += " + epilogue kernel (";
+    s += l.post_bias ? "f32 bias" : "";
+    s += (l.post_bias && l.post_act != ActKind::kNone) ? ", " : "";
+    s += l.post_act != ActKind::kNone ? act_name(l.post_act) : "";
+    s += ")";
+  }
+  return s;
 }
 
 Status CudaBackend::embed_layernorm(const EmbedLayerNormArgs& a) {
@@ -369,7 +482,7 @@ Status CudaBackend::attention(const AttentionArgs& a) {
   EMBD_TRY(set_device());
   if (!attention_head_dim_supported(a.head_dim)) {
     return unsupported(name() + ": attention head_dim " + std::to_string(a.head_dim) +
-                       " (the CUDA kernels handle 8, 16, 32, 64 and 128)");
+                       " (the CUDA kernels handle 1 to " + std::to_string(kMaxAttentionHeadDim) + ")");
   }
   if (a.qkv.dtype != a.out.dtype) {
     return invalid_argument(name() + ": attention qkv " + dims(a.qkv) + " / out " + dims(a.out) +
@@ -437,6 +550,11 @@ Result<std::unique_ptr<Backend>> make_cuda_backend(int device, const CudaBackend
 void* native_stream(Backend& backend) {
   auto* cuda = dynamic_cast<CudaBackend*>(&backend);
   return cuda != nullptr ? static_cast<void*>(cuda->stream()) : nullptr;
+}
+
+std::string linear_path(Backend& backend) {
+  auto* cuda = dynamic_cast<CudaBackend*>(&backend);
+  return cuda != nullptr ? cuda->linear_path() : std::string();
 }
 
 }  // namespace embd::backend::cuda

@@ -3,12 +3,15 @@
 // be created on one thread and driven by another (never by two at once).
 //
 // Needs compute capability 8.0 or newer (the kernels are built for sm_80 and sm_90, with PTX for
-// newer cards). All kernels run on one non-blocking stream per backend; upload() and download()
+// newer cards). All kernels run on one non-blocking stream per backend. upload() of up to 8 MiB
+// copies the source into a pinned staging buffer and returns without waiting (the copy is ordered
+// before later kernels; the caller may reuse its buffer at once); larger uploads and download()
 // return when the copy is complete. Errors: kDeviceError for CUDA/cuBLAS failures,
 // kOutOfMemory for failed allocations, kUnsupported for shapes the kernels do not handle.
 #pragma once
 
 #include <memory>
+#include <string>
 
 #include "backends/backend.h"
 
@@ -30,5 +33,10 @@ Result<std::unique_ptr<Backend>> make_cuda_backend(int device, const CudaBackend
 // The cudaStream_t (as void*) a CUDA backend enqueues its kernels on, for timing with CUDA
 // events in benchmarks; null when `backend` is not a CUDA backend.
 void* native_stream(Backend& backend);
+
+// How the last linear() on `backend` ran, for benchmarks: the cuBLASLt epilogue (e.g. "cublasLt
+// BIAS (f32 bias)") plus any separate epilogue kernel ("+ epilogue kernel (f32 bias, gelu_erf)").
+// Empty when `backend` is not a CUDA backend or has run no linear yet.
+std::string linear_path(Backend& backend);
 
 }  // namespace embd::backend::cuda

@@ -1,10 +1,13 @@
 // Device-side helpers for the CUDA kernels: F32 <-> storage conversions (round to nearest even),
-// activations in F32, warp/block reductions and the dtype dispatch macro. Kernel files only.
+// 16-byte vector loads/stores, activations in F32, warp/block reductions and the dtype dispatch
+// macro. Kernel files only.
 #pragma once
 
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
+
+#include <cstdint>
 
 #include "launch_common.h"
 
@@ -23,6 +26,44 @@ __device__ __forceinline__ __half from_f32<__half>(float x) { return __float2hal
 template <>
 __device__ __forceinline__ __nv_bfloat16 from_f32<__nv_bfloat16>(float x) {
   return __float2bfloat16_rn(x);
+}
+
+// Elements of T in one 16-byte vector (4 for F32, 8 for F16/BF16).
+template <typename T>
+struct Vec16 {
+  static constexpr int kN = 16 / static_cast<int>(sizeof(T));
+};
+
+__host__ __device__ __forceinline__ bool aligned16(const void* p) {
+  return (reinterpret_cast<std::uintptr_t>(p) & 15u) == 0;
+}
+
+// Whether a [rows, cols] matrix at `p` with row stride `ld` (elements of `elem_bytes`) can be
+// walked in 16-byte vectors: the pointer is 16-byte aligned and cols and ld are multiples of the
+// vector width, so every vector starts 16-byte aligned and stays inside one row.
+__host__ __device__ __forceinline__ bool vec16_ok(const void* p, long long cols, long long ld,
+                                                  int elem_bytes) {
+  const long long n = 16 / elem_bytes;
+  return aligned16(p) && cols % n == 0 && ld % n == 0;
+}
+
+// Loads 16 bytes (Vec16<T>::kN elements) at the 16-byte aligned `p` as F32.
+template <typename T>
+__device__ __forceinline__ void load_vec16(const T* p, float (&out)[Vec16<T>::kN]) {
+  const uint4 raw = *reinterpret_cast<const uint4*>(p);
+  const T* e = reinterpret_cast<const T*>(&raw);
+#pragma unroll
+  for (int i = 0; i < Vec16<T>::kN; ++i) out[i] = to_f32(e[i]);
+}
+
+// Rounds Vec16<T>::kN F32 values to T and stores them as one 16-byte vector at the aligned `p`.
+template <typename T>
+__device__ __forceinline__ void store_vec16(T* p, const float (&in)[Vec16<T>::kN]) {
+  uint4 raw;
+  T* e = reinterpret_cast<T*>(&raw);
+#pragma unroll
+  for (int i = 0; i < Vec16<T>::kN; ++i) e[i] = from_f32<T>(in[i]);
+  *reinterpret_cast<uint4*>(p) = raw;
 }
 
 // Exact GELU (erf form), as in BERT / JinaBERT reference code; not the tanh approximation.

@@ -93,9 +93,18 @@ Status LtGemm::build_plan(const GemmProblem& p, Plan& plan) {
   EMBD_CUBLAS_TRY(cublasLtMatmulDescSetAttribute(plan.op, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi,
                                                  sizeof(epi)), what + ": epilogue");
   if (has_bias(p.epilogue)) {
-    // The heuristic reads the bias pointer's alignment; the type is the output type (default).
+    // The heuristic reads the bias pointer's alignment; the type is the output type by default.
     EMBD_CUBLAS_TRY(cublasLtMatmulDescSetAttribute(plan.op, CUBLASLT_MATMUL_DESC_BIAS_POINTER,
                                                    &p.bias, sizeof(p.bias)), what + ": bias");
+    if (p.bias_f32 && p.type != ElemType::kF32) {
+      const std::int32_t bias_type = CUDA_R_32F;
+      const cublasStatus_t st = cublasLtMatmulDescSetAttribute(
+          plan.op, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, &bias_type, sizeof(bias_type));
+      if (st != CUBLAS_STATUS_SUCCESS) {  // attribute unknown to this cuBLASLt: no such plan
+        plan.found = false;
+        return ok_status();
+      }
+    }
   }
   EMBD_CUBLAS_TRY(cublasLtMatrixLayoutCreate(&plan.a, t, static_cast<std::uint64_t>(p.k),
                                              static_cast<std::uint64_t>(p.n), p.k), what + ": layout W");
@@ -128,7 +137,10 @@ Status LtGemm::build_plan(const GemmProblem& p, Plan& plan) {
   int count = 0;
   const cublasStatus_t st = cublasLtMatmulAlgoGetHeuristic(handle_, plan.op, plan.a, plan.b, plan.d,
                                                            plan.d, pref, 1, &result, &count);
-  if (st == CUBLAS_STATUS_NOT_SUPPORTED || (st == CUBLAS_STATUS_SUCCESS && count == 0)) {
+  // An F32 bias for 16-bit output is optional in cuBLASLt: any refusal means "no such plan".
+  const bool optional = has_bias(p.epilogue) && p.bias_f32 && p.type != ElemType::kF32;
+  if (st == CUBLAS_STATUS_NOT_SUPPORTED || (st == CUBLAS_STATUS_SUCCESS && count == 0) ||
+      (optional && (st != CUBLAS_STATUS_SUCCESS || result.state != CUBLAS_STATUS_SUCCESS))) {
     plan.found = false;
     return ok_status();
   }
@@ -141,7 +153,7 @@ Status LtGemm::build_plan(const GemmProblem& p, Plan& plan) {
 
 Result<LtGemm::Plan*> LtGemm::plan_for(const GemmProblem& p) {
   const Key key{static_cast<int>(p.type), p.m, p.n, p.k, p.ldx, p.ldy, static_cast<int>(p.epilogue),
-                alignment_of(p.w), alignment_of(p.x), alignment_of(p.y),
+                has_bias(p.epilogue) && p.bias_f32, alignment_of(p.w), alignment_of(p.x), alignment_of(p.y),
                 has_bias(p.epilogue) ? alignment_of(p.bias) : 0u};
   auto it = plans_.find(key);
   if (it != plans_.end()) return it->second.get();
@@ -162,9 +174,20 @@ Status LtGemm::run(const GemmProblem& p, cudaStream_t stream) {
                                                    &p.bias, sizeof(p.bias)), shape_text(p) + ": bias");
   }
   const float alpha = 1.0f, beta = 0.0f;
-  EMBD_CUBLAS_TRY(cublasLtMatmul(handle_, plan->op, &alpha, p.w, plan->a, p.x, plan->b, &beta, p.y,
-                                 plan->d, p.y, plan->d, &plan->algo, workspace_, workspace_bytes_, stream),
-                  shape_text(p) + ": cublasLtMatmul");
+  const cublasStatus_t st = cublasLtMatmul(handle_, plan->op, &alpha, p.w, plan->a, p.x, plan->b, &beta,
+                                           p.y, plan->d, p.y, plan->d, &plan->algo, workspace_,
+                                           workspace_bytes_, stream);
+  if (p.epilogue != GemmEpilogue::kNone &&
+      (st == CUBLAS_STATUS_NOT_SUPPORTED || st == CUBLAS_STATUS_INVALID_VALUE ||
+       st == CUBLAS_STATUS_EXECUTION_FAILED)) {
+    // The heuristic offered an algorithm that does not run with this epilogue: never use this
+    // plan again; the caller falls back to a plain GEMM plus embd's epilogue kernel.
+    (void)cudaGetLastError();
+    plan->found = false;
+    return unsupported(shape_text(p) + ": cublasLtMatmul with epilogue failed (" +
+                       cublasLtGetStatusName(st) + ")");
+  }
+  EMBD_CUBLAS_TRY(st, shape_text(p) + ": cublasLtMatmul");
   return ok_status();
 }
 

@@ -37,7 +37,10 @@ struct GemmProblem {
   void* y = nullptr;               // [m, n], row stride ldy; must not alias x
   long long ldy = 0;
   GemmEpilogue epilogue = GemmEpilogue::kNone;
-  const void* bias = nullptr;      // [n] of `type`, for kBias / kReluBias
+  const void* bias = nullptr;      // [n], for kBias / kReluBias: of `type`, or F32 when bias_f32
+  // The bias is F32 while y is F16/BF16 (CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE = CUDA_R_32F). Not
+  // every cuBLASLt version offers this; run() then returns kUnsupported and remembers it.
+  bool bias_f32 = false;
 };
 
 class LtGemm {
@@ -48,12 +51,14 @@ class LtGemm {
   LtGemm(const LtGemm&) = delete;
   LtGemm& operator=(const LtGemm&) = delete;
 
-  // Enqueues the matmul on `stream`.
+  // Enqueues the matmul on `stream`. kUnsupported when cuBLASLt has no algorithm for the problem,
+  // or (problems with an epilogue only) when the chosen algorithm failed to launch; either outcome
+  // is cached in the plan, so later calls return kUnsupported at once and nothing was enqueued.
   Status run(const GemmProblem& p, cudaStream_t stream);
 
  private:
   struct Plan;
-  using Key = std::tuple<int, long long, long long, long long, long long, long long, int, unsigned,
+  using Key = std::tuple<int, long long, long long, long long, long long, long long, int, bool, unsigned,
                          unsigned, unsigned, unsigned>;
 
   LtGemm() = default;

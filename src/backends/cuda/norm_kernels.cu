@@ -1,6 +1,8 @@
 // LayerNorm kernels: see norm_launch.h. Each block owns one row: it reads the whole row into
 // shared memory (F32) before writing anything, which makes in-place use (out aliasing x or the
 // residual) safe, then computes mean and variance in two passes (stable for large means).
+// Global reads and writes use 16-byte vectors when pointers, width and row strides allow it
+// (decided per launch, uniform over the grid), with a scalar fallback.
 #include "device_util.cuh"
 #include "norm_launch.h"
 
@@ -9,11 +11,12 @@ namespace {
 
 constexpr int kNormThreads = 256;
 
-// Normalises the F32 row in `row` (width n) and writes it out. Ends without a trailing barrier;
+// Normalises the F32 row in `row` (width n) and writes it out, in 16-byte vectors when `vec`
+// (out 16-byte aligned and n a multiple of the vector width). Ends without a trailing barrier;
 // the caller's block is done with `row` afterwards.
 template <typename TOut>
 __device__ void normalize_row(const float* row, long long n, const float* gamma, const float* beta,
-                              float eps, TOut* out, float* scratch) {
+                              float eps, TOut* out, bool vec, float* scratch) {
   float s = 0.0f;
   for (long long c = threadIdx.x; c < n; c += blockDim.x) s += row[c];
   const float mean = block_sum(s, scratch) / static_cast<float>(n);
@@ -24,13 +27,50 @@ __device__ void normalize_row(const float* row, long long n, const float* gamma,
   }
   const float var = block_sum(v, scratch) / static_cast<float>(n);
   const float rstd = rsqrtf(var + eps);
+  if (vec) {
+    constexpr int kN = Vec16<TOut>::kN;
+    const long long step = blockDim.x * static_cast<long long>(kN);
+    for (long long c = threadIdx.x * static_cast<long long>(kN); c < n; c += step) {
+      float y[kN];
+#pragma unroll
+      for (int e = 0; e < kN; ++e) y[e] = (row[c + e] - mean) * rstd * gamma[c + e] + beta[c + e];
+      store_vec16(out + c, y);
+    }
+    return;
+  }
   for (long long c = threadIdx.x; c < n; c += blockDim.x) {
     out[c] = from_f32<TOut>((row[c] - mean) * rstd * gamma[c] + beta[c]);
   }
 }
 
+// row[c] += src[c] for the n columns (or row[c] = src[c] when `first`), in vectors when `vec`.
+template <typename T>
+__device__ __forceinline__ void accumulate_row(float* row, const T* src, long long n, bool vec, bool first) {
+  if (vec) {
+    constexpr int kN = Vec16<T>::kN;
+    const long long step = blockDim.x * static_cast<long long>(kN);
+    for (long long c = threadIdx.x * static_cast<long long>(kN); c < n; c += step) {
+      float v[kN];
+      load_vec16(src + c, v);
+#pragma unroll
+      for (int e = 0; e < kN; ++e) row[c + e] = first ? v[e] : row[c + e] + v[e];
+    }
+    return;
+  }
+  for (long long c = threadIdx.x; c < n; c += blockDim.x) {
+    const float v = to_f32(src[c]);
+    row[c] = first ? v : row[c] + v;
+  }
+}
+
+// Vector flags for one launch: `in` for every row read, `out` for the row written.
+struct VecFlags {
+  bool in = false;
+  bool out = false;
+};
+
 template <typename TTab, typename TOut>
-__global__ void __launch_bounds__(kNormThreads) embed_layernorm_kernel(EmbedLnParams p) {
+__global__ void __launch_bounds__(kNormThreads) embed_layernorm_kernel(EmbedLnParams p, VecFlags vec) {
   extern __shared__ float row[];
   __shared__ float scratch[32];
   const long long t = blockIdx.x;
@@ -45,38 +85,51 @@ __global__ void __launch_bounds__(kNormThreads) embed_layernorm_kernel(EmbedLnPa
   if (p.pos_table != nullptr && p.positions != nullptr) {
     pos_row = static_cast<const TTab*>(p.pos_table) + static_cast<long long>(p.positions[t]) * p.pos_ld;
   }
-  for (long long c = threadIdx.x; c < n; c += blockDim.x) {
-    float v = to_f32(word[c]);
-    if (type_row != nullptr) v += to_f32(type_row[c]);
-    if (pos_row != nullptr) v += to_f32(pos_row[c]);
-    row[c] = v;
-  }
+  // Each thread accumulates the same columns in every pass, so no barrier is needed between them.
+  accumulate_row(row, word, n, vec.in, true);
+  if (type_row != nullptr) accumulate_row(row, type_row, n, vec.in, false);
+  if (pos_row != nullptr) accumulate_row(row, pos_row, n, vec.in, false);
   __syncthreads();
-  normalize_row(row, n, p.gamma, p.beta, p.eps, static_cast<TOut*>(p.out) + t * p.out_ld, scratch);
+  normalize_row(row, n, p.gamma, p.beta, p.eps, static_cast<TOut*>(p.out) + t * p.out_ld, vec.out, scratch);
 }
 
 template <typename T>
-__global__ void __launch_bounds__(kNormThreads) add_layernorm_kernel(AddLnParams p) {
+__global__ void __launch_bounds__(kNormThreads) add_layernorm_kernel(AddLnParams p, VecFlags vec) {
   extern __shared__ float row[];
   __shared__ float scratch[32];
   const long long t = blockIdx.x;
   const long long n = p.width;
   const T* x = static_cast<const T*>(p.x) + t * p.x_ld;
   const T* r = p.residual != nullptr ? static_cast<const T*>(p.residual) + t * p.residual_ld : nullptr;
-  for (long long c = threadIdx.x; c < n; c += blockDim.x) {
-    float v = to_f32(x[c]);
-    if (r != nullptr) v += to_f32(r[c]);
-    row[c] = v;
-  }
+  accumulate_row(row, x, n, vec.in, true);
+  if (r != nullptr) accumulate_row(row, r, n, vec.in, false);
   __syncthreads();  // the whole row is in shared memory before any thread writes `out`
-  normalize_row(row, n, p.gamma, p.beta, p.eps, static_cast<T*>(p.out) + t * p.out_ld, scratch);
+  normalize_row(row, n, p.gamma, p.beta, p.eps, static_cast<T*>(p.out) + t * p.out_ld, vec.out, scratch);
 }
 
 template <typename TTab, typename TOut>
 cudaError_t launch_embed_typed(const EmbedLnParams& p, cudaStream_t stream) {
+  constexpr int kTab = static_cast<int>(sizeof(TTab));
+  VecFlags vec;
+  vec.in = vec16_ok(p.word, p.width, p.word_ld, kTab) &&
+           (p.type_table == nullptr || vec16_ok(p.type_table, p.width, p.type_ld, kTab)) &&
+           (p.pos_table == nullptr || vec16_ok(p.pos_table, p.width, p.pos_ld, kTab));
+  vec.out = vec16_ok(p.out, p.width, p.out_ld, static_cast<int>(sizeof(TOut)));
   const size_t smem = static_cast<size_t>(p.width) * sizeof(float);
   embed_layernorm_kernel<TTab, TOut>
-      <<<static_cast<unsigned>(p.tokens), kNormThreads, smem, stream>>>(p);
+      <<<static_cast<unsigned>(p.tokens), kNormThreads, smem, stream>>>(p, vec);
+  return cudaGetLastError();
+}
+
+template <typename T>
+cudaError_t launch_add_typed(const AddLnParams& p, cudaStream_t stream) {
+  constexpr int kBytes = static_cast<int>(sizeof(T));
+  VecFlags vec;
+  vec.in = vec16_ok(p.x, p.width, p.x_ld, kBytes) &&
+           (p.residual == nullptr || vec16_ok(p.residual, p.width, p.residual_ld, kBytes));
+  vec.out = vec16_ok(p.out, p.width, p.out_ld, kBytes);
+  const size_t smem = static_cast<size_t>(p.width) * sizeof(float);
+  add_layernorm_kernel<T><<<static_cast<unsigned>(p.rows), kNormThreads, smem, stream>>>(p, vec);
   return cudaGetLastError();
 }
 
@@ -95,11 +148,9 @@ cudaError_t launch_embed_layernorm(const EmbedLnParams& p, cudaStream_t stream) 
 cudaError_t launch_add_layernorm(const AddLnParams& p, cudaStream_t stream) {
   if (p.rows <= 0) return cudaSuccess;
   if (p.width <= 0 || p.width > kMaxNormWidth || p.rows > 0x7fffffffLL) return cudaErrorInvalidValue;
-  const size_t smem = static_cast<size_t>(p.width) * sizeof(float);
-  EMBD_DISPATCH_ELEM(p.type, T,
-                     add_layernorm_kernel<T>
-                     <<<static_cast<unsigned>(p.rows), kNormThreads, smem, stream>>>(p));
-  return cudaGetLastError();
+  cudaError_t err = cudaErrorInvalidValue;
+  EMBD_DISPATCH_ELEM(p.type, T, err = launch_add_typed<T>(p, stream));
+  return err;
 }
 
 }  // namespace embd::backend::cuda

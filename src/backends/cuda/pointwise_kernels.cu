@@ -1,4 +1,5 @@
-// Pointwise and pooling kernels: see pointwise_launch.h.
+// Pointwise and pooling kernels: see pointwise_launch.h. The pointwise kernels have a 16-byte
+// vector form, used when pointers, widths and row strides allow it, and a scalar fallback.
 #include "device_util.cuh"
 #include "pointwise_launch.h"
 
@@ -29,6 +30,29 @@ __global__ void bias_act_kernel(T* y, long long rows, long long cols, long long 
   }
 }
 
+// bias_act_kernel over 16-byte vectors (launch_bias_act checked vec16_ok for y).
+template <typename T>
+__global__ void bias_act_vec_kernel(T* y, long long rows, long long cols, long long ld, const float* bias,
+                                    ActKind act) {
+  constexpr int kN = Vec16<T>::kN;
+  const long long per_row = cols / kN;
+  const long long n = rows * per_row;
+  for (long long i = blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<long long>(gridDim.x) * blockDim.x) {
+    const long long r = i / per_row;
+    const long long c = (i - r * per_row) * kN;
+    T* p = y + r * ld + c;
+    float v[kN];
+    load_vec16(p, v);
+#pragma unroll
+    for (int e = 0; e < kN; ++e) {
+      if (bias != nullptr) v[e] += bias[c + e];
+      v[e] = activate(v[e], act);
+    }
+    store_vec16(p, v);
+  }
+}
+
 template <typename T>
 __global__ void glu_kernel(GluParams p) {
   const T* in = static_cast<const T*>(p.in);
@@ -43,6 +67,30 @@ __global__ void glu_kernel(GluParams p) {
     const float v = p.activate_first_half ? activate(first, p.act) * second
                                           : first * activate(second, p.act);
     out[r * p.out_ld + c] = from_f32<T>(v);
+  }
+}
+
+// glu_kernel over 16-byte vectors (launch_glu checked in, out and inner for vec16_ok).
+template <typename T>
+__global__ void glu_vec_kernel(GluParams p) {
+  constexpr int kN = Vec16<T>::kN;
+  const T* in = static_cast<const T*>(p.in);
+  T* out = static_cast<T*>(p.out);
+  const long long per_row = p.inner / kN;
+  const long long n = p.rows * per_row;
+  for (long long i = blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<long long>(gridDim.x) * blockDim.x) {
+    const long long r = i / per_row;
+    const long long c = (i - r * per_row) * kN;
+    float first[kN], second[kN], v[kN];
+    load_vec16(in + r * p.in_ld + c, first);
+    load_vec16(in + r * p.in_ld + p.inner + c, second);
+#pragma unroll
+    for (int e = 0; e < kN; ++e) {
+      v[e] = p.activate_first_half ? activate(first[e], p.act) * second[e]
+                                   : first[e] * activate(second[e], p.act);
+    }
+    store_vec16(out + r * p.out_ld + c, v);
   }
 }
 
@@ -84,15 +132,30 @@ __global__ void __launch_bounds__(kPoolCols * kPoolRowGroups) pool_kernel(PoolPa
 cudaError_t launch_bias_act(ElemType type, void* y, long long rows, long long cols, long long ld,
                             const float* bias, ActKind act, cudaStream_t stream) {
   if (rows <= 0 || cols <= 0) return cudaSuccess;
-  EMBD_DISPATCH_ELEM(type, T,
-                     bias_act_kernel<T><<<grid_for(rows * cols), kThreads, 0, stream>>>(
-                         static_cast<T*>(y), rows, cols, ld, bias, act));
+  EMBD_DISPATCH_ELEM(type, T, {
+    if (vec16_ok(y, cols, ld, static_cast<int>(sizeof(T)))) {
+      bias_act_vec_kernel<T><<<grid_for(rows * cols / Vec16<T>::kN), kThreads, 0, stream>>>(
+          static_cast<T*>(y), rows, cols, ld, bias, act);
+    } else {
+      bias_act_kernel<T><<<grid_for(rows * cols), kThreads, 0, stream>>>(static_cast<T*>(y), rows, cols, ld,
+                                                                         bias, act);
+    }
+  });
   return cudaGetLastError();
 }
 
 cudaError_t launch_glu(const GluParams& p, cudaStream_t stream) {
   if (p.rows <= 0 || p.inner <= 0) return cudaSuccess;
-  EMBD_DISPATCH_ELEM(p.type, T, glu_kernel<T><<<grid_for(p.rows * p.inner), kThreads, 0, stream>>>(p));
+  EMBD_DISPATCH_ELEM(p.type, T, {
+    // The second half starts `inner` elements into each input row: aligned when inner is a
+    // multiple of the vector width, which vec16_ok(in, inner, ...) also requires.
+    constexpr int kBytes = static_cast<int>(sizeof(T));
+    if (vec16_ok(p.in, p.inner, p.in_ld, kBytes) && vec16_ok(p.out, p.inner, p.out_ld, kBytes)) {
+      glu_vec_kernel<T><<<grid_for(p.rows * p.inner / Vec16<T>::kN), kThreads, 0, stream>>>(p);
+    } else {
+      glu_kernel<T><<<grid_for(p.rows * p.inner), kThreads, 0, stream>>>(p);
+    }
+  });
   return cudaGetLastError();
 }
 
