@@ -202,7 +202,7 @@ struct Npy {
   std::size_t payload = bytes.size() - 10 - header_len;
   if (payload != npy.rows * npy.cols * 4) return ::testing::AssertionFailure() << "payload " << payload << " bytes";
   npy.data.resize(npy.rows * npy.cols);
-  std::memcpy(npy.data.data(), bytes.data() + 10 + header_len, payload);  // little-endian host
+  if (payload > 0) std::memcpy(npy.data.data(), bytes.data() + 10 + header_len, payload);  // LE host
   return ::testing::AssertionSuccess();
 }
 
