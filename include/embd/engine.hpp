@@ -25,6 +25,11 @@ struct Embeddings {
   std::size_t dim = 0;
   std::vector<float> data;
   std::vector<std::uint32_t> token_counts;  // tokens per input after truncation, specials included
+  // Where the request's time went (seconds): tokenising on the caller's thread, waiting in the
+  // queue until its first sequence reached a device, and device time of the batches it rode in.
+  double tokenization_seconds = 0;
+  double queue_seconds = 0;
+  double inference_seconds = 0;
 
   std::span<const float> row(std::size_t i) const { return {data.data() + i * dim, dim}; }
 };

@@ -2,6 +2,7 @@
 // to the scheduler and its device executors.
 #include "embd/engine.hpp"
 
+#include <chrono>
 #include <cstdlib>
 #include <string>
 #include <utility>
@@ -41,7 +42,8 @@ class Engine::Impl {
 
   Status load(const std::string& model, const LoadOptions& options);
   std::future<Result<Embeddings>> submit(std::vector<std::vector<std::int32_t>> sequences,
-                                         const EmbedOptions& options);
+                                         const EmbedOptions& options,
+                                         double tokenization_seconds = 0);
   Result<std::vector<std::vector<std::int32_t>>> encode(const std::vector<std::string>& texts,
                                                        std::size_t max_length,
                                                        TruncationDirection direction,
@@ -159,8 +161,9 @@ Result<std::vector<std::vector<std::int32_t>>> Engine::Impl::encode(
 }
 
 std::future<Result<Embeddings>> Engine::Impl::submit(std::vector<std::vector<std::int32_t>> seqs,
-                                                     const EmbedOptions& options) {
-  return scheduler->submit(std::move(seqs), options);
+                                                     const EmbedOptions& options,
+                                                     double tokenization_seconds) {
+  return scheduler->submit(std::move(seqs), options, tokenization_seconds);
 }
 
 // ---- Engine ----
@@ -181,13 +184,15 @@ std::future<Result<Embeddings>> Engine::embed(std::vector<std::string> texts,
     impl_->scheduler->stats().record_rejected_invalid();
     return ready_future<Result<Embeddings>>(invalid_argument("no input texts"));
   }
+  const auto start = std::chrono::steady_clock::now();
   auto ids = impl_->encode(texts, options.truncate ? impl_->max_length : 0,
                            options.truncation_direction, !options.truncate);
   if (!ids.ok()) {
     impl_->scheduler->stats().record_rejected_invalid();
     return ready_future<Result<Embeddings>>(ids.status());
   }
-  return impl_->submit(std::move(ids).value(), options);
+  const double tokenization = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return impl_->submit(std::move(ids).value(), options, tokenization);
 }
 
 std::future<Result<Embeddings>> Engine::embed_tokens(std::vector<std::vector<std::int32_t>> ids,

@@ -18,6 +18,12 @@ struct Request {
   std::optional<Clock::time_point> deadline;
   std::optional<CancellationToken> cancel;
   Clock::time_point arrival;
+  double tokenization_seconds = 0;
+
+  // Written under mu_ when sequence 0 is dispatched; read by finish() (ordered like `out`).
+  double queue_seconds = 0;
+  // Device seconds of every batch that carried one of its sequences.
+  std::atomic<std::uint64_t> inference_ns{0};
 
   // GUARDED_BY(Scheduler::mu_)
   std::size_t next_sequence = 0;  // first sequence not yet handed to an executor
@@ -169,7 +175,8 @@ Status Scheduler::enqueue(const RequestPtr& request, std::size_t tokens) {
 }
 
 std::future<Result<Embeddings>> Scheduler::submit(std::vector<std::vector<std::int32_t>> sequences,
-                                                  const EmbedOptions& options) {
+                                                  const EmbedOptions& options,
+                                                  double tokenization_seconds) {
   std::size_t tokens = 0;
   if (auto early = screen(sequences, options, tokens)) return resolved_future(std::move(*early));
 
@@ -179,6 +186,7 @@ std::future<Result<Embeddings>> Scheduler::submit(std::vector<std::vector<std::i
   request->dim = options.dimensions == 0 ? hidden_size_ : options.dimensions;
   request->deadline = options.deadline;
   request->cancel = options.cancel;
+  request->tokenization_seconds = tokenization_seconds;
   request->queued_tokens = tokens;
   request->remaining.store(sequences.size(), std::memory_order_relaxed);
   request->sequences = std::move(sequences);
@@ -280,7 +288,8 @@ ScheduledBatch Scheduler::assemble_locked(Clock::time_point now, std::vector<Res
         break;
       }
       if (r->next_sequence == 0) {
-        stats_.record_queue_time(seconds_between(r->arrival, now));
+        r->queue_seconds = seconds_between(r->arrival, now);
+        stats_.record_queue_time(r->queue_seconds);
         r->out.resize(n * r->dim);
       }
       batch.slots.push_back({r, r->next_sequence});
@@ -377,8 +386,14 @@ void Scheduler::complete(ScheduledBatch& batch, const Status& status,
                            std::to_string(hidden_size_));
   }
   stats_.record_batch(batch.packed.tokens(), rows, device_seconds, error.ok());
+  const auto device_ns = static_cast<std::uint64_t>(device_seconds * 1e9);
+  std::vector<const Request*> charged;  // each request pays a batch's device time once
   for (std::size_t i = 0; i < rows; ++i) {
     Request& r = *batch.slots[i].request;
+    if (std::find(charged.begin(), charged.end(), &r) == charged.end()) {
+      charged.push_back(&r);
+      r.inference_ns.fetch_add(device_ns, std::memory_order_relaxed);
+    }
     if (!error.ok()) {
       fail(r, error);
     } else if (!r.resolved.load(std::memory_order_relaxed)) {
@@ -401,6 +416,9 @@ void Scheduler::finish(Request& r) {
   e.token_counts.reserve(e.rows);
   for (const auto& s : r.sequences) e.token_counts.push_back(static_cast<std::uint32_t>(s.size()));
   if (r.normalize) l2_normalize_rows(e.data, e.rows, e.dim);
+  e.tokenization_seconds = r.tokenization_seconds;
+  e.queue_seconds = r.queue_seconds;
+  e.inference_seconds = static_cast<double>(r.inference_ns.load(std::memory_order_relaxed)) * 1e-9;
   stats_.record_completed();
   r.promise.set_value(std::move(e));
 }

@@ -103,8 +103,10 @@ class Scheduler {
   // Queues one request: `sequences` are token ids per text, already tokenised and truncated.
   // Never blocks on device work. Rejections (overload, invalid input, shutdown, a deadline
   // already passed, a token already cancelled) come back as an already-resolved future.
+  // tokenization_seconds is reported back in the Embeddings (the caller tokenised).
   std::future<Result<Embeddings>> submit(std::vector<std::vector<std::int32_t>> sequences,
-                                         const EmbedOptions& options);
+                                         const EmbedOptions& options,
+                                         double tokenization_seconds = 0);
 
   // Executor side. Blocks until a batch is ready (see the fill delay); returns nullopt once the
   // scheduler is stopped or `stop` is requested.

@@ -162,6 +162,12 @@ void complete(const Completion& c, Result<Embeddings> result) {
   response.headers.push_back({"x-compute-characters", std::to_string(c.characters)});
   response.headers.push_back({"x-compute-tokens", std::to_string(tokens)});
   response.headers.push_back({"x-total-time", format_ms(Clock::now() - c.received)});
+  auto seconds = [](double s) {
+    return format_ms(std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(s)));
+  };
+  response.headers.push_back({"x-tokenization-time", seconds(e.tokenization_seconds)});
+  response.headers.push_back({"x-queue-time", seconds(e.queue_seconds)});
+  response.headers.push_back({"x-inference-time", seconds(e.inference_seconds)});
   finish(*c.ctx, *c.exchange, std::move(response), c.received, c.inputs, tokens);
 }
 

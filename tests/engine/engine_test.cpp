@@ -105,6 +105,21 @@ TEST(Engine, MissingModelIsAClearError) {
   EXPECT_NE(bad_device.status().message().find("tpu"), std::string::npos);
 }
 
+TEST(Engine, ReportsWhereTheTimeWent) {
+  auto engine = load("tiny-jina");
+  ASSERT_TRUE(engine);
+  auto r = engine->embed({"timing", "of a request"}).get();
+  ASSERT_TRUE(r.ok());
+  EXPECT_GT(r->tokenization_seconds, 0.0);
+  EXPECT_GE(r->queue_seconds, 0.0);
+  EXPECT_GT(r->inference_seconds, 0.0);
+  EXPECT_LT(r->inference_seconds, 60.0);
+  const auto stats = engine->stats();
+  EXPECT_GE(stats.requests_completed, 1u);
+  EXPECT_GE(stats.batches, 1u);
+  EXPECT_GE(stats.tokens_embedded, r->token_counts[0] + r->token_counts[1]);
+}
+
 TEST(Engine, DimensionsTruncateBeforeNormalising) {
   auto engine = load("tiny-jina");
   ASSERT_TRUE(engine);

@@ -167,7 +167,8 @@ TEST_F(ServerE2E, TeiEmbedMatchesLibrary) {
   for (auto t : want.token_counts) tokens += t;
   EXPECT_EQ(r.header("x-compute-tokens"), std::to_string(tokens));
   EXPECT_EQ(r.header("content-type"), "application/json");
-  for (const char* h : {"x-compute-type", "x-compute-time", "x-compute-characters", "x-total-time"}) {
+  for (const char* h : {"x-compute-type", "x-compute-time", "x-compute-characters", "x-total-time",
+                        "x-tokenization-time", "x-queue-time", "x-inference-time"}) {
     EXPECT_FALSE(r.header(h).empty()) << h;
   }
 
