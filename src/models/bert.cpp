@@ -42,25 +42,12 @@ class Bert final : public Encoder {
   Backend& be_;
   DType dtype_;
   Workspace workspace_;
-  std::int64_t vocab_rows_ = 0;
-  DeviceMemory word_table_, position_table_, type_table_;
-  LayerNormWeights emb_ln_;
+  EmbeddingWeights embeddings_;
   std::vector<BertLayer> layers_;
 };
 
 Status Bert::load(const io::WeightSet& w) {
-  const std::int64_t h = config_.hidden_size;
-  // The row count comes from the config (30528 for small-en: the 30522-token vocabulary
-  // padded to a multiple of 64); the engine checks token ids against it.
-  EMBD_ASSIGN_OR_RETURN(const HostTensor* word,
-                        w.require("embeddings.word_embeddings.weight", {config_.vocab_size, h}));
-  vocab_rows_ = config_.vocab_size;
-  EMBD_ASSIGN_OR_RETURN(word_table_, be_.upload_tensor(*word, dtype_));
-  EMBD_ASSIGN_OR_RETURN(position_table_, load_table(be_, w, "embeddings.position_embeddings.weight",
-                                                    config_.max_position_embeddings, h, dtype_));
-  EMBD_ASSIGN_OR_RETURN(type_table_, load_table(be_, w, "embeddings.token_type_embeddings.weight",
-                                                config_.type_vocab_size, h, dtype_));
-  EMBD_ASSIGN_OR_RETURN(emb_ln_, load_layernorm(be_, w, "embeddings.LayerNorm", h));
+  EMBD_ASSIGN_OR_RETURN(embeddings_, load_embeddings(be_, w, config_, dtype_));
   layers_.resize(static_cast<std::size_t>(config_.num_hidden_layers));
   for (int l = 0; l < config_.num_hidden_layers; ++l) EMBD_TRY(load_layer(w, l));
   return ok_status();
@@ -87,16 +74,7 @@ Status Bert::layer_forward(const BertLayer& layer, const EncoderInput& in) {
   const Mat ctx = workspace_.mat(kCtx, t), tmp = workspace_.mat(kTmp, t);
   const Mat inter = workspace_.mat(kInter, t);
   EMBD_TRY(ops::linear(be_, *layer.qkv, x, qkv));
-  backend::AttentionArgs a;
-  a.qkv = qkv;
-  a.out = ctx;
-  a.cu_seqlens = in.cu_seqlens;
-  a.cu_seqlens_host = in.cu_seqlens_host;
-  a.batch = in.batch;
-  a.max_seqlen = in.max_seqlen;
-  a.num_heads = static_cast<int>(config_.num_attention_heads);
-  a.head_dim = static_cast<int>(config_.head_dim());
-  a.scale = 1.0f / std::sqrt(static_cast<float>(config_.head_dim()));
+  const auto a = attention_args(config_, in, qkv, ctx, nullptr);
   EMBD_TRY(ops::attention(be_, a));
   EMBD_TRY(ops::linear(be_, *layer.attn_out, ctx, tmp));
   EMBD_TRY(layernorm(be_, layer.attn_ln, eps, tmp, x, x));
@@ -115,19 +93,7 @@ Result<Mat> Bert::forward(const EncoderInput& in) {
   }
   EMBD_TRY(workspace_.reserve(in.tokens));
   const Mat x = workspace_.mat(kX, in.tokens);
-  backend::EmbedLayerNormArgs e;
-  e.ids = in.ids;
-  e.positions = in.positions;
-  e.tokens = in.tokens;
-  e.word_table = Mat::of(word_table_.get(), dtype_, vocab_rows_, config_.hidden_size);
-  e.type_table = Mat::of(type_table_.get(), dtype_, config_.type_vocab_size, config_.hidden_size);
-  e.position_table = Mat::of(position_table_.get(), dtype_, config_.max_position_embeddings,
-                             config_.hidden_size);
-  e.gamma = emb_ln_.gamma.as<float>();
-  e.beta = emb_ln_.beta.as<float>();
-  e.eps = static_cast<float>(config_.layer_norm_eps);
-  e.out = x;
-  EMBD_TRY(ops::embed_layernorm(be_, e));
+  EMBD_TRY(embed(be_, embeddings_, config_, dtype_, in, x));
   for (const BertLayer& layer : layers_) EMBD_TRY(layer_forward(layer, in));
   return x;
 }

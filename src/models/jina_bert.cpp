@@ -50,23 +50,13 @@ class JinaBert final : public Encoder {
   Backend& be_;
   DType dtype_;
   Workspace workspace_;
-  std::int64_t vocab_rows_ = 0;
-  DeviceMemory word_table_, type_table_, slopes_;
-  LayerNormWeights emb_ln_;
+  EmbeddingWeights embeddings_;
+  DeviceMemory slopes_;
   std::vector<JinaLayer> layers_;
 };
 
 Status JinaBert::load(const io::WeightSet& w) {
-  const std::int64_t h = config_.hidden_size;
-  // The row count comes from the config (30528 for small-en: the 30522-token vocabulary
-  // padded to a multiple of 64); the engine checks token ids against it.
-  EMBD_ASSIGN_OR_RETURN(const HostTensor* word,
-                        w.require("embeddings.word_embeddings.weight", {config_.vocab_size, h}));
-  vocab_rows_ = config_.vocab_size;
-  EMBD_ASSIGN_OR_RETURN(word_table_, be_.upload_tensor(*word, dtype_));
-  EMBD_ASSIGN_OR_RETURN(type_table_, load_table(be_, w, "embeddings.token_type_embeddings.weight",
-                                                config_.type_vocab_size, h, dtype_));
-  EMBD_ASSIGN_OR_RETURN(emb_ln_, load_layernorm(be_, w, "embeddings.LayerNorm", h));
+  EMBD_ASSIGN_OR_RETURN(embeddings_, load_embeddings(be_, w, config_, dtype_));
   const std::vector<float> slopes = ops::alibi_slopes(static_cast<int>(config_.num_attention_heads));
   EMBD_ASSIGN_OR_RETURN(slopes_, be_.allocate(slopes.size() * sizeof(float)));
   EMBD_TRY(be_.upload(slopes_.get(), slopes.data(), slopes.size() * sizeof(float)));
@@ -110,17 +100,7 @@ Status JinaBert::attention_block(const JinaLayer& layer, const EncoderInput& in)
     EMBD_TRY(layernorm(be_, layer.q_ln, eps, qkv.columns(0, h), {}, qkv.columns(0, h)));
     EMBD_TRY(layernorm(be_, layer.k_ln, eps, qkv.columns(h, h), {}, qkv.columns(h, h)));
   }
-  backend::AttentionArgs a;
-  a.qkv = qkv;
-  a.out = ctx;
-  a.cu_seqlens = in.cu_seqlens;
-  a.cu_seqlens_host = in.cu_seqlens_host;
-  a.batch = in.batch;
-  a.max_seqlen = in.max_seqlen;
-  a.num_heads = static_cast<int>(config_.num_attention_heads);
-  a.head_dim = static_cast<int>(config_.head_dim());
-  a.scale = 1.0f / std::sqrt(static_cast<float>(config_.head_dim()));
-  a.alibi_slopes = slopes_.as<float>();
+  const auto a = attention_args(config_, in, qkv, ctx, slopes_.as<float>());
   EMBD_TRY(ops::attention(be_, a));
   EMBD_TRY(ops::linear(be_, *layer.attn_out, ctx, tmp));
   if (config_.variant == JinaVariant::kQkPostNorm) {
@@ -153,16 +133,7 @@ Status JinaBert::mlp_block(const JinaLayer& layer, std::int64_t t) {
 Result<Mat> JinaBert::forward(const EncoderInput& in) {
   EMBD_TRY(workspace_.reserve(in.tokens));
   const Mat x = workspace_.mat(kX, in.tokens);
-  backend::EmbedLayerNormArgs e;
-  e.ids = in.ids;
-  e.tokens = in.tokens;
-  e.word_table = Mat::of(word_table_.get(), dtype_, vocab_rows_, config_.hidden_size);
-  e.type_table = Mat::of(type_table_.get(), dtype_, config_.type_vocab_size, config_.hidden_size);
-  e.gamma = emb_ln_.gamma.as<float>();
-  e.beta = emb_ln_.beta.as<float>();
-  e.eps = static_cast<float>(config_.layer_norm_eps);
-  e.out = x;
-  EMBD_TRY(ops::embed_layernorm(be_, e));
+  EMBD_TRY(embed(be_, embeddings_, config_, dtype_, in, x));
   for (const JinaLayer& layer : layers_) {
     EMBD_TRY(attention_block(layer, in));
     EMBD_TRY(mlp_block(layer, in.tokens));

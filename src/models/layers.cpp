@@ -1,6 +1,7 @@
 #include "models/layers.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 
 namespace embd::models {
@@ -70,6 +71,55 @@ Result<DeviceMemory> load_table(Backend& be, const io::WeightSet& w, const std::
                                 std::int64_t rows, std::int64_t cols, DType dtype) {
   EMBD_ASSIGN_OR_RETURN(const HostTensor* t, w.require(name, {rows, cols}));
   return be.upload_tensor(*t, dtype);
+}
+
+Result<EmbeddingWeights> load_embeddings(Backend& be, const io::WeightSet& w,
+                                         const io::ModelConfig& c, DType dtype) {
+  const std::int64_t h = c.hidden_size;
+  EmbeddingWeights e;
+  EMBD_ASSIGN_OR_RETURN(e.word, load_table(be, w, "embeddings.word_embeddings.weight", c.vocab_size, h, dtype));
+  EMBD_ASSIGN_OR_RETURN(e.type, load_table(be, w, "embeddings.token_type_embeddings.weight",
+                                           c.type_vocab_size, h, dtype));
+  if (c.position_embedding == io::PositionEmbedding::kAbsolute) {
+    EMBD_ASSIGN_OR_RETURN(e.position, load_table(be, w, "embeddings.position_embeddings.weight",
+                                                 c.max_position_embeddings, h, dtype));
+  }
+  EMBD_ASSIGN_OR_RETURN(e.ln, load_layernorm(be, w, "embeddings.LayerNorm", h));
+  return e;
+}
+
+Status embed(Backend& be, const EmbeddingWeights& e, const io::ModelConfig& c, DType dtype,
+             const EncoderInput& in, const Mat& out) {
+  backend::EmbedLayerNormArgs a;
+  a.ids = in.ids;
+  a.tokens = in.tokens;
+  a.word_table = Mat::of(e.word.get(), dtype, c.vocab_size, c.hidden_size);
+  a.type_table = Mat::of(e.type.get(), dtype, c.type_vocab_size, c.hidden_size);
+  if (e.position.get()) {
+    a.positions = in.positions;
+    a.position_table = Mat::of(e.position.get(), dtype, c.max_position_embeddings, c.hidden_size);
+  }
+  a.gamma = e.ln.gamma.as<float>();
+  a.beta = e.ln.beta.as<float>();
+  a.eps = static_cast<float>(c.layer_norm_eps);
+  a.out = out;
+  return ops::embed_layernorm(be, a);
+}
+
+backend::AttentionArgs attention_args(const io::ModelConfig& c, const EncoderInput& in,
+                                      const Mat& qkv, const Mat& out, const float* alibi_slopes) {
+  backend::AttentionArgs a;
+  a.qkv = qkv;
+  a.out = out;
+  a.cu_seqlens = in.cu_seqlens;
+  a.cu_seqlens_host = in.cu_seqlens_host;
+  a.batch = in.batch;
+  a.max_seqlen = in.max_seqlen;
+  a.num_heads = static_cast<int>(c.num_attention_heads);
+  a.head_dim = static_cast<int>(c.head_dim());
+  a.scale = 1.0f / std::sqrt(static_cast<float>(c.head_dim()));
+  a.alibi_slopes = alibi_slopes;
+  return a;
 }
 
 Status layernorm(Backend& be, const LayerNormWeights& ln, float eps, const Mat& x,

@@ -9,6 +9,7 @@
 
 #include "backends/backend.h"
 #include "io/safetensors.h"
+#include "models/encoder.h"
 #include "ops/ops.h"
 
 namespace embd::models {
@@ -46,6 +47,26 @@ Result<DeviceMemory> load_table(Backend& be, const io::WeightSet& w, const std::
 // out = LayerNorm(x + residual) with these weights; residual.data may be null.
 Status layernorm(Backend& be, const LayerNormWeights& ln, float eps, const Mat& x,
                  const Mat& residual, const Mat& out);
+
+// The embedding block: word (+ position) + token-type rows, then LayerNorm.
+struct EmbeddingWeights {
+  DeviceMemory word;      // [vocab_size, H]
+  DeviceMemory type;      // [type_vocab_size, H]
+  DeviceMemory position;  // [max_position_embeddings, H]; empty for ALiBi models
+  LayerNormWeights ln;
+};
+
+// Loads "embeddings.*" (word rows = config vocab_size; the engine checks ids against it).
+Result<EmbeddingWeights> load_embeddings(Backend& be, const io::WeightSet& w,
+                                         const io::ModelConfig& config, DType dtype);
+// out [tokens, H] = LayerNorm(word[id] + type[0] (+ position[pos])).
+Status embed(Backend& be, const EmbeddingWeights& e, const io::ModelConfig& config, DType dtype,
+             const EncoderInput& in, const Mat& out);
+
+// Attention arguments for one layer: the config's heads, scale 1/sqrt(head_dim), and ALiBi
+// slopes when given.
+backend::AttentionArgs attention_args(const io::ModelConfig& config, const EncoderInput& in,
+                                      const Mat& qkv, const Mat& out, const float* alibi_slopes);
 
 // Named activation buffers of `tokens` rows, regrown only when a batch is larger than any before.
 class Workspace {
