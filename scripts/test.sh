@@ -30,7 +30,8 @@ if [[ "${SKIP_SANITIZERS:-0}" != 1 ]]; then
   for t in "${tsan_tests[@]}"; do
     exe=$(find build/tsan/tests -type f -name "$t" | head -n1)
     stamp "tsan: $t"
-    TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" "$exe" --gtest_brief=1 \
+    # One CPU kernel thread: libgomp is not TSan-instrumented (see tests/engine/engine_test.cpp).
+    EMBD_TEST_THREADS=1 TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" "$exe" --gtest_brief=1 \
       --gtest_filter="${TSAN_FILTER:-*}"
   done
 fi

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <thread>
 
 #include "common/golden.h"
@@ -11,8 +12,16 @@
 namespace embd {
 namespace {
 
+// CPU kernel threads: 2, or EMBD_TEST_THREADS. The ThreadSanitizer run uses 1: libgomp is not
+// instrumented, so TSan would flag OpenMP's own hand-offs inside a kernel; what it checks here is
+// the engine's caller / scheduler / executor threads.
+int test_threads() {
+  const char* env = std::getenv("EMBD_TEST_THREADS");
+  return env ? std::atoi(env) : 2;
+}
+
 std::unique_ptr<Engine> load(const std::string& model, LoadOptions options = {}) {
-  options.threads = 2;
+  options.threads = test_threads();
   auto engine = Engine::load(testing::model_dir(model), options);
   EXPECT_TRUE(engine.ok()) << engine.status().to_string();
   return engine.ok() ? std::move(engine).value() : nullptr;

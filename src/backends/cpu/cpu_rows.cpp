@@ -37,9 +37,11 @@ void add_row(const Mat& m, std::int64_t r, float* acc, float* tmp, std::int64_t 
   for (std::int64_t i = 0; i < n; ++i) acc[i] += tmp[i];
 }
 
-__attribute__((target_clones("avx512f", "avx2", "default"))) void layernorm_row(
-    float* x, std::int64_t n, const float* gamma, const float* beta, float eps) {
-  // Two passes over the F32 row (mean, then centred variance) for accuracy.
+// Two passes over the F32 row (mean, then centred variance) for accuracy. Compiled per ISA
+// below and picked at run time (explicit dispatch, not target_clones: ifunc resolvers run before
+// the sanitizer runtimes start and crash TSan builds).
+EMBD_INLINE void layernorm_row_impl(float* x, std::int64_t n, const float* gamma,
+                                    const float* beta, float eps) {
   float sum = 0.0f;
   for (std::int64_t i = 0; i < n; ++i) sum += x[i];
   const float mean = sum / static_cast<float>(n);
@@ -50,6 +52,24 @@ __attribute__((target_clones("avx512f", "avx2", "default"))) void layernorm_row(
   }
   const float rstd = 1.0f / std::sqrt(var / static_cast<float>(n) + eps);
   for (std::int64_t i = 0; i < n; ++i) x[i] = (x[i] - mean) * rstd * gamma[i] + beta[i];
+}
+
+__attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,avx2,fma"))) void layernorm_row_avx512(
+    float* x, std::int64_t n, const float* gamma, const float* beta, float eps) {
+  layernorm_row_impl(x, n, gamma, beta, eps);
+}
+__attribute__((target("avx2,fma"))) void layernorm_row_avx2(float* x, std::int64_t n,
+                                                            const float* gamma, const float* beta,
+                                                            float eps) {
+  layernorm_row_impl(x, n, gamma, beta, eps);
+}
+
+void layernorm_row(float* x, std::int64_t n, const float* gamma, const float* beta, float eps) {
+  switch (cpu_features().isa) {
+    case Isa::kAvx512: return layernorm_row_avx512(x, n, gamma, beta, eps);
+    case Isa::kAvx2: return layernorm_row_avx2(x, n, gamma, beta, eps);
+    case Isa::kScalar: return layernorm_row_impl(x, n, gamma, beta, eps);
+  }
 }
 
 // out = act(a) * b over n elements, W lanes at a time (the tail goes through a padded copy so
