@@ -12,9 +12,7 @@ namespace embd::models {
 namespace {
 
 struct BertLayer {
-  std::unique_ptr<LinearWeight> qkv;
-  std::unique_ptr<LinearWeight> attn_out;
-  LayerNormWeights attn_ln;
+  SelfAttentionWeights attn;
   std::unique_ptr<LinearWeight> intermediate;
   std::unique_ptr<LinearWeight> output;
   LayerNormWeights output_ln;
@@ -57,10 +55,7 @@ Status Bert::load_layer(const io::WeightSet& w, int index) {
   const std::int64_t h = config_.hidden_size, inter = config_.intermediate_size;
   const std::string p = "encoder.layer." + std::to_string(index) + ".";
   BertLayer& layer = layers_[static_cast<std::size_t>(index)];
-  EMBD_ASSIGN_OR_RETURN(layer.qkv, load_fused_linear(be_, w, {p + "attention.self.query", p + "attention.self.key",
-                                                              p + "attention.self.value"}, h, h, dtype_));
-  EMBD_ASSIGN_OR_RETURN(layer.attn_out, load_linear(be_, w, p + "attention.output.dense", h, h, true, dtype_));
-  EMBD_ASSIGN_OR_RETURN(layer.attn_ln, load_layernorm(be_, w, p + "attention.output.LayerNorm", h));
+  EMBD_ASSIGN_OR_RETURN(layer.attn, load_self_attention(be_, w, p, h, dtype_));
   EMBD_ASSIGN_OR_RETURN(layer.intermediate, load_linear(be_, w, p + "intermediate.dense", inter, h, true, dtype_));
   EMBD_ASSIGN_OR_RETURN(layer.output, load_linear(be_, w, p + "output.dense", h, inter, true, dtype_));
   EMBD_ASSIGN_OR_RETURN(layer.output_ln, load_layernorm(be_, w, p + "output.LayerNorm", h));
@@ -73,11 +68,11 @@ Status Bert::layer_forward(const BertLayer& layer, const EncoderInput& in) {
   const Mat x = workspace_.mat(kX, t), qkv = workspace_.mat(kQkv, t);
   const Mat ctx = workspace_.mat(kCtx, t), tmp = workspace_.mat(kTmp, t);
   const Mat inter = workspace_.mat(kInter, t);
-  EMBD_TRY(ops::linear(be_, *layer.qkv, x, qkv));
+  EMBD_TRY(ops::linear(be_, *layer.attn.qkv, x, qkv));
   const auto a = attention_args(config_, in, qkv, ctx, nullptr);
   EMBD_TRY(ops::attention(be_, a));
-  EMBD_TRY(ops::linear(be_, *layer.attn_out, ctx, tmp));
-  EMBD_TRY(layernorm(be_, layer.attn_ln, eps, tmp, x, x));
+  EMBD_TRY(ops::linear(be_, *layer.attn.out, ctx, tmp));
+  EMBD_TRY(layernorm(be_, layer.attn.ln, eps, tmp, x, x));
   const auto act = config_.hidden_act == io::HiddenAct::kRelu ? backend::Activation::kRelu
                                                               : backend::Activation::kGeluErf;
   EMBD_TRY(ops::linear(be_, *layer.intermediate, x, inter, act));

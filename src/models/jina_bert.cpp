@@ -16,9 +16,7 @@ namespace {
 using io::JinaVariant;
 
 struct JinaLayer {
-  std::unique_ptr<LinearWeight> qkv;     // [3H, H]
-  std::unique_ptr<LinearWeight> attn_out;
-  LayerNormWeights attn_ln;
+  SelfAttentionWeights attn;
   LayerNormWeights q_ln, k_ln;           // kQkNorm, kQkPostNorm
   LayerNormWeights ln1, ln2;             // kQkPostNorm
   std::unique_ptr<LinearWeight> ffn_in;  // [2I, H], no bias
@@ -69,10 +67,7 @@ Status JinaBert::load_layer(const io::WeightSet& w, int index) {
   const std::int64_t h = config_.hidden_size, inter = config_.intermediate_size;
   const std::string p = "encoder.layer." + std::to_string(index) + ".";
   JinaLayer& layer = layers_[static_cast<std::size_t>(index)];
-  EMBD_ASSIGN_OR_RETURN(layer.qkv, load_fused_linear(be_, w, {p + "attention.self.query", p + "attention.self.key",
-                                                              p + "attention.self.value"}, h, h, dtype_));
-  EMBD_ASSIGN_OR_RETURN(layer.attn_out, load_linear(be_, w, p + "attention.output.dense", h, h, true, dtype_));
-  EMBD_ASSIGN_OR_RETURN(layer.attn_ln, load_layernorm(be_, w, p + "attention.output.LayerNorm", h));
+  EMBD_ASSIGN_OR_RETURN(layer.attn, load_self_attention(be_, w, p, h, dtype_));
   if (config_.variant != JinaVariant::kBase) {
     EMBD_ASSIGN_OR_RETURN(layer.q_ln, load_layernorm(be_, w, p + "attention.self.layer_norm_q", h));
     EMBD_ASSIGN_OR_RETURN(layer.k_ln, load_layernorm(be_, w, p + "attention.self.layer_norm_k", h));
@@ -95,21 +90,21 @@ Status JinaBert::attention_block(const JinaLayer& layer, const EncoderInput& in)
   const float eps = static_cast<float>(config_.layer_norm_eps);
   const Mat x = workspace_.mat(kX, t), qkv = workspace_.mat(kQkv, t);
   const Mat ctx = workspace_.mat(kCtx, t), tmp = workspace_.mat(kTmp, t);
-  EMBD_TRY(ops::linear(be_, *layer.qkv, x, qkv));
+  EMBD_TRY(ops::linear(be_, *layer.attn.qkv, x, qkv));
   if (config_.variant != JinaVariant::kBase) {  // LayerNorm over the whole q and k vectors
     EMBD_TRY(layernorm(be_, layer.q_ln, eps, qkv.columns(0, h), {}, qkv.columns(0, h)));
     EMBD_TRY(layernorm(be_, layer.k_ln, eps, qkv.columns(h, h), {}, qkv.columns(h, h)));
   }
   const auto a = attention_args(config_, in, qkv, ctx, slopes_.as<float>());
   EMBD_TRY(ops::attention(be_, a));
-  EMBD_TRY(ops::linear(be_, *layer.attn_out, ctx, tmp));
+  EMBD_TRY(ops::linear(be_, *layer.attn.out, ctx, tmp));
   if (config_.variant == JinaVariant::kQkPostNorm) {
     // a = LN_attn(ctx Wo + x) into h1's buffer, then h1 = LN_1(x + a) into x.
     const Mat attn = workspace_.mat(kH1, t);
-    EMBD_TRY(layernorm(be_, layer.attn_ln, eps, tmp, x, attn));
+    EMBD_TRY(layernorm(be_, layer.attn.ln, eps, tmp, x, attn));
     return layernorm(be_, layer.ln1, eps, attn, x, x);
   }
-  return layernorm(be_, layer.attn_ln, eps, tmp, x, x);
+  return layernorm(be_, layer.attn.ln, eps, tmp, x, x);
 }
 
 Status JinaBert::mlp_block(const JinaLayer& layer, std::int64_t t) {

@@ -73,6 +73,16 @@ Result<DeviceMemory> load_table(Backend& be, const io::WeightSet& w, const std::
   return be.upload_tensor(*t, dtype);
 }
 
+Result<SelfAttentionWeights> load_self_attention(Backend& be, const io::WeightSet& w,
+                                                 const std::string& p, std::int64_t h, DType dtype) {
+  SelfAttentionWeights a;
+  EMBD_ASSIGN_OR_RETURN(a.qkv, load_fused_linear(be, w, {p + "attention.self.query", p + "attention.self.key",
+                                                         p + "attention.self.value"}, h, h, dtype));
+  EMBD_ASSIGN_OR_RETURN(a.out, load_linear(be, w, p + "attention.output.dense", h, h, true, dtype));
+  EMBD_ASSIGN_OR_RETURN(a.ln, load_layernorm(be, w, p + "attention.output.LayerNorm", h));
+  return a;
+}
+
 Result<EmbeddingWeights> load_embeddings(Backend& be, const io::WeightSet& w,
                                          const io::ModelConfig& c, DType dtype) {
   const std::int64_t h = c.hidden_size;

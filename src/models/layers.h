@@ -48,6 +48,19 @@ Result<DeviceMemory> load_table(Backend& be, const io::WeightSet& w, const std::
 Status layernorm(Backend& be, const LayerNormWeights& ln, float eps, const Mat& x,
                  const Mat& residual, const Mat& out);
 
+// A BERT self-attention block's weights: fused query/key/value [3H, H], the output projection
+// and the post-attention LayerNorm.
+struct SelfAttentionWeights {
+  std::unique_ptr<LinearWeight> qkv;
+  std::unique_ptr<LinearWeight> out;
+  LayerNormWeights ln;
+};
+
+// "<layer_prefix>attention.self.{query,key,value}", "...attention.output.{dense,LayerNorm}".
+Result<SelfAttentionWeights> load_self_attention(Backend& be, const io::WeightSet& w,
+                                                 const std::string& layer_prefix,
+                                                 std::int64_t hidden, DType dtype);
+
 // The embedding block: word (+ position) + token-type rows, then LayerNorm.
 struct EmbeddingWeights {
   DeviceMemory word;      // [vocab_size, H]
