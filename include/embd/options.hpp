@@ -27,8 +27,13 @@ struct LoadOptions {
   // Scheduler budgets per device batch.
   std::size_t max_batch_tokens = 16384;
   std::size_t max_batch_requests = 512;
-  // Back-pressure: beyond this many queued tokens embed() fails fast with kOverloaded.
+  // Back-pressure: beyond this many queued tokens, or queued requests, embed() fails fast with
+  // kOverloaded.
   std::size_t max_queued_tokens = 1u << 22;
+  std::size_t max_queued_requests = 1u << 16;
+  // Ageing: each ageing_step a priority class waits raises it one level, so `batch` work is
+  // never starved by a stream of queries; zero = strict priority.
+  std::chrono::microseconds ageing_step{std::chrono::seconds(1)};
   // Let concurrent arrivals share a batch: the executor waits at most this long for more work
   // when the queued work is smaller than the budget.
   std::chrono::microseconds batch_fill_delay{50};

@@ -81,7 +81,9 @@ SchedulerOptions SchedulerOptions::from(const LoadOptions& load) {
   o.max_batch_tokens = load.max_batch_tokens;
   o.max_batch_requests = load.max_batch_requests;
   o.max_queued_tokens = load.max_queued_tokens;
+  o.max_queued_requests = load.max_queued_requests;
   o.batch_fill_delay = load.batch_fill_delay;
+  o.ageing_step = load.ageing_step;
   return o;
 }
 

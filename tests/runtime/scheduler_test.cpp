@@ -82,6 +82,23 @@ std::vector<std::int32_t> tag_order(const std::vector<BatchLog::Entry>& log) {
   return tags;
 }
 
+TEST(SchedulerOptions, TakesEveryBudgetFromLoadOptions) {
+  LoadOptions load;
+  load.max_batch_tokens = 111;
+  load.max_batch_requests = 7;
+  load.max_queued_tokens = 999;
+  load.max_queued_requests = 33;
+  load.batch_fill_delay = 12us;
+  load.ageing_step = 0us;
+  const auto o = SchedulerOptions::from(load);
+  EXPECT_EQ(o.max_batch_tokens, 111u);
+  EXPECT_EQ(o.max_batch_requests, 7u);
+  EXPECT_EQ(o.max_queued_tokens, 999u);
+  EXPECT_EQ(o.max_queued_requests, 33u);
+  EXPECT_EQ(o.batch_fill_delay, 12us);
+  EXPECT_EQ(o.ageing_step, 0us);
+}
+
 TEST(Scheduler, EmbedsLikeEachTextAlone) {
   Harness h(options());
   const Seqs seqs = {text(1, 5), text(2, 17), text(3, 1)};
