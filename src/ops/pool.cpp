@@ -1,4 +1,4 @@
-#include <algorithm>
+#include <limits>
 
 #include "ops/ops.h"
 #include "ops/validate.h"
@@ -10,11 +10,9 @@ Status pool(Backend& be, const backend::PoolArgs& a) {
   EMBD_TRY(detail::check_mat("pool", "hidden", a.hidden));
   if (a.batch <= 0) return invalid_argument("pool: empty batch");
   if (!a.out || !a.cu_seqlens) return invalid_argument("pool: missing output or offsets");
-  std::int64_t longest = 0;
-  for (std::int64_t b = 0; b < a.batch && a.cu_seqlens_host; ++b) {
-    longest = std::max<std::int64_t>(longest, a.cu_seqlens_host[b + 1] - a.cu_seqlens_host[b]);
-  }
-  EMBD_TRY(detail::check_offsets(a.cu_seqlens_host, a.batch, a.hidden.rows, longest, "pool"));
+  // Pooling has no sequence-length limit: only the offsets themselves are checked.
+  EMBD_TRY(detail::check_offsets(a.cu_seqlens_host, a.batch, a.hidden.rows,
+                                 std::numeric_limits<std::int64_t>::max(), "pool"));
   return be.pool(a);
 }
 

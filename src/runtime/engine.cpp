@@ -60,8 +60,7 @@ class Engine::Impl {
  private:
   Status start_executors(std::shared_ptr<const io::WeightSet> weights, DType dtype,
                          const LoadOptions& options);
-  void fill_info(const std::string& model, const std::string& dir, const io::WeightSet& weights,
-                 DType dtype);
+  void fill_info(const std::string& model, const std::string& dir, const io::WeightSet& weights);
 };
 
 Status Engine::Impl::load(const std::string& model, const LoadOptions& options) {
@@ -90,7 +89,7 @@ Status Engine::Impl::load(const std::string& model, const LoadOptions& options) 
   }
   tokenize_pool = std::make_unique<ThreadPool>(options.threads);
   EMBD_TRY(start_executors(weights, dtype, options));
-  fill_info(model, dir.string(), *weights, dtype);
+  fill_info(model, dir.string(), *weights);
   return ok_status();
 }
 
@@ -119,7 +118,7 @@ Status Engine::Impl::start_executors(std::shared_ptr<const io::WeightSet> weight
 }
 
 void Engine::Impl::fill_info(const std::string& model, const std::string& dir,
-                             const io::WeightSet& weights, DType) {
+                             const io::WeightSet& weights) {
   info.model_id = model;
   info.model_dir = dir;
   info.architecture = std::string(io::architecture_name(config.architecture));

@@ -98,18 +98,4 @@ Status ModelRunner::run_once(const PackedBatch& batch, std::vector<float>& poole
   return be_->download(pooled.data(), pooled_.get(), b * h * sizeof(float));
 }
 
-Status ModelRunner::run_hidden(const PackedBatch& batch, std::vector<float>& hidden) {
-  models::EncoderInput in;
-  EMBD_TRY(stage_inputs(batch, in));
-  EMBD_ASSIGN_OR_RETURN(Mat out, encoder_->forward(in));
-  std::vector<std::uint8_t> raw(out.bytes());
-  EMBD_TRY(be_->download(raw.data(), out.data, raw.size()));
-  hidden.resize(static_cast<std::size_t>(out.rows * out.cols));
-  for (std::int64_t r = 0; r < out.rows; ++r) {
-    convert(raw.data() + static_cast<std::size_t>(r * out.ld) * dtype_size(out.dtype), out.dtype,
-            hidden.data() + r * out.cols, DType::kF32, static_cast<std::size_t>(out.cols));
-  }
-  return ok_status();
-}
-
 }  // namespace embd::runtime

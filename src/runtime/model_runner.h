@@ -27,10 +27,6 @@ class ModelRunner final : public BatchRunner {
   std::size_t hidden_size() const override;
   std::string device_name() const override { return be_->name(); }
 
-  // Runs the encoder alone and copies the last hidden state [tokens, hidden] to the host as
-  // F32 (for token-level outputs and tests).
-  Status run_hidden(const PackedBatch& batch, std::vector<float>& hidden);
-
  private:
   ModelRunner() = default;
   Status run_once(const PackedBatch& batch, std::vector<float>& pooled);
