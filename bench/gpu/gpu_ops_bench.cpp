@@ -263,7 +263,8 @@ struct AttnCase {
   long long batch, len;
 };
 
-void bench_attention(Backend& fast, Backend& portable, DType t, AttnCase c) {
+// fast: tensor-core kernel with ALiBi tile skipping; dense: the same without skipping.
+void bench_attention(Backend& fast, Backend& dense, Backend& portable, DType t, AttnCase c) {
   auto* s = static_cast<cudaStream_t>(embd::backend::cuda::native_stream(fast));
   const long long tokens = c.batch * c.len;
   const std::size_t es = embd::dtype_size(t);
@@ -302,9 +303,10 @@ void bench_attention(Backend& fast, Backend& portable, DType t, AttnCase c) {
   a.scale = scale;
   a.alibi_slopes = slopes_dev.as<float>();
   double flops = 4.0 * static_cast<double>(c.len) * c.len * kHidden * c.batch;
-  Backend* backends[2] = {&fast, &portable};
-  for (int v = 0; v < 2; ++v) {
-    if (t == DType::kF32 && v == 0) continue;  // F32 always runs the portable kernel
+  Backend* backends[3] = {&fast, &dense, &portable};
+  const char* names[3] = {"attention (tensor core)", "attention (tc no skip)", "attention (portable)"};
+  for (int v = 0; v < 3; ++v) {
+    if (t == DType::kF32 && v < 2) continue;  // F32 always runs the portable kernel
     Backend& be = *backends[v];
     auto* bs = static_cast<cudaStream_t>(embd::backend::cuda::native_stream(be));
     status_ok(fast.synchronize(), "synchronize");  // inputs were written on fast's stream
@@ -315,15 +317,15 @@ void bench_attention(Backend& fast, Backend& portable, DType t, AttnCase c) {
     status_ok(be.download(raw.data(), out.get(), raw.size()), "download attention");
     const double rel = rel_error(to_f32(raw, t), ref_host);
     const double ms = time_ms(bs, [&] { status_ok(be.attention(a), "attention"); });
-    g_rows.push_back({v == 0 ? "attention (tensor core)" : "attention (portable)", name_of(t), shape, ms,
+    g_rows.push_back({names[v], name_of(t), shape, ms,
                       flops / (ms * 1e-3) / 1e12, "TFLOP/s", verdict(rel, attention_tolerance(t), bad)});
   }
 }
 
-void run_attention_benches(Backend& fast, Backend& portable) {
+void run_attention_benches(Backend& fast, Backend& dense, Backend& portable) {
   const AttnCase cases[] = {{512, 128}, {8, 2048}, {1, 8192}};
   for (DType t : {DType::kF16, DType::kBF16, DType::kF32}) {
-    for (const AttnCase& c : cases) bench_attention(fast, portable, t, c);
+    for (const AttnCase& c : cases) bench_attention(fast, dense, portable, t, c);
   }
 }
 
@@ -337,6 +339,9 @@ int run_all() {
   embd::backend::cuda::CudaBackendOptions popt;
   popt.portable_attention = true;
   auto portable = value_or_die(embd::backend::cuda::make_cuda_backend(0, popt), "make_cuda_backend(0, portable)");
+  embd::backend::cuda::CudaBackendOptions dopt;
+  dopt.alibi_tile_skipping = false;
+  auto dense = value_or_die(embd::backend::cuda::make_cuda_backend(0, dopt), "make_cuda_backend(0, no skipping)");
   std::printf("device: %s\n", be->description().c_str());
   auto* s = static_cast<cudaStream_t>(embd::backend::cuda::native_stream(*be));
   const auto t0 = std::chrono::steady_clock::now();
@@ -352,7 +357,7 @@ int run_all() {
     }
   }
   status_ok(be->synchronize(), "synchronize");
-  run_attention_benches(*be, *portable);
+  run_attention_benches(*be, *dense, *portable);
 
   std::printf("\n%-22s %-5s %-28s %10s %10s %-12s %-14s %s\n", "op", "dtype", "shape", "median ms", "rate", "unit",
               "check", "path");

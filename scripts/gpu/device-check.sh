@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs on the GPU machine (see scripts/gpu/README.md): unpacks the bundle built here, runs the
+# Runs on the GPU machine (the bundle comes from scripts/gpu/make-bundle.sh): unpacks the bundle built here, runs the
 # GPU tests, compute-sanitizer and the kernel benchmark, and leaves logs in $OUT.
 #   scripts/gpu/device-check.sh BUNDLE.tar.xz [tests|bench|all]
 set -uo pipefail
@@ -16,6 +16,7 @@ run() { local name=$1; shift; echo "== $name"; "$@" > "$out/$name.log" 2>&1; loc
 if [[ $what == tests || $what == all ]]; then
   run ops "$bin/backend_ops_tests" --gtest_brief=1
   run golden "$bin/golden_model_tests" --gtest_brief=1
+  run model_runner "$bin/model_runner_tests" --gtest_brief=1
   grep '\[golden\]' "$out/golden.log"
   run engine_gpu "$bin/engine_gpu_tests" --gtest_brief=1
   grep -E '\[(golden|8192)-gpu\]' "$out/engine_gpu.log"

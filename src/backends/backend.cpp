@@ -1,5 +1,7 @@
 #include "backends/backend.h"
 
+#include <cstdlib>
+#include <string>
 #include <vector>
 
 namespace embd::backend {
@@ -17,7 +19,8 @@ const char* op_name(Op op) {
   return "?";
 }
 
-DeviceMemory& DeviceMemory::operator=(DeviceMemory&& o) noexcept {
+template <MemorySpace Space>
+BackendMemory<Space>& BackendMemory<Space>::operator=(BackendMemory&& o) noexcept {
   if (this != &o) {
     reset();
     owner_ = o.owner_;
@@ -30,12 +33,33 @@ DeviceMemory& DeviceMemory::operator=(DeviceMemory&& o) noexcept {
   return *this;
 }
 
-void DeviceMemory::reset() {
-  if (ptr_ && owner_) owner_->release(ptr_);
+template <MemorySpace Space>
+void BackendMemory<Space>::reset() {
+  if (ptr_ && owner_) {
+    if constexpr (Space == MemorySpace::kDevice) {
+      owner_->release(ptr_);
+    } else {
+      owner_->release_host(ptr_);
+    }
+  }
   owner_ = nullptr;
   ptr_ = nullptr;
   bytes_ = 0;
 }
+
+template class BackendMemory<MemorySpace::kDevice>;
+template class BackendMemory<MemorySpace::kHost>;
+
+Result<HostMemory> Backend::allocate_host(std::size_t bytes) {
+  if (bytes == 0) return HostMemory(this, nullptr, 0);
+  void* ptr = std::malloc(bytes);
+  if (ptr == nullptr) {
+    return Status(ErrorCode::kOutOfMemory, "cannot allocate " + std::to_string(bytes) + " bytes of host memory");
+  }
+  return HostMemory(this, ptr, bytes);
+}
+
+void Backend::release_host(void* ptr) { std::free(ptr); }
 
 Result<DeviceMemory> Backend::upload_tensor(const HostTensor& t, DType dtype) {
   const std::size_t n = static_cast<std::size_t>(t.numel());

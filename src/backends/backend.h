@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 
 #include "core/dtype.h"
 #include "core/status.h"
@@ -39,16 +40,20 @@ enum class PoolMode : std::uint8_t { kMean, kCls };
 
 class Backend;
 
-// Device memory owned by a backend (RAII, move-only). Must not outlive its backend.
-class DeviceMemory {
+// Memory owned by a backend (RAII, move-only): device memory, or host memory the device copies
+// into without staging (pinned on CUDA). Must not outlive its backend.
+enum class MemorySpace : std::uint8_t { kDevice, kHost };
+
+template <MemorySpace Space>
+class BackendMemory {
  public:
-  DeviceMemory() = default;
-  DeviceMemory(Backend* owner, void* ptr, std::size_t bytes) : owner_(owner), ptr_(ptr), bytes_(bytes) {}
-  DeviceMemory(DeviceMemory&& o) noexcept { *this = std::move(o); }
-  DeviceMemory& operator=(DeviceMemory&& o) noexcept;
-  DeviceMemory(const DeviceMemory&) = delete;
-  DeviceMemory& operator=(const DeviceMemory&) = delete;
-  ~DeviceMemory() { reset(); }
+  BackendMemory() = default;
+  BackendMemory(Backend* owner, void* ptr, std::size_t bytes) : owner_(owner), ptr_(ptr), bytes_(bytes) {}
+  BackendMemory(BackendMemory&& o) noexcept { *this = std::move(o); }
+  BackendMemory& operator=(BackendMemory&& o) noexcept;
+  BackendMemory(const BackendMemory&) = delete;
+  BackendMemory& operator=(const BackendMemory&) = delete;
+  ~BackendMemory() { reset(); }
 
   void reset();
   void* get() const { return ptr_; }
@@ -61,6 +66,11 @@ class DeviceMemory {
   void* ptr_ = nullptr;
   std::size_t bytes_ = 0;
 };
+using DeviceMemory = BackendMemory<MemorySpace::kDevice>;
+using HostMemory = BackendMemory<MemorySpace::kHost>;
+
+// A point in a backend's stream of work (see Backend::fence()).
+using Fence = std::uint64_t;
 
 // A Linear layer's weight [out, in] and optional bias [out], prepared once at load in the
 // backend's preferred layout (packed for oneDNN, device-resident for CUDA) and compute dtype.
@@ -155,6 +165,25 @@ class Backend {
   virtual Status download(void* dst_host, const void* src_device, std::size_t bytes) = 0;
   virtual Status synchronize() = 0;
 
+  // Pipelining (the executor enqueues batch N+1 while batch N runs). A backend whose kernels
+  // return before the device finishes says so with asynchronous(); the defaults below suit a
+  // synchronous one, where every call has finished its work when it returns.
+  virtual bool asynchronous() const { return false; }
+  // Host memory for download_async() (pinned on CUDA, so the copy needs no staging).
+  virtual Result<HostMemory> allocate_host(std::size_t bytes);
+  // Enqueues a copy to host memory after all work enqueued so far and returns without waiting;
+  // the bytes are in dst_host once a fence recorded after this call has been waited for.
+  virtual Status download_async(void* dst_host, const void* src_device, std::size_t bytes) {
+    return download(dst_host, src_device, bytes);
+  }
+  // Marks everything enqueued so far; wait(f) blocks until that work has finished (later work
+  // may still run). Waiting for an old fence is cheap and always correct.
+  virtual Result<Fence> fence() { return Fence{0}; }
+  virtual Status wait(Fence f) {
+    (void)f;
+    return ok_status();
+  }
+
   // Uploads a host tensor converted to `dtype` (any dtype to any dtype).
   Result<DeviceMemory> upload_tensor(const HostTensor& t, DType dtype);
 
@@ -172,8 +201,10 @@ class Backend {
   virtual Status pool(const PoolArgs& a) = 0;
 
  protected:
-  friend class DeviceMemory;
+  friend class BackendMemory<MemorySpace::kDevice>;
+  friend class BackendMemory<MemorySpace::kHost>;
   virtual void release(void* ptr) = 0;
+  virtual void release_host(void* ptr);
 };
 
 }  // namespace embd::backend

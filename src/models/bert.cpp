@@ -89,7 +89,10 @@ Result<Mat> Bert::forward(const EncoderInput& in) {
   EMBD_TRY(workspace_.reserve(in.tokens));
   const Mat x = workspace_.mat(kX, in.tokens);
   EMBD_TRY(embed(be_, embeddings_, config_, dtype_, in, x));
-  for (const BertLayer& layer : layers_) EMBD_TRY(layer_forward(layer, in));
+  for (std::size_t l = 0; l < layers_.size(); ++l) {
+    EMBD_TRY(layer_forward(layers_[l], in));
+    if (in.layer_enqueued) EMBD_TRY(in.layer_enqueued(static_cast<int>(l)));
+  }
   return x;
 }
 

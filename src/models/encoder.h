@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 
 #include "backends/backend.h"
@@ -24,6 +25,9 @@ struct EncoderInput {
   std::int64_t tokens = 0;
   std::int64_t batch = 0;
   std::int64_t max_seqlen = 0;
+  // Optional: called once each layer's work is enqueued (layer index from 0), so a runner can
+  // mark progress on an asynchronous device (ModelRunner fences the start of the last layer).
+  std::function<Status(int layer)> layer_enqueued;
 };
 
 class Encoder {

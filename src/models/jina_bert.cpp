@@ -129,9 +129,10 @@ Result<Mat> JinaBert::forward(const EncoderInput& in) {
   EMBD_TRY(workspace_.reserve(in.tokens));
   const Mat x = workspace_.mat(kX, in.tokens);
   EMBD_TRY(embed(be_, embeddings_, config_, dtype_, in, x));
-  for (const JinaLayer& layer : layers_) {
-    EMBD_TRY(attention_block(layer, in));
-    EMBD_TRY(mlp_block(layer, in.tokens));
+  for (std::size_t l = 0; l < layers_.size(); ++l) {
+    EMBD_TRY(attention_block(layers_[l], in));
+    EMBD_TRY(mlp_block(layers_[l], in.tokens));
+    if (in.layer_enqueued) EMBD_TRY(in.layer_enqueued(static_cast<int>(l)));
   }
   return x;
 }

@@ -28,6 +28,28 @@ class BatchRunner {
   virtual std::size_t hidden_size() const = 0;
   // Names the device in error messages and stats ("cpu", "cuda:0").
   virtual std::string device_name() const = 0;
+
+  // Pipelining, for runners on asynchronous devices: the executor enqueues the next batch while
+  // the current one runs, so the device never waits for the host. With pipeline_depth() > 1 the
+  // executor calls start() / wait_almost_done() / finish() instead of run():
+  //  * start() enqueues a batch and returns without waiting for the device. An error means the
+  //    batch did not start and has nothing to finish.
+  //  * wait_almost_done() blocks until the newest started batch is close to its end (on its last
+  //    layer), the latest moment to take the next batch from the queue and still keep the
+  //    device busy; taking it late lets a query that arrived meanwhile join it.
+  //  * finish() waits for the oldest started, unfinished batch and returns its rows as run()
+  //    does (or the error that failed it).
+  // At most pipeline_depth() batches are started and not finished.
+  virtual std::size_t pipeline_depth() const { return 1; }
+  virtual Status start(const PackedBatch& batch) {
+    (void)batch;
+    return Status(ErrorCode::kUnsupported, device_name() + ": this runner does not pipeline");
+  }
+  virtual Status wait_almost_done() { return ok_status(); }
+  virtual Status finish(std::vector<float>& pooled) {
+    (void)pooled;
+    return Status(ErrorCode::kUnsupported, device_name() + ": this runner does not pipeline");
+  }
 };
 
 }  // namespace embd::runtime

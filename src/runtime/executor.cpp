@@ -1,6 +1,9 @@
 #include "runtime/executor.h"
 
+#include <algorithm>
 #include <chrono>
+#include <deque>
+#include <optional>
 #include <exception>
 #include <new>
 #include <utility>
@@ -53,28 +56,93 @@ void Executor::thread_main(std::stop_token stop, RunnerFactory factory, std::pro
   runner.reset();
 }
 
+namespace {
+
+// Runs a runner call; a stray exception (bad_alloc, ...) becomes the Status of that call, so it
+// reaches the requests of its batch instead of ending the thread with futures unresolved.
+template <typename Call>
+Status guarded(Call&& call) {
+  try {
+    return call();
+  } catch (const std::bad_alloc&) {
+    return Status(ErrorCode::kOutOfMemory, "out of host memory while running the batch");
+  } catch (const std::exception& e) {
+    return internal_error(std::string("batch runner threw: ") + e.what());
+  }
+}
+
+double seconds_since(Clock::time_point t) {
+  return std::chrono::duration<double>(Clock::now() - t).count();
+}
+
+}  // namespace
+
+void Executor::deliver(ScheduledBatch& batch, Status status, const std::vector<float>& pooled,
+                       double seconds) {
+  if (!status.ok()) {
+    status = status.with_context("device " + device_ + ", batch of " +
+                                 std::to_string(batch.packed.sequences()) + " texts");
+  }
+  scheduler_.complete(batch, status, pooled, seconds);
+}
+
 void Executor::serve(std::stop_token stop, BatchRunner& runner) {
-  const std::string device = runner.device_name();
+  device_ = runner.device_name();
+  if (runner.pipeline_depth() > 1) {
+    serve_pipelined(stop, runner);
+    return;
+  }
   std::vector<float> pooled;
   while (auto batch = scheduler_.next_batch(stop)) {
-    const auto start = std::chrono::steady_clock::now();
-    Status status;
-    // A runner must not throw, but a stray exception (bad_alloc) must still reach the requests
-    // of this batch and not end the thread with their futures unresolved.
-    try {
-      status = runner.run(batch->packed, pooled);
-    } catch (const std::bad_alloc&) {
-      status = Status(ErrorCode::kOutOfMemory, "out of host memory while running the batch");
-    } catch (const std::exception& e) {
-      status = internal_error(std::string("batch runner threw: ") + e.what());
+    const auto start = Clock::now();
+    const Status status = guarded([&] { return runner.run(batch->packed, pooled); });
+    deliver(*batch, status, pooled, seconds_since(start));
+  }
+}
+
+// Keeps up to pipeline_depth() batches on the device: the next batch is taken from the queue
+// when the newest one reaches its last layer (so a query arriving meanwhile still joins it), is
+// enqueued behind it, and only then is the oldest finished and delivered, while the device
+// works on the next. A batch's device time is counted from its start or from the previous
+// delivery, whichever is later, so overlapping batches are not counted twice.
+void Executor::serve_pipelined(std::stop_token stop, BatchRunner& runner) {
+  struct InFlight {
+    ScheduledBatch batch;
+    Clock::time_point started;
+  };
+  const std::size_t depth = runner.pipeline_depth();
+  std::deque<InFlight> flight;
+  std::vector<float> pooled;
+  Clock::time_point last_delivery = Clock::now();
+  for (;;) {
+    std::optional<ScheduledBatch> next;
+    if (flight.empty()) {
+      next = scheduler_.next_batch(stop);
+      if (!next) return;  // stopped, nothing in flight
+    } else if (flight.size() < depth) {
+      // An error here is the device's and surfaces again in finish() for the batch it hit.
+      (void)guarded([&] { return runner.wait_almost_done(); });
+      next = scheduler_.next_batch(stop, /*wait=*/false);
     }
-    const double seconds =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    if (!status.ok()) {
-      status = status.with_context("device " + device + ", batch of " +
-                                   std::to_string(batch->packed.sequences()) + " texts");
+    bool started = false;
+    if (next) {
+      const auto t = Clock::now();
+      const Status status = guarded([&] { return runner.start(next->packed); });
+      if (status.ok()) {
+        flight.push_back({std::move(*next), t});
+        started = true;
+      } else {
+        deliver(*next, status, {}, seconds_since(t));
+      }
     }
-    scheduler_.complete(*batch, status, pooled, seconds);
+    if (!flight.empty() && (flight.size() >= depth || !started)) {
+      InFlight& oldest = flight.front();
+      const Status status = guarded([&] { return runner.finish(pooled); });
+      const auto from = std::max(oldest.started, last_delivery);
+      last_delivery = Clock::now();
+      deliver(oldest.batch, status, pooled, std::chrono::duration<double>(last_delivery - from).count());
+      flight.pop_front();
+    }
   }
 }
 

@@ -1,6 +1,8 @@
 // Executor: the one thread that owns a device. It creates its BatchRunner on that thread (so
 // device state such as a CUDA context is made and used by one thread only, DESIGN principle 3),
-// then loops: take a batch from the Scheduler, run it, deliver the result.
+// then loops: take a batch from the Scheduler, run it, deliver the result. With a runner that
+// pipelines (an asynchronous device), the next batch is enqueued before the current one is
+// delivered, so the device does not wait for the host between batches.
 //
 // Ownership: owns its thread and, on that thread, the runner. Borrows the Scheduler, which must
 // outlive it (destroy executors first, or at least before the scheduler).
@@ -19,6 +21,7 @@
 #include <stop_token>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "core/status.h"
 #include "runtime/batch_runner.h"
@@ -47,9 +50,13 @@ class Executor {
  private:
   void thread_main(std::stop_token stop, RunnerFactory factory, std::promise<Status> ready);
   void serve(std::stop_token stop, BatchRunner& runner);
+  void serve_pipelined(std::stop_token stop, BatchRunner& runner);
+  // Hands a batch's outcome to the scheduler, naming the device and batch in an error.
+  void deliver(ScheduledBatch& batch, Status status, const std::vector<float>& pooled, double seconds);
 
   Scheduler& scheduler_;
   const std::string name_;
+  std::string device_;  // the runner's device name; set and used on the executor thread
   std::shared_future<Status> ready_;
   std::jthread thread_;  // last: starts once every other member is initialised
 };

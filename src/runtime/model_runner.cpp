@@ -1,6 +1,7 @@
 #include "runtime/model_runner.h"
 
 #include <algorithm>
+#include <cstring>
 #include <string>
 
 #include "ops/ops.h"
@@ -24,14 +25,20 @@ std::size_t ModelRunner::hidden_size() const {
   return static_cast<std::size_t>(encoder_->config().hidden_size);
 }
 
-static Status grow(backend::Backend& be, backend::DeviceMemory& mem, std::size_t bytes) {
+namespace {
+
+// Grows `mem` to at least `bytes` (with headroom) through `allocate`; keeps it when large enough.
+template <typename Memory, typename Allocate>
+Status grow(Memory& mem, std::size_t bytes, Allocate allocate) {
   if (mem.bytes() >= bytes) return ok_status();
   mem.reset();
-  EMBD_ASSIGN_OR_RETURN(mem, be.allocate(bytes + bytes / 2));
+  EMBD_ASSIGN_OR_RETURN(mem, allocate(bytes + bytes / 2));
   return ok_status();
 }
 
-Status ModelRunner::stage_inputs(const PackedBatch& batch, models::EncoderInput& in) {
+}  // namespace
+
+Status ModelRunner::stage_inputs(const PackedBatch& batch, Slot& slot, models::EncoderInput& in) {
   const std::size_t t = batch.tokens(), b = batch.sequences();
   if (t == 0 || b == 0) return invalid_argument("empty batch");
   staging_.resize(2 * t + b + 1);
@@ -43,9 +50,10 @@ Status ModelRunner::stage_inputs(const PackedBatch& batch, models::EncoderInput&
     }
   }
   std::copy(batch.cu_seqlens.begin(), batch.cu_seqlens.end(), staging_.begin() + 2 * static_cast<std::ptrdiff_t>(t));
-  EMBD_TRY(grow(*be_, inputs_, staging_.size() * sizeof(std::int32_t)));
-  EMBD_TRY(be_->upload(inputs_.get(), staging_.data(), staging_.size() * sizeof(std::int32_t)));
-  const auto* dev = inputs_.as<std::int32_t>();
+  const std::size_t bytes = staging_.size() * sizeof(std::int32_t);
+  EMBD_TRY(grow(slot.inputs, bytes, [&](std::size_t n) { return be_->allocate(n); }));
+  EMBD_TRY(be_->upload(slot.inputs.get(), staging_.data(), bytes));
+  const auto* dev = slot.inputs.as<std::int32_t>();
   in.ids = dev;
   in.positions = dev + t;
   in.cu_seqlens = dev + 2 * t;
@@ -56,16 +64,100 @@ Status ModelRunner::stage_inputs(const PackedBatch& batch, models::EncoderInput&
   return ok_status();
 }
 
-Status ModelRunner::run(const PackedBatch& batch, std::vector<float>& pooled) {
-  Status s = run_once(batch, pooled);
+Status ModelRunner::enqueue(const PackedBatch& batch, Slot& slot) {
+  models::EncoderInput in;
+  EMBD_TRY(stage_inputs(batch, slot, in));
+  const int layers = encoder_->config().num_hidden_layers;
+  slot.almost_done = 0;
+  if (layers < 2) {
+    EMBD_ASSIGN_OR_RETURN(slot.almost_done, be_->fence());
+  } else {
+    in.layer_enqueued = [&](int layer) -> Status {
+      if (layer + 2 == layers) {
+        EMBD_ASSIGN_OR_RETURN(slot.almost_done, be_->fence());
+      }
+      return ok_status();
+    };
+  }
+  EMBD_ASSIGN_OR_RETURN(Mat hidden, encoder_->forward(in));
+  const std::size_t h = hidden_size(), b = batch.sequences(), bytes = b * h * sizeof(float);
+  EMBD_TRY(grow(slot.pooled, bytes, [&](std::size_t n) { return be_->allocate(n); }));
+  EMBD_TRY(grow(slot.pooled_host, bytes, [&](std::size_t n) { return be_->allocate_host(n); }));
+  backend::PoolArgs p;
+  p.hidden = hidden;
+  p.cu_seqlens = in.cu_seqlens;
+  p.cu_seqlens_host = in.cu_seqlens_host;
+  p.batch = in.batch;
+  p.mode = pooling_ == io::Pooling::kCls ? backend::PoolMode::kCls : backend::PoolMode::kMean;
+  p.out = slot.pooled.as<float>();
+  EMBD_TRY(ops::pool(*be_, p));
+  EMBD_TRY(be_->download_async(slot.pooled_host.get(), slot.pooled.get(), bytes));
+  slot.rows = b;
+  EMBD_ASSIGN_OR_RETURN(slot.done, be_->fence());
+  return ok_status();
+}
+
+Status ModelRunner::run_once(const PackedBatch& batch, Slot& slot, std::vector<float>& pooled) {
+  EMBD_TRY(enqueue(batch, slot));
+  EMBD_TRY(be_->wait(slot.done));
+  const auto* rows = slot.pooled_host.as<const float>();
+  pooled.assign(rows, rows + slot.rows * hidden_size());
+  return ok_status();
+}
+
+Status ModelRunner::run_split(const PackedBatch& batch, Slot& slot, std::vector<float>& pooled) {
+  Status s = run_once(batch, slot, pooled);
   if (s.code() != ErrorCode::kOutOfMemory || batch.sequences() < 2) return s;
   // Out of device memory: run the two halves separately (recursively) before giving up.
   const std::size_t half = batch.sequences() / 2;
   std::vector<float> first, second;
-  EMBD_TRY(run(slice(batch, 0, half), first));
-  EMBD_TRY(run(slice(batch, half, batch.sequences()), second));
+  EMBD_TRY(run_split(slice(batch, 0, half), slot, first));
+  EMBD_TRY(run_split(slice(batch, half, batch.sequences()), slot, second));
   pooled = std::move(first);
   pooled.insert(pooled.end(), second.begin(), second.end());
+  return ok_status();
+}
+
+Status ModelRunner::run(const PackedBatch& batch, std::vector<float>& pooled) {
+  if (started_ != finished_) return internal_error("run() while pipelined batches are in flight");
+  return run_split(batch, slots_[started_ % kSlots], pooled);
+}
+
+Status ModelRunner::start(const PackedBatch& batch) {
+  if (started_ - finished_ >= kSlots) {
+    return internal_error("start() with " + std::to_string(kSlots) + " batches already in flight");
+  }
+  Slot& slot = slots_[started_ % kSlots];
+  slot.ran_synchronously = false;
+  Status s = enqueue(batch, slot);
+  if (s.code() == ErrorCode::kOutOfMemory) {
+    // Let the batches ahead finish (their memory stays), then split this one as run() does.
+    EMBD_TRY(be_->synchronize());
+    slot.ran_synchronously = true;
+    slot.status = run_split(batch, slot, slot.result);
+    s = ok_status();
+  }
+  if (s.ok()) ++started_;
+  return s;
+}
+
+Status ModelRunner::wait_almost_done() {
+  if (started_ == finished_) return ok_status();
+  const Slot& newest = slots_[(started_ - 1) % kSlots];
+  return newest.ran_synchronously ? ok_status() : be_->wait(newest.almost_done);
+}
+
+Status ModelRunner::finish(std::vector<float>& pooled) {
+  if (started_ == finished_) return internal_error("finish() without a started batch");
+  Slot& slot = slots_[finished_++ % kSlots];
+  if (slot.ran_synchronously) {
+    pooled = std::move(slot.result);
+    slot.result.clear();
+    return slot.status;
+  }
+  EMBD_TRY(be_->wait(slot.done));
+  const auto* rows = slot.pooled_host.as<const float>();
+  pooled.assign(rows, rows + slot.rows * hidden_size());
   return ok_status();
 }
 
@@ -78,24 +170,6 @@ PackedBatch ModelRunner::slice(const PackedBatch& batch, std::size_t begin, std:
     out.max_seqlen = std::max(out.max_seqlen, out.cu_seqlens[s + 1] - out.cu_seqlens[s]);
   }
   return out;
-}
-
-Status ModelRunner::run_once(const PackedBatch& batch, std::vector<float>& pooled) {
-  models::EncoderInput in;
-  EMBD_TRY(stage_inputs(batch, in));
-  EMBD_ASSIGN_OR_RETURN(Mat hidden, encoder_->forward(in));
-  const std::size_t h = hidden_size(), b = batch.sequences();
-  EMBD_TRY(grow(*be_, pooled_, b * h * sizeof(float)));
-  backend::PoolArgs p;
-  p.hidden = hidden;
-  p.cu_seqlens = in.cu_seqlens;
-  p.cu_seqlens_host = in.cu_seqlens_host;
-  p.batch = in.batch;
-  p.mode = pooling_ == io::Pooling::kCls ? backend::PoolMode::kCls : backend::PoolMode::kMean;
-  p.out = pooled_.as<float>();
-  EMBD_TRY(ops::pool(*be_, p));
-  pooled.resize(b * h);
-  return be_->download(pooled.data(), pooled_.get(), b * h * sizeof(float));
 }
 
 }  // namespace embd::runtime

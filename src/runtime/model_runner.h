@@ -1,10 +1,15 @@
 // ModelRunner: the BatchRunner that runs an encoder on one backend and pools its output.
 //
-// Owns its backend and the encoder (weights on that device), plus the per-batch input buffers
-// (ids, positions, offsets in one device allocation, uploaded with one copy) and the pooled
-// output. Created and used on its executor's thread only.
+// Owns its backend and the encoder (weights on that device), plus per-batch buffers in slots:
+// the inputs (ids, positions, offsets in one device allocation, uploaded with one copy), the
+// pooled rows on the device and their host copy. On an asynchronous backend (CUDA) it
+// pipelines: two slots, so batch N+1 is staged and enqueued while batch N runs; activations
+// are shared, which is safe because the backend runs its work in order. Created and used on its
+// executor's thread only.
 #pragma once
 
+#include <array>
+#include <cstdint>
 #include <memory>
 #include <vector>
 
@@ -27,20 +32,44 @@ class ModelRunner final : public BatchRunner {
   std::size_t hidden_size() const override;
   std::string device_name() const override { return be_->name(); }
 
+  // Pipelined (asynchronous backends). A start() that runs out of device memory waits for the
+  // batches ahead of it and runs this one synchronously, split as run() does.
+  std::size_t pipeline_depth() const override { return be_->asynchronous() ? kSlots : 1; }
+  Status start(const PackedBatch& batch) override;
+  Status wait_almost_done() override;
+  Status finish(std::vector<float>& pooled) override;
+
  private:
+  static constexpr std::size_t kSlots = 2;
+  struct Slot {
+    backend::DeviceMemory inputs;      // int32 [ids T | positions T | cu_seqlens B+1]
+    backend::DeviceMemory pooled;      // f32 [B, hidden]
+    backend::HostMemory pooled_host;   // f32 [B, hidden]: where the rows are downloaded
+    std::size_t rows = 0;
+    backend::Fence almost_done = 0;    // the last layer starts
+    backend::Fence done = 0;           // the rows are in pooled_host
+    bool ran_synchronously = false;    // start() fell back to run(): the outcome is below
+    Status status;
+    std::vector<float> result;
+  };
+
   ModelRunner() = default;
-  Status run_once(const PackedBatch& batch, std::vector<float>& pooled);
-  Status stage_inputs(const PackedBatch& batch, models::EncoderInput& in);
+  Status run_split(const PackedBatch& batch, Slot& slot, std::vector<float>& pooled);
+  Status run_once(const PackedBatch& batch, Slot& slot, std::vector<float>& pooled);
+  // Stages the inputs, enqueues the encoder, pooling and the download, and records the fences.
+  Status enqueue(const PackedBatch& batch, Slot& slot);
+  Status stage_inputs(const PackedBatch& batch, Slot& slot, models::EncoderInput& in);
   // Sequences [begin, end) of a batch as a batch of their own.
   static PackedBatch slice(const PackedBatch& batch, std::size_t begin, std::size_t end);
 
-  // Declaration order matters: buffers and the encoder release into the backend, so they
-  // must be destroyed first.
+  // Declaration order matters: slots and the encoder release into the backend, so they must be
+  // destroyed first.
   std::unique_ptr<backend::Backend> be_;
   std::unique_ptr<models::Encoder> encoder_;
   io::Pooling pooling_ = io::Pooling::kMean;
-  backend::DeviceMemory inputs_;  // int32 [ids T | positions T | cu_seqlens B+1]
-  backend::DeviceMemory pooled_;  // f32 [B, hidden]
+  std::array<Slot, kSlots> slots_;
+  std::uint64_t started_ = 0;   // batches started (slot of the next: started_ % kSlots)
+  std::uint64_t finished_ = 0;  // batches finished (slot of the oldest: finished_ % kSlots)
   std::vector<std::int32_t> staging_;
 };
 

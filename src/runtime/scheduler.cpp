@@ -275,17 +275,24 @@ void Scheduler::drop_dead_locked(Clock::time_point now, bool everywhere,
 ScheduledBatch Scheduler::assemble_locked(Clock::time_point now, std::vector<Resolution>& dropped) {
   ScheduledBatch batch;
   std::size_t tokens = 0;
+  std::size_t budget = options_.max_batch_tokens;
   bool budget_left = true;
   while (budget_left && batch.slots.size() < options_.max_batch_requests) {
     drop_dead_locked(now, /*everywhere=*/false, dropped);
     const auto c = pick_class_locked(now);
     if (!c) break;
+    // A batch carrying query work takes lower-class filler only up to query_fill_tokens, so the
+    // query is not held up by a full batch of background work riding with it.
+    if (*c != static_cast<std::size_t>(Priority::kQuery) && !batch.slots.empty() &&
+        batch.slots.front().request->priority == static_cast<std::size_t>(Priority::kQuery)) {
+      budget = std::min(budget, std::max(options_.query_fill_tokens, tokens));
+    }
     const RequestPtr& r = queues_[*c].front();
     const std::size_t n = r->sequences.size();
     while (r->next_sequence < n && batch.slots.size() < options_.max_batch_requests) {
       const std::size_t len = r->sequences[r->next_sequence].size();
       // The first sequence always goes in: one longer than the budget runs alone.
-      if (!batch.slots.empty() && tokens + len > options_.max_batch_tokens) {
+      if (!batch.slots.empty() && tokens + len > budget) {
         budget_left = false;
         break;
       }
@@ -339,7 +346,7 @@ void pack(ScheduledBatch& batch) {
 
 }  // namespace
 
-std::optional<ScheduledBatch> Scheduler::next_batch(std::stop_token stop) {
+std::optional<ScheduledBatch> Scheduler::next_batch(std::stop_token stop, bool wait) {
   std::vector<Resolution> dropped;
   std::optional<ScheduledBatch> batch;
   std::unique_lock lock(mu_);
@@ -357,6 +364,7 @@ std::optional<ScheduledBatch> Scheduler::next_batch(std::stop_token stop) {
     drop_dead_locked(now, now - last_sweep_ >= kSweepInterval, dropped);
     if (queued_sequences_ == 0) {
       if (flush()) continue;
+      if (!wait) break;
       cv_.wait(lock, stop, [&] { return stopping_ || queued_sequences_ > 0; });
       continue;
     }
@@ -364,6 +372,7 @@ std::optional<ScheduledBatch> Scheduler::next_batch(std::stop_token stop) {
       const auto wake = oldest_arrival_locked() + options_.batch_fill_delay;
       if (now < wake) {
         if (flush()) continue;
+        if (!wait) break;
         cv_.wait_until(lock, stop, wake, [&] { return stopping_ || full_locked(); });
         continue;
       }

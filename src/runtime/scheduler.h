@@ -25,7 +25,8 @@
 //    to queries again: background work gets at least one batch every 2 * ageing_step and a
 //    query waits at most about one batch behind it.
 //  * A batch takes sequences in that order until the next one would pass max_batch_tokens (real
-//    tokens, no padding) or the batch holds max_batch_requests sequences. A sequence longer than
+//    tokens, no padding) or the batch holds max_batch_requests sequences. A batch that starts
+//    with query work takes lower-priority filler only up to query_fill_tokens. A sequence longer than
 //    max_batch_tokens runs alone. Large requests are thus split over several batches, so a query
 //    never waits for more than the batch in flight. Inside a batch sequences are sorted by
 //    length, longest first.
@@ -71,6 +72,9 @@ struct SchedulerOptions {
   std::size_t max_queued_tokens = 1u << 22;
   std::size_t max_queued_requests = 1u << 16;
   std::chrono::microseconds batch_fill_delay{200};
+  // A batch that carries query-priority work adds lower-priority sequences only up to this many
+  // tokens, so a query does not wait for a full batch of background work riding with it.
+  std::size_t query_fill_tokens = 2048;
   // Waiting this long raises a class by one level; zero turns ageing off (strict priority).
   std::chrono::microseconds ageing_step{std::chrono::seconds(1)};
 
@@ -109,8 +113,9 @@ class Scheduler {
                                          double tokenization_seconds = 0);
 
   // Executor side. Blocks until a batch is ready (see the fill delay); returns nullopt once the
-  // scheduler is stopped or `stop` is requested.
-  std::optional<ScheduledBatch> next_batch(std::stop_token stop);
+  // scheduler is stopped or `stop` is requested. With wait = false it never blocks: nullopt
+  // also when no batch is ready yet.
+  std::optional<ScheduledBatch> next_batch(std::stop_token stop, bool wait = true);
   // Delivers a batch's result: `status` OK with `pooled` = [B x hidden_size] raw rows, or the
   // error that fails every request in the batch. `device_seconds` feeds the stats.
   void complete(ScheduledBatch& batch, const Status& status, const std::vector<float>& pooled,

@@ -47,6 +47,10 @@ TEST_P(BackendOpTest, Attention) {
       {{70, 1}, 2, 128, true, 0, 0, 0},          // head_dim above one register tile
       {{8192}, 2, 32, true, 0, 0, 96},
       {{8192}, 2, 32, false, 0, 0, 96},
+      // head_dim 64 (the tensor-core kernel on CUDA) with ALiBi: steep heads skip far key tiles,
+      // shallow ones reach everything; 12 heads = non-power-of-two slopes.
+      {{2500, 64, 900}, 8, 64, true, 0, 0, 64},
+      {{1500, 9}, 12, 64, true, 0, 0, 48},
   };
   for (const AttnCase& c : cases) {
     SCOPED_TRACE(describe(c));

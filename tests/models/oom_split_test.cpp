@@ -1,4 +1,5 @@
-// A batch that does not fit the device is split and retried: same results, no error.
+// ModelRunner: a batch that does not fit the device is split and retried (same results, no
+// error), and pipelined batches (start / finish, as on a GPU) give the same rows as run().
 #include <gtest/gtest.h>
 
 #include <cstdint>
@@ -13,11 +14,14 @@
 namespace embd {
 namespace {
 
-// Forwards to the CPU backend but refuses any allocation above `limit` bytes, like a full GPU.
+// Forwards to the CPU backend but refuses any allocation above `limit` bytes, like a full GPU;
+// `asynchronous` makes ModelRunner pipeline on it.
 class LimitedBackend final : public backend::Backend {
  public:
-  LimitedBackend(std::unique_ptr<backend::Backend> inner, std::shared_ptr<std::size_t> limit)
-      : inner_(std::move(inner)), limit_(std::move(limit)) {}
+  LimitedBackend(std::unique_ptr<backend::Backend> inner, std::shared_ptr<std::size_t> limit,
+                 bool asynchronous)
+      : inner_(std::move(inner)), limit_(std::move(limit)), asynchronous_(asynchronous) {}
+  bool asynchronous() const override { return asynchronous_; }
   std::string name() const override { return "limited-" + inner_->name(); }
   std::string description() const override { return inner_->description(); }
   bool supports(backend::Op op, DType t) const override { return inner_->supports(op, t); }
@@ -46,18 +50,38 @@ class LimitedBackend final : public backend::Backend {
  private:
   std::unique_ptr<backend::Backend> inner_;
   std::shared_ptr<std::size_t> limit_;
+  bool asynchronous_;
 };
 
 std::unique_ptr<runtime::ModelRunner> make_runner(const io::ModelConfig& c, const io::WeightSet& w,
-                                                  std::size_t limit) {
+                                                  std::size_t limit, bool asynchronous = false) {
   auto be = std::move(backend::create_backends("cpu", {}).value().front());
   // The limit applies to activations only: weights load first with no limit.
   auto shared_limit = std::make_shared<std::size_t>(SIZE_MAX);
-  std::unique_ptr<backend::Backend> limited = std::make_unique<LimitedBackend>(std::move(be), shared_limit);
+  std::unique_ptr<backend::Backend> limited = std::make_unique<LimitedBackend>(std::move(be), shared_limit, asynchronous);
   auto r = runtime::ModelRunner::create(std::move(limited), c, w, DType::kF32);
   *shared_limit = limit;
   EXPECT_TRUE(r.ok()) << r.status().to_string();
   return r.ok() ? std::move(r).value() : nullptr;
+}
+
+// The golden texts of tiny-jina from `first` on, as one packed batch.
+runtime::PackedBatch golden_batch(std::size_t first = 0) {
+  const auto goldens = testing::load_goldens("tiny-jina");
+  runtime::PackedBatch batch;
+  batch.cu_seqlens.push_back(0);
+  for (std::size_t i = first; i < goldens.size(); ++i) {
+    const auto& g = goldens[i];
+    batch.ids.insert(batch.ids.end(), g.ids.begin(), g.ids.end());
+    batch.cu_seqlens.push_back(static_cast<std::int32_t>(batch.ids.size()));
+    batch.max_seqlen = std::max<std::int32_t>(batch.max_seqlen, static_cast<std::int32_t>(g.ids.size()));
+  }
+  return batch;
+}
+
+void expect_same_rows(const std::vector<float>& got, const std::vector<float>& want) {
+  ASSERT_EQ(got.size(), want.size());
+  for (std::size_t i = 0; i < want.size(); ++i) ASSERT_NEAR(got[i], want[i], 1e-6) << i;
 }
 
 TEST(OutOfMemory, BatchIsSplitAndRetried) {
@@ -65,14 +89,7 @@ TEST(OutOfMemory, BatchIsSplitAndRetried) {
   auto config = io::load_model_config(dir).value();
   auto weights = io::WeightSet::open_dir(dir);
   ASSERT_TRUE(weights.ok());
-  const auto goldens = testing::load_goldens("tiny-jina");
-  runtime::PackedBatch batch;
-  batch.cu_seqlens.push_back(0);
-  for (const auto& g : goldens) {
-    batch.ids.insert(batch.ids.end(), g.ids.begin(), g.ids.end());
-    batch.cu_seqlens.push_back(static_cast<std::int32_t>(batch.ids.size()));
-    batch.max_seqlen = std::max<std::int32_t>(batch.max_seqlen, static_cast<std::int32_t>(g.ids.size()));
-  }
+  const runtime::PackedBatch batch = golden_batch();
   // The widest activation is [T, 2 * 128] floats: 1 KiB per token. 4 MiB fits the longest text
   // (3000 tokens) but not the whole batch (7858 tokens).
   auto small = make_runner(config, **weights, 4u << 20);
@@ -82,14 +99,56 @@ TEST(OutOfMemory, BatchIsSplitAndRetried) {
   Status s = small->run(batch, split);
   ASSERT_TRUE(s.ok()) << s.to_string();
   ASSERT_TRUE(big->run(batch, whole).ok());
-  ASSERT_EQ(split.size(), whole.size());
-  for (std::size_t i = 0; i < whole.size(); ++i) ASSERT_NEAR(split[i], whole[i], 1e-6) << i;
+  expect_same_rows(split, whole);
 
   // A single sequence that cannot fit is reported, not crashed on.
   auto tiny = make_runner(config, **weights, 64u << 10);
   std::vector<float> out;
   const Status too_big = tiny->run(batch, out);
   EXPECT_EQ(too_big.code(), ErrorCode::kOutOfMemory) << too_big.to_string();
+}
+
+TEST(Pipeline, StartedBatchesFinishInOrderWithRunResults) {
+  const auto dir = testing::model_dir("tiny-jina");
+  auto config = io::load_model_config(dir).value();
+  auto weights = io::WeightSet::open_dir(dir);
+  ASSERT_TRUE(weights.ok());
+  const runtime::PackedBatch a = golden_batch(), b = golden_batch(1);
+  auto sync = make_runner(config, **weights, std::size_t{1} << 40);
+  auto piped = make_runner(config, **weights, std::size_t{1} << 40, /*asynchronous=*/true);
+  ASSERT_TRUE(sync && piped);
+  EXPECT_EQ(sync->pipeline_depth(), 1u);
+  ASSERT_EQ(piped->pipeline_depth(), 2u);
+  std::vector<float> want_a, want_b, got;
+  ASSERT_TRUE(sync->run(a, want_a).ok());
+  ASSERT_TRUE(sync->run(b, want_b).ok());
+  for (int round = 0; round < 2; ++round) {  // slots are reused
+    ASSERT_TRUE(piped->start(a).ok());
+    ASSERT_TRUE(piped->start(b).ok());
+    EXPECT_EQ(piped->start(a).code(), ErrorCode::kInternal);  // both slots busy
+    EXPECT_TRUE(piped->wait_almost_done().ok());
+    ASSERT_TRUE(piped->finish(got).ok());
+    expect_same_rows(got, want_a);
+    ASSERT_TRUE(piped->finish(got).ok());
+    expect_same_rows(got, want_b);
+  }
+  EXPECT_EQ(piped->finish(got).code(), ErrorCode::kInternal);  // nothing in flight
+}
+
+TEST(Pipeline, StartOutOfMemorySplitsSynchronously) {
+  const auto dir = testing::model_dir("tiny-jina");
+  auto config = io::load_model_config(dir).value();
+  auto weights = io::WeightSet::open_dir(dir);
+  ASSERT_TRUE(weights.ok());
+  const runtime::PackedBatch batch = golden_batch();
+  auto big = make_runner(config, **weights, std::size_t{1} << 40);
+  auto small = make_runner(config, **weights, 4u << 20, /*asynchronous=*/true);
+  ASSERT_TRUE(small && big);
+  std::vector<float> whole, got;
+  ASSERT_TRUE(big->run(batch, whole).ok());
+  ASSERT_TRUE(small->start(batch).ok());
+  ASSERT_TRUE(small->finish(got).ok());
+  expect_same_rows(got, whole);
 }
 
 }  // namespace

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <mutex>
 #include <stdexcept>
@@ -97,6 +98,9 @@ struct FakeConfig {
   std::int32_t poison = -1;                // a batch holding this id fails with kDeviceError
   std::int32_t throw_on = -1;              // a batch holding this id throws
   std::string device = "fake";
+  // > 1: the runner pipelines like ModelRunner on a GPU: start() computes the rows (and passes
+  // the log gate), finish() sleeps the simulated device time and returns them, oldest first.
+  std::size_t pipeline = 1;
 };
 
 class FakeRunner final : public BatchRunner {
@@ -105,6 +109,46 @@ class FakeRunner final : public BatchRunner {
       : config_(std::move(config)), log_(std::move(log)), owner_(std::this_thread::get_id()) {}
 
   Status run(const PackedBatch& batch, std::vector<float>& pooled) override {
+    EMBD_TRY(compute(batch, pooled));
+    if (config_.per_token.count() > 0) std::this_thread::sleep_for(config_.per_token * batch.tokens());
+    return ok_status();
+  }
+
+  std::size_t pipeline_depth() const override { return config_.pipeline; }
+  Status start(const PackedBatch& batch) override {
+    if (in_flight_.size() >= config_.pipeline) return internal_error("start() past the pipeline depth");
+    Started s;
+    s.tokens = batch.tokens();
+    s.status = compute(batch, s.rows);  // may throw, like run(): the batch did not start
+    in_flight_.push_back(std::move(s));
+    return ok_status();
+  }
+  Status wait_almost_done() override {
+    if (std::this_thread::get_id() != owner_) return internal_error("runner used off its thread");
+    return ok_status();
+  }
+  Status finish(std::vector<float>& pooled) override {
+    if (std::this_thread::get_id() != owner_) return internal_error("runner used off its thread");
+    if (in_flight_.empty()) return internal_error("finish() without a started batch");
+    Started s = std::move(in_flight_.front());
+    in_flight_.pop_front();
+    if (config_.per_token.count() > 0) std::this_thread::sleep_for(config_.per_token * s.tokens);
+    pooled = std::move(s.rows);
+    return s.status;
+  }
+
+  std::size_t hidden_size() const override { return config_.hidden; }
+  std::string device_name() const override { return config_.device; }
+
+ private:
+  struct Started {
+    std::size_t tokens = 0;
+    Status status;
+    std::vector<float> rows;
+  };
+
+  // Checks the batch, logs it (waiting at the log's gate), and computes its rows.
+  Status compute(const PackedBatch& batch, std::vector<float>& pooled) {
     // Principle 3: a runner is used only on the thread that created it.
     if (std::this_thread::get_id() != owner_) return internal_error("runner used off its thread");
     if (batch.cu_seqlens.size() != batch.sequences() + 1 || batch.cu_seqlens.front() != 0 ||
@@ -118,7 +162,6 @@ class FakeRunner final : public BatchRunner {
     }
     const auto sequences = entry.sequences;
     if (log_) log_->enter(std::move(entry));
-    if (config_.per_token.count() > 0) std::this_thread::sleep_for(config_.per_token * batch.tokens());
     for (const auto& s : sequences) {
       for (std::int32_t id : s) {
         if (id == config_.poison) return device_error("injected fault");
@@ -132,13 +175,11 @@ class FakeRunner final : public BatchRunner {
     }
     return ok_status();
   }
-  std::size_t hidden_size() const override { return config_.hidden; }
-  std::string device_name() const override { return config_.device; }
 
- private:
   FakeConfig config_;
   std::shared_ptr<BatchLog> log_;
   std::thread::id owner_;
+  std::deque<Started> in_flight_;
 };
 
 inline RunnerFactory fake_factory(FakeConfig config, std::shared_ptr<BatchLog> log) {

@@ -264,6 +264,29 @@ TEST(Scheduler, QueryWaitsAtMostOneBatch) {
   EXPECT_EQ(log.size(), 21u);      // and the query did not break the bulk batches apart
 }
 
+TEST(Scheduler, QueryBatchTakesLimitedFiller) {
+  auto o = options(4096);
+  o.query_fill_tokens = 64;
+  Harness h(o);
+  h.log->close();
+  auto blocker = h.scheduler->submit({text(1, 8)}, with_priority(Priority::kBatch));
+  h.log->wait_started(1);
+  Seqs bulk;
+  for (int i = 0; i < 40; ++i) bulk.push_back(text(100 + i, 32));  // 1280 tokens: one batch alone
+  auto fb = h.scheduler->submit(bulk, with_priority(Priority::kBatch));
+  const Seqs query = {text(7, 16)};
+  auto fq = h.scheduler->submit(query, with_priority(Priority::kQuery));
+  h.log->open();
+  expect_rows(get(fq), query, h.hidden);
+  expect_rows(get(fb), bulk, h.hidden);
+  ASSERT_TRUE(get(blocker).ok());
+  const auto log = h.log->entries();
+  ASSERT_EQ(batch_of(log, 7), 1);
+  EXPECT_LE(log[1].tokens, 64u);  // the query plus at most 48 tokens of filler
+  EXPECT_EQ(log[1].sequences.size(), 2u);
+  EXPECT_EQ(log.size(), 3u);      // the rest of the bulk in one batch
+}
+
 // Same without a gate: device time is simulated and the query arrives mid-stream.
 TEST(Scheduler, QueryOvertakesRunningBacklog) {
   FakeConfig cfg;
@@ -555,6 +578,30 @@ TEST(Scheduler, RunnerExceptionFailsThatBatchOnly) {
   EXPECT_EQ(r.status().code(), ErrorCode::kInternal);
   EXPECT_NE(r.status().message().find("injected exception"), std::string::npos);
   EXPECT_TRUE(get(good).ok());
+}
+
+TEST(Scheduler, PipelinedExecutorIsolatesFaultsAndExceptions) {
+  FakeConfig cfg;
+  cfg.poison = 666;
+  cfg.throw_on = 777;
+  cfg.pipeline = 2;
+  cfg.per_token = 20us;  // batches overlap: the next one starts while the current one "runs"
+  Harness h(options(4096, 1), cfg);
+  auto a = h.scheduler->submit({text(1, 3)}, {});
+  auto poisoned = h.scheduler->submit({text(666, 3)}, {});
+  auto thrown = h.scheduler->submit({text(777, 3)}, {});
+  auto d = h.scheduler->submit({text(4, 3), text(5, 4)}, {});
+  expect_rows(get(a), {text(1, 3)}, h.hidden);
+  auto rp = get(poisoned);
+  EXPECT_EQ(rp.status().code(), ErrorCode::kDeviceError);
+  EXPECT_NE(rp.status().message().find("fake:0"), std::string::npos) << rp.status().message();
+  auto rt = get(thrown);
+  EXPECT_EQ(rt.status().code(), ErrorCode::kInternal);
+  EXPECT_NE(rt.status().message().find("injected exception"), std::string::npos);
+  expect_rows(get(d), {text(4, 3), text(5, 4)}, h.hidden);
+  const auto s = h.scheduler->stats().snapshot();
+  EXPECT_EQ(s.requests_failed, 2u);
+  EXPECT_EQ(s.requests_completed, 2u);
 }
 
 TEST(Executor, ReportsFactoryErrors) {

@@ -1,7 +1,8 @@
 // Stress: many threads submit random requests (mixed lengths, priorities, dimensions, some
-// cancelled, some with deadlines) to two fake devices. Every future must resolve, with the same
-// rows as each text embedded alone or with an error the request allows. Run it under
-// ThreadSanitizer (the tsan preset) as well.
+// cancelled, some with deadlines) to two fake devices, through futures and through completion
+// callbacks. Every request must resolve exactly once, with the same rows as each text embedded
+// alone or with an error the request allows. Run it under ThreadSanitizer (the tsan preset) as
+// well.
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -20,11 +21,18 @@ using testing::expected_row;
 using testing::FakeConfig;
 using testing::Harness;
 
+// A callback request's outcome, written by its callback. `calls` counts the callback's runs.
+struct CallbackSlot {
+  std::atomic<int> calls{0};
+  std::promise<Result<Embeddings>> outcome;
+};
+
 struct Submitted {
   std::vector<std::vector<std::int32_t>> seqs;
   EmbedOptions options;
   bool cancelled = false;
-  std::future<Result<Embeddings>> future;
+  std::future<Result<Embeddings>> future;  // from submit(), or the callback's `outcome`
+  std::shared_ptr<CallbackSlot> callback;  // null for a future request
 };
 
 std::vector<std::int32_t> random_text(std::mt19937& rng) {
@@ -37,6 +45,8 @@ std::vector<std::int32_t> random_text(std::mt19937& rng) {
   return ids;
 }
 
+// Half of the requests take a callback; it counts its runs (check() wants exactly one) and
+// hands the first outcome over through a promise, so check() treats both kinds alike.
 Submitted submit_random(Scheduler& s, std::mt19937& rng) {
   Submitted sub;
   const std::size_t n = 1 + rng() % 6;
@@ -51,7 +61,15 @@ Submitted submit_random(Scheduler& s, std::mt19937& rng) {
   } else if (kind == 1) {
     sub.options.cancel.emplace();
   }
-  sub.future = s.submit(sub.seqs, sub.options);
+  if (rng() % 2 == 0) {
+    sub.callback = std::make_shared<CallbackSlot>();
+    sub.future = sub.callback->outcome.get_future();
+    s.submit(sub.seqs, sub.options, [slot = sub.callback](Result<Embeddings> r) {
+      if (slot->calls.fetch_add(1) == 0) slot->outcome.set_value(std::move(r));
+    });
+  } else {
+    sub.future = s.submit(sub.seqs, sub.options);
+  }
   if (kind == 1 && rng() % 2 == 0) {
     if (rng() % 2 == 0) std::this_thread::sleep_for(std::chrono::microseconds(rng() % 500));
     sub.options.cancel->cancel();
@@ -67,6 +85,7 @@ ErrorCode check(Submitted& sub, std::size_t hidden) {
     return ErrorCode::kInternal;
   }
   auto r = sub.future.get();
+  if (sub.callback) EXPECT_EQ(sub.callback->calls.load(), 1);
   if (!r.ok()) {
     const ErrorCode c = r.status().code();
     const bool allowed = c == ErrorCode::kOverloaded ||
@@ -96,8 +115,11 @@ SchedulerOptions stress_options() {
   return o;
 }
 
-TEST(SchedulerStress, EveryFutureResolvesWithAloneResults) {
-  Harness h(stress_options(), FakeConfig{}, 2);
+// pipeline > 1: the executors pipeline (start the next batch before delivering the current).
+void every_future_resolves_with_alone_results(std::size_t pipeline) {
+  FakeConfig cfg;
+  cfg.pipeline = pipeline;
+  Harness h(stress_options(), cfg, 2);
   constexpr int kThreads = 64;
   constexpr int kPerThread = 100;
   std::vector<std::vector<Submitted>> per_thread(kThreads);
@@ -142,9 +164,15 @@ TEST(SchedulerStress, EveryFutureResolvesWithAloneResults) {
               static_cast<unsigned long long>(s.tokens_embedded));
 }
 
-TEST(SchedulerStress, ShutdownUnderLoadResolvesEverything) {
+TEST(SchedulerStress, EveryFutureResolvesWithAloneResults) { every_future_resolves_with_alone_results(1); }
+TEST(SchedulerStress, PipelinedEveryFutureResolvesWithAloneResults) {
+  every_future_resolves_with_alone_results(2);
+}
+
+void shutdown_under_load_resolves_everything(std::size_t pipeline) {
   FakeConfig cfg;
   cfg.per_token = 1us;
+  cfg.pipeline = pipeline;
   auto h = std::make_unique<Harness>(stress_options(), cfg, 2);
   constexpr int kThreads = 16;
   std::vector<std::vector<Submitted>> per_thread(kThreads);
@@ -166,6 +194,7 @@ TEST(SchedulerStress, ShutdownUnderLoadResolvesEverything) {
     for (auto& sub : subs) {
       ++total;
       ASSERT_EQ(sub.future.wait_for(0s), std::future_status::ready);
+      if (sub.callback) ASSERT_EQ(sub.callback->calls.load(), 1);
       auto r = sub.future.get();
       if (r.ok()) continue;
       const ErrorCode c = r.status().code();
@@ -179,4 +208,9 @@ TEST(SchedulerStress, ShutdownUnderLoadResolvesEverything) {
 }
 
 }  // namespace
+TEST(SchedulerStress, ShutdownUnderLoadResolvesEverything) { shutdown_under_load_resolves_everything(1); }
+TEST(SchedulerStress, PipelinedShutdownUnderLoadResolvesEverything) {
+  shutdown_under_load_resolves_everything(2);
+}
+
 }  // namespace embd::runtime

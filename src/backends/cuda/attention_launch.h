@@ -23,6 +23,11 @@ struct AttentionParams {
   int head_dim = 0;
   float scale = 1.0f;                  // multiplies q.k before the bias
   const float* alibi_slopes = nullptr;  // device [num_heads] or null (no bias)
+  // Device scratch of batch * num_heads floats, or null. With it and ALiBi, the tensor-core
+  // kernel skips key tiles so far from the query block that the bias makes every weight in them
+  // smaller than 2^-40 of the row's largest (see attention_mma.cu); the result is unchanged far
+  // below F32 rounding.
+  float* key_norm_scratch = nullptr;
 };
 
 // Largest head dimension the portable kernel handles.

@@ -6,6 +6,16 @@
 // keys are double-buffered in shared memory with cp.async (rows past the sequence are
 // zero-filled, never read). Scores get scale and ALiBi in F32, online softmax in base 2; P is
 // rounded to the input dtype for the P V product (as in FlashAttention), sums stay F32.
+//
+// ALiBi tile skipping. In base-2 units a score is s(i,j) = c q_i.k_j - b|i-j| (c = scale log2 e,
+// b = slope log2 e), so s(i,j) <= |c| |q_i| K - b|i-j| with K the largest key norm of the
+// sequence (a pre-pass), and the row maximum is at least s(i,i) = c q_i.k_i. A key j with
+// |i-j| > D_i = (|c| |q_i| K - s(i,i) + 40) / b therefore has weight 2^(s - max) < 2^-40; the
+// block visits the diagonal key tile first and then only tiles within max_i D_i of its rows.
+// What is left out is below 8192 * 2^-40 = 7e-9 of a row's total weight: invisible in F32, and
+// F16 rounds such weights to zero anyway. Heads with small slopes (long reach) see no change.
+// Blocks run heads in reverse order so the heads with the longest reach start first.
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 
@@ -106,6 +116,46 @@ __device__ __forceinline__ void load_tile(T* dst, const T* src, long long ld, in
   }
 }
 
+constexpr float kSkipLog2 = 40.0f;     // skipped weights are below 2^-kSkipLog2 of the row max
+constexpr int kNormThreads = 256;
+constexpr long long kSkipMinSeqlen = 3 * kBK;  // shorter: every tile is within reach anyway
+
+// Largest key norm per (sequence, head): grid (batch, heads, chunks), one key row per thread,
+// into out[b * heads + h] (zeroed before; norms are >= 0, so int ordering is float ordering).
+template <typename T>
+__global__ void __launch_bounds__(kNormThreads) key_norm_max_kernel(AttentionParams p) {
+  const long long start = p.cu_seqlens[blockIdx.x];
+  const int len = static_cast<int>(p.cu_seqlens[blockIdx.x + 1] - start);
+  const int h = static_cast<int>(blockIdx.y);
+  const T* kg = static_cast<const T*>(p.qkv) + start * p.qkv_ld +
+                static_cast<long long>(p.num_heads + h) * kD;
+  float best = 0.0f;
+  for (int i = blockIdx.z * kNormThreads + threadIdx.x; i < len; i += gridDim.z * kNormThreads) {
+    const T* row = kg + static_cast<long long>(i) * p.qkv_ld;
+    float ss = 0.0f;
+#pragma unroll
+    for (int c = 0; c < kD; c += Vec16<T>::kN) {
+      float v[Vec16<T>::kN];
+      load_vec16(row + c, v);
+#pragma unroll
+      for (int e = 0; e < Vec16<T>::kN; ++e) ss = fmaf(v[e], v[e], ss);
+    }
+    best = fmaxf(best, ss);
+  }
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) best = fmaxf(best, __shfl_xor_sync(0xffffffffu, best, o));
+  if ((threadIdx.x & 31) == 0 && best > 0.0f) {
+    atomicMax(reinterpret_cast<int*>(p.key_norm_scratch) + blockIdx.x * p.num_heads + h,
+              __float_as_int(sqrtf(best)));
+  }
+}
+
+// Key tiles a block visits, in order: the diagonal tile `diag`, then diag+1 .. hi, then
+// diag-1 down to lo.
+__device__ __forceinline__ int tile_at(int step, int diag, int hi) {
+  return step <= hi - diag ? diag + step : diag - (step - (hi - diag));
+}
+
 template <typename T>
 __global__ void __launch_bounds__(kThreads) attention_mma_kernel(AttentionParams p) {
   __shared__ __align__(128) T qs[kBQ * kStride];
@@ -116,7 +166,7 @@ __global__ void __launch_bounds__(kThreads) attention_mma_kernel(AttentionParams
   const int len = static_cast<int>(p.cu_seqlens[blockIdx.x + 1] - start);
   const int q0 = static_cast<int>(blockIdx.y) * kBQ;
   if (q0 >= len) return;  // uniform over the block
-  const int h = static_cast<int>(blockIdx.z);
+  const int h = p.num_heads - 1 - static_cast<int>(blockIdx.z);
   const long long hidden = static_cast<long long>(p.num_heads) * kD;
   const T* qg = static_cast<const T*>(p.qkv) + start * p.qkv_ld + static_cast<long long>(h) * kD;
   const T* kg = qg + hidden;
@@ -126,14 +176,47 @@ __global__ void __launch_bounds__(kThreads) attention_mma_kernel(AttentionParams
   const int g = lane >> 2;  // fragment row group
   const int t = lane & 3;   // thread in group
 
+  const int diag = static_cast<int>(blockIdx.y);  // kBQ == kBK: the key tile of the block's rows
   load_tile(qs, qg, p.qkv_ld, q0, len);
-  cp_async_commit();
-  load_tile(ks[0], kg, p.qkv_ld, 0, len);
-  load_tile(vs[0], vg, p.qkv_ld, 0, len);
+  load_tile(ks[0], kg, p.qkv_ld, diag * kBK, len);
+  load_tile(vs[0], vg, p.qkv_ld, diag * kBK, len);
   cp_async_commit();
 
   const float scale2 = p.scale * kLog2e;
   const float slope2 = p.alibi_slopes != nullptr ? p.alibi_slopes[h] * kLog2e : 0.0f;
+  const int ntiles = (len + kBK - 1) / kBK;
+  int lo = 0, hi = ntiles - 1;
+  if (p.key_norm_scratch != nullptr && slope2 > 0.0f && len > kSkipMinSeqlen) {
+    // Reach D_i of each row (two threads per row, 32 columns each), then the block's maximum.
+    __shared__ float reach[kThreads / 32];
+    cp_async_wait<0>();
+    __syncthreads();
+    const int r = threadIdx.x >> 1;
+    const int c0 = (threadIdx.x & 1) * 32;
+    float qq = 0.0f, qk = 0.0f;
+#pragma unroll 8
+    for (int c = c0; c < c0 + 32; ++c) {
+      const float q = to_f32(qs[r * kStride + c]);
+      qq = fmaf(q, q, qq);
+      qk = fmaf(q, to_f32(ks[0][r * kStride + c]), qk);
+    }
+    qq += __shfl_xor_sync(0xffffffffu, qq, 1);
+    qk += __shfl_xor_sync(0xffffffffu, qk, 1);
+    const float kmax = p.key_norm_scratch[static_cast<long long>(blockIdx.x) * p.num_heads + h];
+    float d = (fabsf(scale2) * sqrtf(qq) * kmax - scale2 * qk + kSkipLog2) / slope2;
+    if (q0 + r >= len) d = 0.0f;           // padding row: no constraint
+    if (!(d < 1e9f)) d = 1e9f;             // NaN or huge: visit everything
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) d = fmaxf(d, __shfl_xor_sync(0xffffffffu, d, o));
+    if ((threadIdx.x & 31) == 0) reach[threadIdx.x >> 5] = d;
+    __syncthreads();
+    const float dmax = fmaxf(fmaxf(reach[0], reach[1]), fmaxf(reach[2], reach[3]));
+    // A tile t tiles away from the diagonal is at least (t - 1) * kBK + 1 positions from every row.
+    const int reach_tiles = dmax < 1.0f ? 0 : static_cast<int>((dmax - 1.0f) / kBK) + 1;
+    lo = max(0, diag - reach_tiles);
+    hi = min(ntiles - 1, diag + reach_tiles);
+  }
+  const int nsteps = hi - lo + 1;
   const int qi0 = q0 + warp * 16 + g;  // this thread's two query rows: qi0 and qi0 + 8
   std::uint32_t qf[4][4];
   float o[8][4];
@@ -142,25 +225,25 @@ __global__ void __launch_bounds__(kThreads) attention_mma_kernel(AttentionParams
   float m[2] = {-INFINITY, -INFINITY};
   float l[2] = {0.0f, 0.0f};
 
-  const int ntiles = (len + kBK - 1) / kBK;
-  for (int tile = 0; tile < ntiles; ++tile) {
-    if (tile + 1 < ntiles) {
-      load_tile(ks[(tile + 1) & 1], kg, p.qkv_ld, (tile + 1) * kBK, len);
-      load_tile(vs[(tile + 1) & 1], vg, p.qkv_ld, (tile + 1) * kBK, len);
+  for (int step = 0; step < nsteps; ++step) {
+    if (step + 1 < nsteps) {
+      const int next = tile_at(step + 1, diag, hi);
+      load_tile(ks[(step + 1) & 1], kg, p.qkv_ld, next * kBK, len);
+      load_tile(vs[(step + 1) & 1], vg, p.qkv_ld, next * kBK, len);
       cp_async_commit();
       cp_async_wait<1>();  // everything but the prefetch just issued has landed
     } else {
       cp_async_wait<0>();
     }
     __syncthreads();
-    if (tile == 0) {
+    if (step == 0) {
 #pragma unroll
       for (int kk = 0; kk < 4; ++kk) {
         ldmatrix_x4(qf[kk], &qs[(warp * 16 + (lane & 15)) * kStride + kk * 16 + (lane >> 4) * 8]);
       }
     }
-    const T* kt = ks[tile & 1];
-    const T* vt = vs[tile & 1];
+    const T* kt = ks[step & 1];
+    const T* vt = vs[step & 1];
 
     float s[8][4];
 #pragma unroll
@@ -176,7 +259,7 @@ __global__ void __launch_bounds__(kThreads) attention_mma_kernel(AttentionParams
     }
 
     // Scale, ALiBi, mask, and the online-softmax update (rows g and g + 8).
-    const int kbase = tile * kBK;
+    const int kbase = tile_at(step, diag, hi) * kBK;
     float mx[2] = {m[0], m[1]};
 #pragma unroll
     for (int n = 0; n < 8; ++n) {
@@ -269,12 +352,27 @@ cudaError_t launch_attention_mma(const AttentionParams& p, cudaStream_t stream) 
   if (p.batch > 0x7fffffffLL || qblocks > 65535 || p.num_heads <= 0 || p.num_heads > 65535) {
     return cudaErrorInvalidValue;
   }
+  AttentionParams q = p;
+  if (p.alibi_slopes == nullptr || p.max_seqlen <= kSkipMinSeqlen) q.key_norm_scratch = nullptr;
+  if (q.key_norm_scratch != nullptr) {
+    const cudaError_t err = cudaMemsetAsync(q.key_norm_scratch, 0,
+                                            static_cast<std::size_t>(p.batch * p.num_heads) * sizeof(float), stream);
+    if (err != cudaSuccess) return err;
+    const long long chunks = std::min<long long>((p.max_seqlen + kNormThreads - 1) / kNormThreads, 64);
+    const dim3 norm_grid(static_cast<unsigned>(p.batch), static_cast<unsigned>(p.num_heads),
+                         static_cast<unsigned>(chunks));
+    if (p.type == ElemType::kF16) {
+      key_norm_max_kernel<__half><<<norm_grid, kNormThreads, 0, stream>>>(q);
+    } else {
+      key_norm_max_kernel<__nv_bfloat16><<<norm_grid, kNormThreads, 0, stream>>>(q);
+    }
+  }
   const dim3 grid(static_cast<unsigned>(p.batch), static_cast<unsigned>(qblocks),
                   static_cast<unsigned>(p.num_heads));
   if (p.type == ElemType::kF16) {
-    attention_mma_kernel<__half><<<grid, kThreads, 0, stream>>>(p);
+    attention_mma_kernel<__half><<<grid, kThreads, 0, stream>>>(q);
   } else {
-    attention_mma_kernel<__nv_bfloat16><<<grid, kThreads, 0, stream>>>(p);
+    attention_mma_kernel<__nv_bfloat16><<<grid, kThreads, 0, stream>>>(q);
   }
   return cudaGetLastError();
 }

@@ -97,6 +97,12 @@ class CudaBackend final : public Backend {
   Status download(void* dst_host, const void* src_device, std::size_t bytes) override;
   Status synchronize() override;
 
+  bool asynchronous() const override { return true; }
+  Result<HostMemory> allocate_host(std::size_t bytes) override;
+  Status download_async(void* dst_host, const void* src_device, std::size_t bytes) override;
+  Result<Fence> fence() override;
+  Status wait(Fence f) override;
+
   Result<std::unique_ptr<LinearWeight>> prepare_linear(const HostTensor& weight, const HostTensor* bias,
                                                        DType compute_dtype) override;
   Status linear(const LinearArgs& a) override;
@@ -111,6 +117,7 @@ class CudaBackend final : public Backend {
 
  protected:
   void release(void* ptr) override;
+  void release_host(void* ptr) override;
 
  private:
   CudaBackend(int device, const CudaBackendOptions& options) : device_(device), options_(options) {}
@@ -133,6 +140,12 @@ class CudaBackend final : public Backend {
   cudaEvent_t staging_done_ = nullptr;
   bool staging_pending_ = false;
   bool staging_disabled_ = false;  // cudaMallocHost failed once: synchronous uploads only
+  // Fence f is recorded in fences_[f % kFenceRing]; a slot re-recorded later marks later work,
+  // so waiting on it still covers f.
+  static constexpr std::size_t kFenceRing = 8;
+  cudaEvent_t fences_[kFenceRing] = {};
+  Fence last_fence_ = 0;
+  DeviceMemory attention_scratch_;  // per (sequence, head) key norms for attention tile skipping
 };
 
 Result<std::unique_ptr<Backend>> CudaBackend::create(int device, const CudaBackendOptions& options) {
@@ -152,6 +165,9 @@ Result<std::unique_ptr<Backend>> CudaBackend::create(int device, const CudaBacke
   }
   EMBD_CUDA_TRY(cudaStreamCreateWithFlags(&b->stream_, cudaStreamNonBlocking), where + ": stream");
   EMBD_CUDA_TRY(cudaEventCreateWithFlags(&b->staging_done_, cudaEventDisableTiming), where + ": event");
+  for (cudaEvent_t& e : b->fences_) {
+    EMBD_CUDA_TRY(cudaEventCreateWithFlags(&e, cudaEventDisableTiming), where + ": event");
+  }
   EMBD_ASSIGN_OR_RETURN(b->gemm_, LtGemm::create(options.allow_tf32));
   return std::unique_ptr<Backend>(std::move(b));
 }
@@ -159,9 +175,13 @@ Result<std::unique_ptr<Backend>> CudaBackend::create(int device, const CudaBacke
 CudaBackend::~CudaBackend() {
   if (cudaSetDevice(device_) != cudaSuccess) return;  // driver gone: nothing to release safely
   if (stream_) cudaStreamSynchronize(stream_);  // also completes every copy from staging_
+  attention_scratch_.reset();
   gemm_.reset();
   if (staging_) cudaFreeHost(staging_);
   if (staging_done_) cudaEventDestroy(staging_done_);
+  for (cudaEvent_t e : fences_) {
+    if (e) cudaEventDestroy(e);
+  }
   if (stream_) cudaStreamDestroy(stream_);
   (void)cudaGetLastError();
 }
@@ -282,6 +302,49 @@ Status CudaBackend::download(void* dst_host, const void* src_device, std::size_t
 Status CudaBackend::synchronize() {
   EMBD_TRY(set_device());
   EMBD_CUDA_TRY(cudaStreamSynchronize(stream_), name() + ": synchronize");
+  return ok_status();
+}
+
+Result<HostMemory> CudaBackend::allocate_host(std::size_t bytes) {
+  EMBD_TRY(set_device());
+  if (bytes == 0) return HostMemory(this, nullptr, 0);
+  void* ptr = nullptr;
+  const cudaError_t err = cudaMallocHost(&ptr, bytes);
+  if (err != cudaSuccess) {
+    (void)cudaGetLastError();
+    return Status(ErrorCode::kOutOfMemory, name() + ": cannot allocate " + std::to_string(bytes) +
+                                               " bytes of pinned host memory: " + cudaGetErrorString(err));
+  }
+  return HostMemory(this, ptr, bytes);
+}
+
+void CudaBackend::release_host(void* ptr) {
+  if (cudaSetDevice(device_) != cudaSuccess) return;
+  (void)cudaFreeHost(ptr);  // callers free only after the fence of their last copy into ptr
+  (void)cudaGetLastError();
+}
+
+Status CudaBackend::download_async(void* dst_host, const void* src_device, std::size_t bytes) {
+  EMBD_TRY(set_device());
+  if (bytes == 0) return ok_status();
+  EMBD_CUDA_TRY(cudaMemcpyAsync(dst_host, src_device, bytes, cudaMemcpyDeviceToHost, stream_),
+                name() + ": download of " + std::to_string(bytes) + " bytes");
+  return ok_status();
+}
+
+Result<Fence> CudaBackend::fence() {
+  EMBD_TRY(set_device());
+  const Fence f = last_fence_ + 1;
+  EMBD_CUDA_TRY(cudaEventRecord(fences_[f % kFenceRing], stream_), name() + ": recording a fence");
+  last_fence_ = f;
+  return f;
+}
+
+Status CudaBackend::wait(Fence f) {
+  if (f == 0) return ok_status();
+  EMBD_TRY(set_device());
+  if (f > last_fence_) return internal_error(name() + ": waiting for fence " + std::to_string(f) + " never recorded");
+  EMBD_CUDA_TRY(cudaEventSynchronize(fences_[f % kFenceRing]), name() + ": waiting for the device");
   return ok_status();
 }
 
@@ -509,6 +572,14 @@ Status CudaBackend::attention(const AttentionArgs& a) {
   const std::string what = "attention qkv " + dims(a.qkv) + ", " + std::to_string(a.batch) +
                            " sequences of at most " + std::to_string(p.max_seqlen) + " tokens";
   if (!options_.portable_attention && attention_mma_applicable(p)) {
+    if (p.alibi_slopes != nullptr && options_.alibi_tile_skipping) {  // scratch for tile skipping
+      const std::size_t bytes = static_cast<std::size_t>(p.batch) * static_cast<std::size_t>(p.num_heads) * sizeof(float);
+      if (attention_scratch_.bytes() < bytes) {
+        attention_scratch_.reset();
+        EMBD_ASSIGN_OR_RETURN(attention_scratch_, allocate(std::max<std::size_t>(bytes, 64u << 10)));
+      }
+      p.key_norm_scratch = attention_scratch_.as<float>();
+    }
     return launched(launch_attention_mma(p, stream_), what);
   }
   return launched(launch_attention_simple(p, stream_), what);

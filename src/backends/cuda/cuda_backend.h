@@ -23,6 +23,9 @@ struct CudaBackendOptions {
   // Always use the portable CUDA-core attention kernel, never the tensor-core one (for
   // benchmarks and for cross-checking the two).
   bool portable_attention = false;
+  // Let the tensor-core attention kernel skip key tiles that ALiBi makes negligible (weights
+  // below 2^-40 of the row's largest; see attention_mma.cu). Off only to measure the gain.
+  bool alibi_tile_skipping = true;
 };
 
 // Number of visible CUDA devices; 0 (silently) when there is no driver or GPU.
