@@ -2,12 +2,13 @@
 //
 // Thread-safety: every method may be called from any number of threads at once. The engine owns
 // one executor thread per device; callers never touch a device. Destroying the engine cancels
-// queued work (those futures resolve with kUnavailable) after the batches in flight finish.
+// queued work (those requests resolve with kUnavailable) after the batches in flight finish.
 // Nothing here throws: failures are returned as Status inside Result.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <future>
 #include <memory>
 #include <span>
@@ -80,6 +81,9 @@ struct EngineStats {
   Histogram batch_requests;
 };
 
+// Receives one request's outcome from Engine::embed_async (see there for its thread).
+using EmbedCallback = std::function<void(Result<Embeddings>)>;
+
 class Engine {
  public:
   // Loads a model from a local directory or a Hugging Face id ("org/name[@revision]").
@@ -96,6 +100,24 @@ class Engine {
   // Same, from token ids (OpenAI's token-array input). Ids are validated against the vocabulary.
   std::future<Result<Embeddings>> embed_tokens(std::vector<std::vector<std::int32_t>> ids,
                                                const EmbedOptions& options = {});
+
+  // embed() and embed_tokens() with a completion callback instead of a future, so nobody needs
+  // a thread to wait. `done` receives the outcome exactly once:
+  //  * on the calling thread, before the call returns, when the request is refused at once
+  //    (no input, invalid UTF-8 or ids, too long, overloaded, cancelled, past its deadline,
+  //    shutting down);
+  //  * otherwise on the engine thread that resolves it: a device executor thread when its last
+  //    batch is done (or fails); a thread submitting another request, which sweeps out queued
+  //    requests that were cancelled or expired; the thread destroying the engine, for requests
+  //    still queued then.
+  // So `done` must be quick (an executor starts its next batch only after it), must not wait
+  // for the engine, must not destroy the engine, and must not throw (an exception is caught
+  // and dropped). Its captures are destroyed on the same thread right after it returns. An
+  // empty `done` is refused: nothing runs and the request counts as invalid.
+  void embed_async(std::vector<std::string> texts, const EmbedOptions& options,
+                   EmbedCallback done);
+  void embed_tokens_async(std::vector<std::vector<std::int32_t>> ids, const EmbedOptions& options,
+                          EmbedCallback done);
 
   // Token ids with specials, as the model sees them. max_length 0 = no truncation.
   Result<std::vector<std::vector<std::int32_t>>> tokenize(

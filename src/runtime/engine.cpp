@@ -40,10 +40,23 @@ class Engine::Impl {
     executors.clear();  // joins the device threads before the scheduler goes
   }
 
+  // A request ready for the scheduler: token ids per input and the time tokenising took.
+  struct Prepared {
+    std::vector<std::vector<std::int32_t>> sequences;
+    double tokenization_seconds = 0;
+  };
+
   Status load(const std::string& model, const LoadOptions& options);
-  std::future<Result<Embeddings>> submit(std::vector<std::vector<std::int32_t>> sequences,
-                                         const EmbedOptions& options,
-                                         double tokenization_seconds = 0);
+  // Tokenise texts / check and truncate ids. A refusal is counted as an invalid request.
+  Result<Prepared> prepare_texts(const std::vector<std::string>& texts,
+                                 const EmbedOptions& options);
+  Result<Prepared> prepare_ids(std::vector<std::vector<std::int32_t>> ids,
+                               const EmbedOptions& options);
+  // The outcome of a refusal or a submission, through a future or a callback.
+  std::future<Result<Embeddings>> submit(Result<Prepared> prepared, const EmbedOptions& options);
+  void submit(Result<Prepared> prepared, const EmbedOptions& options, EmbedCallback done);
+  // An empty callback could never hear about its request: it is refused (and counted) up front.
+  bool refuse_empty(const EmbedCallback& done);
   Result<std::vector<std::vector<std::int32_t>>> encode(const std::vector<std::string>& texts,
                                                        std::size_t max_length,
                                                        TruncationDirection direction,
@@ -159,10 +172,74 @@ Result<std::vector<std::vector<std::int32_t>>> Engine::Impl::encode(
   return ids;
 }
 
-std::future<Result<Embeddings>> Engine::Impl::submit(std::vector<std::vector<std::int32_t>> seqs,
-                                                     const EmbedOptions& options,
-                                                     double tokenization_seconds) {
-  return scheduler->submit(std::move(seqs), options, tokenization_seconds);
+Result<Engine::Impl::Prepared> Engine::Impl::prepare_texts(const std::vector<std::string>& texts,
+                                                           const EmbedOptions& options) {
+  const auto reject = [&](Status s) {
+    scheduler->stats().record_rejected_invalid();
+    return s;
+  };
+  if (texts.empty()) return reject(invalid_argument("no input texts"));
+  const auto start = std::chrono::steady_clock::now();
+  auto ids = encode(texts, options.truncate ? max_length : 0, options.truncation_direction,
+                    !options.truncate);
+  if (!ids.ok()) return reject(ids.status());
+  return Prepared{std::move(ids).value(),
+                  std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count()};
+}
+
+Result<Engine::Impl::Prepared> Engine::Impl::prepare_ids(std::vector<std::vector<std::int32_t>> ids,
+                                                         const EmbedOptions& options) {
+  const auto reject = [&](Status s) {
+    scheduler->stats().record_rejected_invalid();
+    return s;
+  };
+  if (ids.empty()) return reject(invalid_argument("no inputs"));
+  const auto vocab = config.vocab_size;
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    auto& seq = ids[i];
+    if (seq.empty()) return reject(invalid_argument("input " + std::to_string(i) + " has no tokens"));
+    for (std::size_t k = 0; k < seq.size(); ++k) {
+      if (seq[k] < 0 || seq[k] >= vocab) {
+        return reject(invalid_argument("input " + std::to_string(i) + " token " + std::to_string(k) +
+                                       ": id " + std::to_string(seq[k]) + " is outside the vocabulary [0, " +
+                                       std::to_string(vocab) + ")"));
+      }
+    }
+    if (seq.size() > max_length) {
+      if (!options.truncate) {
+        return reject(Status(ErrorCode::kInputTooLong,
+                             "input " + std::to_string(i) + " has " + std::to_string(seq.size()) +
+                                 " tokens, more than the model's maximum of " +
+                                 std::to_string(max_length)));
+      }
+      if (options.truncation_direction == TruncationDirection::kLeft) {
+        seq.erase(seq.begin(), seq.end() - static_cast<std::ptrdiff_t>(max_length));
+      } else {
+        seq.resize(max_length);
+      }
+    }
+  }
+  return Prepared{std::move(ids), 0};
+}
+
+std::future<Result<Embeddings>> Engine::Impl::submit(Result<Prepared> prepared,
+                                                     const EmbedOptions& options) {
+  if (!prepared.ok()) return ready_future<Result<Embeddings>>(prepared.status());
+  Prepared& p = prepared.value();
+  return scheduler->submit(std::move(p.sequences), options, p.tokenization_seconds);
+}
+
+void Engine::Impl::submit(Result<Prepared> prepared, const EmbedOptions& options,
+                          EmbedCallback done) {
+  if (!prepared.ok()) return runtime::invoke_callback(done, prepared.status());
+  Prepared& p = prepared.value();
+  scheduler->submit(std::move(p.sequences), options, std::move(done), p.tokenization_seconds);
+}
+
+bool Engine::Impl::refuse_empty(const EmbedCallback& done) {
+  if (done) return false;
+  scheduler->stats().record_rejected_invalid();
+  return true;
 }
 
 // ---- Engine ----
@@ -179,54 +256,24 @@ Result<std::unique_ptr<Engine>> Engine::load(const std::string& model, const Loa
 
 std::future<Result<Embeddings>> Engine::embed(std::vector<std::string> texts,
                                               const EmbedOptions& options) {
-  if (texts.empty()) {
-    impl_->scheduler->stats().record_rejected_invalid();
-    return ready_future<Result<Embeddings>>(invalid_argument("no input texts"));
-  }
-  const auto start = std::chrono::steady_clock::now();
-  auto ids = impl_->encode(texts, options.truncate ? impl_->max_length : 0,
-                           options.truncation_direction, !options.truncate);
-  if (!ids.ok()) {
-    impl_->scheduler->stats().record_rejected_invalid();
-    return ready_future<Result<Embeddings>>(ids.status());
-  }
-  const double tokenization = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  return impl_->submit(std::move(ids).value(), options, tokenization);
+  return impl_->submit(impl_->prepare_texts(texts, options), options);
 }
 
 std::future<Result<Embeddings>> Engine::embed_tokens(std::vector<std::vector<std::int32_t>> ids,
                                                      const EmbedOptions& options) {
-  auto reject = [&](Status s) {
-    impl_->scheduler->stats().record_rejected_invalid();
-    return ready_future<Result<Embeddings>>(std::move(s));
-  };
-  if (ids.empty()) return reject(invalid_argument("no inputs"));
-  const auto vocab = impl_->config.vocab_size;
-  for (std::size_t i = 0; i < ids.size(); ++i) {
-    auto& seq = ids[i];
-    if (seq.empty()) return reject(invalid_argument("input " + std::to_string(i) + " has no tokens"));
-    for (std::size_t k = 0; k < seq.size(); ++k) {
-      if (seq[k] < 0 || seq[k] >= vocab) {
-        return reject(invalid_argument("input " + std::to_string(i) + " token " + std::to_string(k) +
-                                       ": id " + std::to_string(seq[k]) + " is outside the vocabulary [0, " +
-                                       std::to_string(vocab) + ")"));
-      }
-    }
-    if (seq.size() > impl_->max_length) {
-      if (!options.truncate) {
-        return reject(Status(ErrorCode::kInputTooLong,
-                             "input " + std::to_string(i) + " has " + std::to_string(seq.size()) +
-                                 " tokens, more than the model's maximum of " +
-                                 std::to_string(impl_->max_length)));
-      }
-      if (options.truncation_direction == TruncationDirection::kLeft) {
-        seq.erase(seq.begin(), seq.end() - static_cast<std::ptrdiff_t>(impl_->max_length));
-      } else {
-        seq.resize(impl_->max_length);
-      }
-    }
-  }
-  return impl_->submit(std::move(ids), options);
+  return impl_->submit(impl_->prepare_ids(std::move(ids), options), options);
+}
+
+void Engine::embed_async(std::vector<std::string> texts, const EmbedOptions& options,
+                         EmbedCallback done) {
+  if (impl_->refuse_empty(done)) return;
+  impl_->submit(impl_->prepare_texts(texts, options), options, std::move(done));
+}
+
+void Engine::embed_tokens_async(std::vector<std::vector<std::int32_t>> ids,
+                                const EmbedOptions& options, EmbedCallback done) {
+  if (impl_->refuse_empty(done)) return;
+  impl_->submit(impl_->prepare_ids(std::move(ids), options), options, std::move(done));
 }
 
 Result<std::vector<std::vector<std::int32_t>>> Engine::tokenize(

@@ -34,11 +34,18 @@ struct Request {
   // acquire decrement that reaches zero.
   std::vector<float> out;
   std::atomic<std::size_t> remaining{0};  // sequences not yet delivered
-  std::atomic<bool> resolved{false};      // the promise was (or is being) fulfilled
-  std::promise<Result<Embeddings>> promise;
+  std::atomic<bool> resolved{false};      // the outcome was (or is being) delivered
+  Sink sink;  // used once, by whoever wins `resolved`
 };
 
 }  // namespace detail
+
+void invoke_callback(const EmbedCallback& done, Result<Embeddings> result) noexcept {
+  try {
+    done(std::move(result));
+  } catch (...) {  // NOLINT(bugprone-empty-catch): see the header
+  }
+}
 
 namespace {
 
@@ -48,10 +55,15 @@ using detail::Request;
 // requests, so they resolve promptly and stop holding back-pressure budget.
 constexpr auto kSweepInterval = std::chrono::milliseconds(1);
 
-std::future<Result<Embeddings>> resolved_future(Result<Embeddings> result) {
-  std::promise<Result<Embeddings>> promise;
-  promise.set_value(std::move(result));
-  return promise.get_future();
+// Hands a request's outcome to its promise or callback. A callback is moved out first, so its
+// captures die here, on the resolving thread, and not whenever the last batch lets go of the
+// request.
+void deliver(detail::Sink& sink, Result<Embeddings> result) {
+  if (auto* promise = std::get_if<std::promise<Result<Embeddings>>>(&sink)) {
+    return promise->set_value(std::move(result));
+  }
+  const EmbedCallback done = std::move(std::get<EmbedCallback>(sink));
+  invoke_callback(done, std::move(result));
 }
 
 // Why a queued request must not run any more, if it must not.
@@ -179,8 +191,23 @@ Status Scheduler::enqueue(const RequestPtr& request, std::size_t tokens) {
 std::future<Result<Embeddings>> Scheduler::submit(std::vector<std::vector<std::int32_t>> sequences,
                                                   const EmbedOptions& options,
                                                   double tokenization_seconds) {
+  std::promise<Result<Embeddings>> promise;
+  auto future = promise.get_future();
+  admit(std::move(sequences), options, tokenization_seconds, detail::Sink(std::move(promise)));
+  return future;
+}
+
+void Scheduler::submit(std::vector<std::vector<std::int32_t>> sequences,
+                       const EmbedOptions& options, EmbedCallback done,
+                       double tokenization_seconds) {
+  admit(std::move(sequences), options, tokenization_seconds, detail::Sink(std::move(done)));
+}
+
+void Scheduler::admit(std::vector<std::vector<std::int32_t>> sequences,
+                      const EmbedOptions& options, double tokenization_seconds,
+                      detail::Sink sink) {
   std::size_t tokens = 0;
-  if (auto early = screen(sequences, options, tokens)) return resolved_future(std::move(*early));
+  if (auto early = screen(sequences, options, tokens)) return deliver(sink, std::move(*early));
 
   auto request = std::make_shared<Request>();
   request->priority = static_cast<std::size_t>(options.priority);
@@ -192,7 +219,7 @@ std::future<Result<Embeddings>> Scheduler::submit(std::vector<std::vector<std::i
   request->queued_tokens = tokens;
   request->remaining.store(sequences.size(), std::memory_order_relaxed);
   request->sequences = std::move(sequences);
-  auto future = request->promise.get_future();
+  request->sink = std::move(sink);
 
   if (Status rejection = enqueue(request, tokens); !rejection.ok()) {
     if (rejection.code() == ErrorCode::kOverloaded) {
@@ -200,11 +227,12 @@ std::future<Result<Embeddings>> Scheduler::submit(std::vector<std::vector<std::i
     } else {
       stats_.record_failed();
     }
-    return resolved_future(std::move(rejection));
+    // Never queued, so nobody else can resolve it.
+    request->resolved.store(true, std::memory_order_relaxed);
+    return deliver(request->sink, std::move(rejection));
   }
   stats_.record_submitted();
   cv_.notify_all();  // idle executors, and ones waiting for a fuller batch
-  return future;
 }
 
 bool Scheduler::full_locked() const {
@@ -431,7 +459,7 @@ void Scheduler::finish(Request& r) {
   e.queue_seconds = r.queue_seconds;
   e.inference_seconds = static_cast<double>(r.inference_ns.load(std::memory_order_relaxed)) * 1e-9;
   stats_.record_completed();
-  r.promise.set_value(std::move(e));
+  deliver(r.sink, std::move(e));
 }
 
 void Scheduler::fail(Request& r, const Status& why) {
@@ -441,7 +469,7 @@ void Scheduler::fail(Request& r, const Status& why) {
     case ErrorCode::kDeadlineExceeded: stats_.record_deadline_exceeded(); break;
     default: stats_.record_failed(); break;
   }
-  r.promise.set_value(why);
+  deliver(r.sink, why);
 }
 
 void Scheduler::stop() {

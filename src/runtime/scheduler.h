@@ -1,10 +1,10 @@
 // Scheduler: the queue between callers and device executors. It takes tokenised requests,
-// merges them into padding-free device batches by priority, and resolves each request's future
-// once all of its sequences came back.
+// merges them into padding-free device batches by priority, and resolves each request (its
+// future, or its completion callback) once all of its sequences came back.
 //
-// Ownership: the scheduler owns every queued request (and its promise). A ScheduledBatch handed
-// to an executor shares ownership of the requests it carries, so a request outlives its queue
-// entry until its last batch is delivered.
+// Ownership: the scheduler owns every queued request (and its promise or callback). A
+// ScheduledBatch handed to an executor shares ownership of the requests it carries, so a request
+// outlives its queue entry until its last batch is delivered.
 //
 // Thread-safety: every public method may be called from any thread. submit() is called by
 // callers; next_batch() and complete() by executors (any number of them, all pulling from this
@@ -12,9 +12,10 @@
 //
 // Locking: one mutex, mu_, guards the queues, the per-request dispatch cursor and the queue
 // accounting (see the GUARDED_BY notes). It is a leaf lock: no other lock is taken while holding
-// it, and no promise is fulfilled and no device work runs under it. Completion is lock-free: each
-// request counts its outstanding sequences with an atomic, and an atomic flag makes sure its
-// promise is fulfilled exactly once (by the last delivery, or by the first failure).
+// it, and no request is resolved (no promise fulfilled, no callback run) and no device work runs
+// under it. Completion is lock-free: each request counts its outstanding sequences with an atomic,
+// and an atomic flag makes sure it is resolved exactly once (by the last delivery, or by the first
+// failure).
 //
 // Scheduling rules:
 //  * Priority classes query(0) > interactive(1) > batch(2); FIFO inside a class.
@@ -54,6 +55,7 @@
 #include <mutex>
 #include <optional>
 #include <stop_token>
+#include <variant>
 #include <vector>
 
 #include "core/status.h"
@@ -84,7 +86,13 @@ struct SchedulerOptions {
 
 namespace detail {
 struct Request;
-}
+// Where a request's outcome goes: a future's promise or a completion callback.
+using Sink = std::variant<std::promise<Result<Embeddings>>, EmbedCallback>;
+}  // namespace detail
+
+// Runs `done` with `result`. An exception from it (a broken contract: callbacks must not throw)
+// is contained, so the executor or caller thread that resolves the request survives it.
+void invoke_callback(const EmbedCallback& done, Result<Embeddings> result) noexcept;
 
 // One device batch and the bookkeeping to route its rows back to their requests.
 struct ScheduledBatch {
@@ -111,6 +119,12 @@ class Scheduler {
   std::future<Result<Embeddings>> submit(std::vector<std::vector<std::int32_t>> sequences,
                                          const EmbedOptions& options,
                                          double tokenization_seconds = 0);
+  // Same, with the outcome handed to `done` (exactly once) instead of a future: on this thread
+  // for a rejection, else on the thread that resolves the request (an executor in complete() or
+  // next_batch(), a submit() that sweeps it out as cancelled or expired, or stop()). Its
+  // captures are destroyed on that thread right after it returns.
+  void submit(std::vector<std::vector<std::int32_t>> sequences, const EmbedOptions& options,
+              EmbedCallback done, double tokenization_seconds = 0);
 
   // Executor side. Blocks until a batch is ready (see the fill delay); returns nullopt once the
   // scheduler is stopped or `stop` is requested. With wait = false it never blocks: nullopt
@@ -133,6 +147,9 @@ class Scheduler {
   using RequestPtr = std::shared_ptr<detail::Request>;
   using Resolution = std::pair<RequestPtr, Status>;
 
+  // Both submit()s: screens, queues or rejects the request; `sink` receives the outcome.
+  void admit(std::vector<std::vector<std::int32_t>> sequences, const EmbedOptions& options,
+             double tokenization_seconds, detail::Sink sink);
   Status validate(const std::vector<std::vector<std::int32_t>>& sequences,
                   const EmbedOptions& options, std::size_t& tokens) const;
   // Answers a request that never needs the queue (invalid, cancelled, expired, empty).
@@ -149,7 +166,7 @@ class Scheduler {
   void remove_locked(detail::Request& request);
   ScheduledBatch assemble_locked(Clock::time_point now, std::vector<Resolution>& dropped);
   void publish_queue_locked();
-  // Fulfil a request's promise unless it already was: with an error, or with its rows.
+  // Resolve a request unless it already was: with an error, or with its rows.
   void fail(detail::Request& request, const Status& why);
   void finish(detail::Request& request);
 

@@ -3,7 +3,10 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <condition_variable>
 #include <cstdlib>
+#include <mutex>
+#include <stdexcept>
 #include <thread>
 
 #include "common/golden.h"
@@ -169,6 +172,106 @@ TEST(Engine, ConcurrentCallersGetSequentialResults) {
   }
   for (auto& th : threads) th.join();
   EXPECT_EQ(mismatches.load(), 0);
+}
+
+// Many threads submit through embed_async / embed_tokens_async at once: every callback runs
+// exactly once, with what embed() gives for the same text. Run under ThreadSanitizer too.
+TEST(Engine, AsyncCallbacksRunOnceWithEmbedResults) {
+  auto engine = load("tiny-jina", {.dtype = "f32"});
+  ASSERT_TRUE(engine);
+  const auto goldens = testing::load_goldens("tiny-jina");
+  std::vector<std::vector<float>> alone(goldens.size());
+  std::vector<std::vector<std::int32_t>> ids(goldens.size());
+  for (std::size_t i = 0; i < goldens.size(); ++i) {
+    auto r = engine->embed({goldens[i].text}).get();
+    ASSERT_TRUE(r.ok());
+    alone[i].assign(r->data.begin(), r->data.end());
+    auto t = engine->tokenize({goldens[i].text});
+    ASSERT_TRUE(t.ok());
+    ids[i] = (*t)[0];
+  }
+  constexpr int kThreads = 16;
+  constexpr int kPerThread = 12;
+  struct Outcome {
+    std::atomic<int> calls{0};
+    std::size_t text = 0;
+    Result<Embeddings> result = Status(ErrorCode::kInternal, "callback never ran");
+  };
+  std::vector<Outcome> outcomes(kThreads * kPerThread);
+  std::mutex mu;
+  std::condition_variable cv;
+  int pending = kThreads * kPerThread;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int k = 0; k < kPerThread; ++k) {
+        Outcome& o = outcomes[static_cast<std::size_t>(t * kPerThread + k)];
+        o.text = static_cast<std::size_t>(t * 5 + k * 3) % goldens.size();
+        auto done = [&](Result<Embeddings> r) {
+          if (o.calls.fetch_add(1) == 0) o.result = std::move(r);
+          std::lock_guard lock(mu);
+          if (--pending == 0) cv.notify_all();
+        };
+        if (k % 2 == 0) {
+          engine->embed_async({goldens[o.text].text}, {}, done);
+        } else {
+          engine->embed_tokens_async({ids[o.text]}, {}, done);
+        }
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  {
+    std::unique_lock lock(mu);
+    ASSERT_TRUE(cv.wait_for(lock, std::chrono::seconds(120), [&] { return pending == 0; }));
+  }
+  for (auto& o : outcomes) {
+    EXPECT_EQ(o.calls.load(), 1);
+    ASSERT_TRUE(o.result.ok()) << o.result.status().to_string();
+    ASSERT_EQ(o.result->data.size(), alone[o.text].size());
+    for (std::size_t d = 0; d < o.result->data.size(); ++d) {
+      ASSERT_NEAR(o.result->data[d], alone[o.text][d], 1e-6) << "text " << o.text << " dim " << d;
+    }
+  }
+}
+
+// Refusals reach the callback on the calling thread before embed_async returns; a throwing
+// callback does not take the engine down; an empty callback is refused and counted.
+TEST(Engine, AsyncRefusalsAndBrokenCallbacks) {
+  auto engine = load("tiny-jina");
+  ASSERT_TRUE(engine);
+  const auto caller = std::this_thread::get_id();
+  int calls = 0;
+  std::thread::id ran_on;
+  Status status;
+  const auto record = [&](Result<Embeddings> r) {
+    ++calls;
+    ran_on = std::this_thread::get_id();
+    status = r.status();
+  };
+  engine->embed_async({}, {}, record);
+  EXPECT_EQ(calls, 1);
+  EXPECT_EQ(ran_on, caller);
+  EXPECT_EQ(status.code(), ErrorCode::kInvalidArgument);
+  engine->embed_async({"fine", std::string("bad \xff byte")}, {}, record);
+  EXPECT_EQ(calls, 2);
+  EXPECT_NE(status.message().find("input 1"), std::string::npos) << status.message();
+  engine->embed_tokens_async({{101, 999999, 102}}, {}, record);
+  EXPECT_EQ(calls, 3);
+  EXPECT_NE(status.message().find("input 0 token 1"), std::string::npos) << status.message();
+
+  std::promise<void> thrown;
+  engine->embed_async({"a callback that throws"}, {}, [&](Result<Embeddings>) {
+    thrown.set_value();
+    throw std::runtime_error("broken callback");
+  });
+  ASSERT_EQ(thrown.get_future().wait_for(std::chrono::seconds(60)), std::future_status::ready);
+  auto after = engine->embed({"the engine still works"}).get();
+  EXPECT_TRUE(after.ok()) << after.status().to_string();
+
+  const auto invalid_before = engine->stats().rejected_invalid;
+  engine->embed_async({"nobody listens"}, {}, nullptr);
+  EXPECT_EQ(engine->stats().rejected_invalid, invalid_before + 1);
 }
 
 }  // namespace
