@@ -5,6 +5,9 @@
 // the model is ready one line "embd serve: listening on http://HOST:PORT ..." goes to stdout
 // (with --port 0 it carries the port the system chose). SIGINT/SIGTERM: stop accepting, answer
 // the requests already received, exit 0.
+#include <sys/resource.h>
+
+#include <algorithm>
 #include <cstdio>
 #include <memory>
 #include <string>
@@ -42,6 +45,9 @@ void add_server_flags(CLI::App& cmd, ServeFlags& f) {
   cmd.add_option("--max-request-tokens", s.max_request_tokens,
                  "tokens per request, 0 = no limit")
       ->envname("MAX_REQUEST_TOKENS")->capture_default_str();
+  cmd.add_option("--max-connections", s.max_connections,
+                 "open connections; beyond it a new one gets 503 and is closed")
+      ->envname("EMBD_MAX_CONNECTIONS")->check(CLI::PositiveNumber)->capture_default_str();
   cmd.add_option("--payload-limit", s.payload_limit, "request body bytes")
       ->envname("PAYLOAD_LIMIT")->check(CLI::PositiveNumber)->capture_default_str();
   cmd.add_flag("--auto-truncate", s.auto_truncate,
@@ -60,8 +66,35 @@ void add_server_flags(CLI::App& cmd, ServeFlags& f) {
                  "engine back-pressure: queued tokens beyond which requests get 429 (0 = default)");
 }
 
+// File descriptors the process needs besides connections (model files, epoll, timers, pipes).
+constexpr rlim_t kReservedDescriptors = 128;
+
+// Raises the soft open-file limit so --max-connections fits under it, or lowers the cap to what
+// the hard limit allows (saying so), so that accept() never runs out of descriptors.
+void fit_descriptor_limit(std::size_t& max_connections) {
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) != 0) return;
+  const rlim_t wanted = static_cast<rlim_t>(max_connections) + kReservedDescriptors;
+  if (limit.rlim_cur != RLIM_INFINITY && limit.rlim_cur < wanted) {
+    rlimit raised = limit;
+    raised.rlim_cur = limit.rlim_max == RLIM_INFINITY ? wanted : std::min(wanted, limit.rlim_max);
+    if (setrlimit(RLIMIT_NOFILE, &raised) == 0) limit = raised;
+  }
+  if (limit.rlim_cur != RLIM_INFINITY && limit.rlim_cur < wanted) {
+    const rlim_t fit = limit.rlim_cur > 2 * kReservedDescriptors
+                           ? limit.rlim_cur - kReservedDescriptors
+                           : limit.rlim_cur / 2;
+    std::fprintf(stderr,
+                 "embd serve: --max-connections %zu lowered to %zu: the open-file limit is %llu\n",
+                 max_connections, static_cast<std::size_t>(fit),
+                 static_cast<unsigned long long>(limit.rlim_cur));
+    max_connections = static_cast<std::size_t>(fit);
+  }
+}
+
 int run_serve(ServeFlags& f) {
   f.server.handle_signals = true;
+  fit_descriptor_limit(f.server.max_connections);
   f.server.max_batch_tokens = f.max_batch_tokens;
   f.server.tokenization_workers = f.server.workers;
   auto server = server::Server::start(f.server);

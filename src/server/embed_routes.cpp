@@ -1,5 +1,12 @@
 // POST /embed, /v1/embeddings (/embeddings) and /tokenize: validate, admit, submit to the
-// engine, and encode the result when the waiter reports it. Runs on the worker pool.
+// engine, and answer from the engine's completion callback.
+//
+// Where the work runs: parsing, validation and tokenisation on whichever thread runs the handler
+// (the I/O thread for small bodies, the worker pool for large ones, see kInlineBodyBytes). The
+// completion callback runs on the engine's executor thread and does no encoding there: a small
+// result is encoded on the connection's own I/O thread (respond_with: the one hop the response
+// needs anyway), a large one on the worker pool. So no request waits on a thread of its own and
+// the executor is back at its batches at once.
 #include <algorithm>
 #include <numeric>
 
@@ -12,26 +19,32 @@ namespace {
 using Kind = ApiError::Kind;
 using Clock = std::chrono::steady_clock;
 
-// Answers once: records metrics, releases the in-flight count.
-void finish(ServiceContext& ctx, HttpExchange& exchange, HttpResponse response,
-            Clock::time_point received, std::uint64_t inputs, std::uint64_t tokens,
-            bool empty_error = false) {
+// The request's bookkeeping once its response is decided: metrics, then the in-flight count.
+// That is its last use of ctx (shutdown() may free it as soon as in_flight reads zero); the
+// response is sent after.
+HttpResponse settle(ServiceContext& ctx, HttpResponse response, Clock::time_point received,
+                    std::uint64_t inputs, std::uint64_t tokens, bool empty_error = false) {
   if (response.status == 200) {
     ctx.metrics.record_success(std::chrono::duration<double>(Clock::now() - received).count(),
                                inputs, tokens);
   } else {
     ctx.metrics.record_failure(failure_label(response.status, empty_error));
   }
-  exchange.respond(std::move(response));
-  ctx.in_flight.fetch_sub(1, std::memory_order_acq_rel);
   ctx.metrics.add_in_flight(-1);
+  ctx.in_flight.fetch_sub(1, std::memory_order_acq_rel);
+  return response;
+}
+
+HttpResponse failure(ServiceContext& ctx, const ApiError& error, ApiFlavor flavor,
+                     Clock::time_point received) {
+  HttpResponse response = error_response(error, flavor);
+  if (error.kind == Kind::kOverloaded) response.headers.push_back({"retry-after", "1"});
+  return settle(ctx, std::move(response), received, 0, 0, error.kind == Kind::kEmpty);
 }
 
 void fail(ServiceContext& ctx, HttpExchange& exchange, const ApiError& error, ApiFlavor flavor,
           Clock::time_point received) {
-  HttpResponse response = error_response(error, flavor);
-  if (error.kind == Kind::kOverloaded) response.headers.push_back({"retry-after", "1"});
-  finish(ctx, exchange, std::move(response), received, 0, 0, error.kind == Kind::kEmpty);
+  exchange.respond(failure(ctx, error, flavor, received));
 }
 
 // One embedding request after route-specific parsing.
@@ -129,10 +142,17 @@ ApiResult<Priority> resolve_priority(const HttpRequest& request, const EmbedJob&
   return default_priority(job.inputs.size(), bytes);
 }
 
+// Results with more floats than this are encoded on the worker pool, not on the connection's
+// I/O thread, which would stall its other connections meanwhile (printing takes about 45 ns a
+// float: 1024 floats about 45 us).
+constexpr std::size_t kInlineEncodeFloats = 1024;
+
+// What the completion callback needs. It holds no reference to the engine: the callback is
+// destroyed on an executor thread, which must never drop the engine's last reference.
 struct Completion {
   ServiceContext* ctx;
   std::shared_ptr<HttpExchange> exchange;
-  std::shared_ptr<const EngineSlot> slot;
+  std::string compute_type;
   Clock::time_point received;
   Clock::time_point submitted;
   std::size_t inputs = 0;
@@ -142,22 +162,22 @@ struct Completion {
   std::function<std::string(const Embeddings&)> encode;
 };
 
-void complete(const Completion& c, Result<Embeddings> result) {
-  const auto engine_time = Clock::now() - c.submitted;
+// The response to a resolved request, encoded, with its bookkeeping done.
+HttpResponse answer(const Completion& c, Clock::duration engine_time, Result<Embeddings> result) {
   c.ctx->admission.release(c.inputs);
-  if (!result.ok()) return fail(*c.ctx, *c.exchange, from_status(result.status(), c.field),
-                                c.flavor, c.received);
+  if (!result.ok()) return failure(*c.ctx, from_status(result.status(), c.field), c.flavor, c.received);
   const Embeddings& e = *result;
   if (e.rows != c.inputs || e.data.size() != e.rows * e.dim) {
-    return fail(*c.ctx, *c.exchange,
-                make_error(Kind::kBackend, "engine returned " + std::to_string(e.rows) +
-                                               " rows for " + std::to_string(c.inputs) + " inputs"),
-                c.flavor, c.received);
+    return failure(*c.ctx,
+                   make_error(Kind::kBackend, "engine returned " + std::to_string(e.rows) +
+                                                  " rows for " + std::to_string(c.inputs) +
+                                                  " inputs"),
+                   c.flavor, c.received);
   }
   std::uint64_t tokens = std::accumulate(e.token_counts.begin(), e.token_counts.end(),
                                          std::uint64_t{0});
   HttpResponse response = json_response(200, c.encode(e));
-  response.headers.push_back({"x-compute-type", c.slot->compute_type});
+  response.headers.push_back({"x-compute-type", c.compute_type});
   response.headers.push_back({"x-compute-time", format_ms(engine_time)});
   response.headers.push_back({"x-compute-characters", std::to_string(c.characters)});
   response.headers.push_back({"x-compute-tokens", std::to_string(tokens)});
@@ -168,7 +188,21 @@ void complete(const Completion& c, Result<Embeddings> result) {
   response.headers.push_back({"x-tokenization-time", seconds(e.tokenization_seconds)});
   response.headers.push_back({"x-queue-time", seconds(e.queue_seconds)});
   response.headers.push_back({"x-inference-time", seconds(e.inference_seconds)});
-  finish(*c.ctx, *c.exchange, std::move(response), c.received, c.inputs, tokens);
+  return settle(*c.ctx, std::move(response), c.received, c.inputs, tokens);
+}
+
+// The engine's completion callback (on an executor thread, or the submitting thread for a
+// refusal): it only hands the result on, so the executor goes back to its batches at once.
+void on_resolved(const Completion& c, Result<Embeddings> result) {
+  const auto engine_time = Clock::now() - c.submitted;
+  const bool large = result.ok() && result->data.size() > kInlineEncodeFloats;
+  auto make = [c, engine_time, result = std::move(result)]() mutable {
+    return answer(c, engine_time, std::move(result));
+  };
+  if (large) {
+    return c.ctx->post_work([c, make = std::move(make)]() mutable { c.exchange->respond(make()); });
+  }
+  c.exchange->respond_with(std::move(make));
 }
 
 void submit(ServiceContext& ctx, const HttpRequest& request,
@@ -192,15 +226,15 @@ void submit(ServiceContext& ctx, const HttpRequest& request,
   CancellationToken token;
   job.options.cancel = token;
   exchange->on_disconnect([token] { token.cancel(); });
-  Completion c{&ctx, exchange, slot, request.received, Clock::now(), n, 0, job.flavor,
-               job.field, std::move(job.encode)};
+  Completion c{&ctx, exchange, slot->compute_type, request.received, Clock::now(), n, 0,
+               job.flavor, job.field, std::move(job.encode)};
   for (const auto& t : job.inputs.texts) c.characters += count_characters(t);
-  auto future = job.inputs.is_tokens
-                    ? slot->engine->embed_tokens(std::move(job.inputs.ids), job.options)
-                    : slot->engine->embed(std::move(job.inputs.texts), job.options);
-  ctx.waiter.add(std::move(future), [c = std::move(c)](Result<Embeddings> result) {
-    c.ctx->post_work([c, result = std::move(result)]() mutable { complete(c, std::move(result)); });
-  });
+  auto done = [c = std::move(c)](Result<Embeddings> result) { on_resolved(c, std::move(result)); };
+  if (job.inputs.is_tokens) {
+    slot->engine->embed_tokens_async(std::move(job.inputs.ids), job.options, std::move(done));
+  } else {
+    slot->engine->embed_async(std::move(job.inputs.texts), job.options, std::move(done));
+  }
 }
 
 }  // namespace
@@ -291,7 +325,7 @@ void handle_tokenize(ServiceContext& ctx, HttpRequest request,
     total += ids.size();
   }
   body += ']';
-  finish(ctx, *exchange, json_response(200, std::move(body)), received, texts.size(), total);
+  exchange->respond(settle(ctx, json_response(200, std::move(body)), received, texts.size(), total));
 }
 
 }  // namespace embd::server

@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <mutex>
 #include <optional>
+#include <sstream>
 #include <thread>
 #include <unordered_map>
 
@@ -50,6 +51,23 @@ const char* reason_for(int status) {
   }
 }
 
+using BeastResponse = http::response<http::string_body>;
+
+std::shared_ptr<BeastResponse> to_beast(HttpResponse response, unsigned version, bool keep_alive,
+                                        const std::string& server_name) {
+  auto res = std::make_shared<BeastResponse>();
+  res->result(static_cast<unsigned>(response.status));
+  if (const char* reason = reason_for(response.status)) res->reason(reason);
+  res->version(version);
+  res->set(http::field::server, server_name);
+  if (!response.content_type.empty()) res->set(http::field::content_type, response.content_type);
+  for (auto& h : response.headers) res->set(h.name, h.value);
+  res->body() = std::move(response.body);
+  res->keep_alive(keep_alive);
+  res->prepare_payload();
+  return res;
+}
+
 }  // namespace
 
 class Session;
@@ -66,12 +84,15 @@ class HttpServer::Impl : public std::enable_shared_from_this<HttpServer::Impl> {
   Status listen();
   void run_threads();
   void do_accept();
+  // Over max_connections: a 503 in one non-blocking write, then close (no session, no waiting).
+  void refuse(tcp::socket socket);
   void begin_shutdown();
   bool wait_drained(std::chrono::milliseconds timeout);
   int wait_for_signal();
   void stop_and_join();
 
   void register_session(std::uint64_t id, std::weak_ptr<Session> session);
+  std::size_t open_connections() const;
   void unregister_session(std::uint64_t id);
   bool stopping() const { return stopping_.load(std::memory_order_acquire); }
 
@@ -133,7 +154,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void dispatch_request();
   void watch_disconnect();
   void on_readable(beast::error_code ec);
-  void write(std::shared_ptr<http::response<http::string_body>> response, bool close_after);
+  void write(std::shared_ptr<BeastResponse> response, bool close_after);
   void linger();
   void close();
 
@@ -171,6 +192,20 @@ class Exchange final : public HttpExchange {
   void respond(HttpResponse response) override {
     if (done_.exchange(true)) return;
     post(std::move(response));
+  }
+  void respond_with(std::function<HttpResponse()> make) override {
+    if (done_.exchange(true)) return;
+    net::post(session_->executor(), [s = session_, core = core_, make = std::move(make)] {
+      HttpResponse response;
+      try {
+        response = make();
+      } catch (const std::exception& e) {
+        response = core->make_error_(500, "", std::string("internal error: ") + e.what());
+      } catch (...) {
+        response = core->make_error_(500, "", "internal error");
+      }
+      s->send(std::move(response));
+    });
   }
   void on_disconnect(std::function<void()> callback) override {
     net::post(session_->executor(), [s = session_, cb = std::move(callback)]() mutable {
@@ -258,16 +293,8 @@ void Session::read_failed(beast::error_code ec) {
     const auto t = parser_->get().target();
     target.assign(t.data(), t.size());
   }
-  HttpResponse response = server_.make_error_(status, target, std::move(message));
-  auto res = std::make_shared<http::response<http::string_body>>();
-  res->result(static_cast<unsigned>(response.status));
-  res->version(11);
-  res->set(http::field::server, server_.options_.server_name);
-  res->set(http::field::content_type, response.content_type);
-  for (auto& h : response.headers) res->set(h.name, h.value);
-  res->body() = std::move(response.body);
-  res->keep_alive(false);
-  res->prepare_payload();
+  auto res = to_beast(server_.make_error_(status, target, std::move(message)), 11,
+                      /*keep_alive=*/false, server_.options_.server_name);
   state_ = State::kWriting;
   error_reply_ = true;
   write(std::move(res), /*close_after=*/true);
@@ -344,22 +371,12 @@ void Session::send(HttpResponse response) {
   }
   ++watch_generation_;  // a completion already queued for this request's watch is now stale
   state_ = State::kWriting;
-  auto res = std::make_shared<http::response<http::string_body>>();
-  res->result(static_cast<unsigned>(response.status));
-  if (const char* reason = reason_for(response.status)) res->reason(reason);
-  res->version(version_);
-  res->set(http::field::server, server_.options_.server_name);
-  if (!response.content_type.empty()) res->set(http::field::content_type, response.content_type);
-  for (auto& h : response.headers) res->set(h.name, h.value);
-  res->body() = std::move(response.body);
   const bool close_after = !keep_alive_ || client_gone_ || server_.stopping();
-  res->keep_alive(!close_after);
-  res->prepare_payload();
-  write(std::move(res), close_after);
+  write(to_beast(std::move(response), version_, !close_after, server_.options_.server_name),
+        close_after);
 }
 
-void Session::write(std::shared_ptr<http::response<http::string_body>> response,
-                    bool close_after) {
+void Session::write(std::shared_ptr<BeastResponse> response, bool close_after) {
   stream_.expires_after(server_.options_.write_timeout);
   http::async_write(stream_, *response,
                     [self = shared_from_this(), response, close_after](beast::error_code ec,
@@ -454,11 +471,38 @@ void HttpServer::Impl::do_accept() {
       accept_retry_.async_wait([this](beast::error_code) { do_accept(); });
       return;
     }
-    beast::error_code ignored;
-    socket.set_option(tcp::no_delay(true), ignored);
-    std::make_shared<Session>(std::move(socket), *this)->start();
+    if (open_connections() >= options_.max_connections) {
+      refuse(std::move(socket));
+    } else {
+      beast::error_code ignored;
+      socket.set_option(tcp::no_delay(true), ignored);
+      std::make_shared<Session>(std::move(socket), *this)->start();
+    }
     do_accept();
   });
+}
+
+void HttpServer::Impl::refuse(tcp::socket socket) {
+  const auto res = to_beast(
+      make_error_(503, "", "too many open connections (the limit is " +
+                               std::to_string(options_.max_connections) + "); retry later"),
+      11, /*keep_alive=*/false, options_.server_name);
+  res->set(http::field::retry_after, "1");
+  std::ostringstream wire;
+  wire << *res;
+  const std::string bytes = std::move(wire).str();
+  // A fresh socket's send buffer takes these few hundred bytes at once; never wait for a client
+  // we are turning away.
+  beast::error_code ignored;
+  socket.non_blocking(true, ignored);
+  socket.write_some(net::buffer(bytes), ignored);
+  socket.shutdown(tcp::socket::shutdown_both, ignored);
+  socket.close(ignored);
+}
+
+std::size_t HttpServer::Impl::open_connections() const {
+  std::lock_guard lock(mu_);
+  return sessions_.size();
 }
 
 void HttpServer::Impl::register_session(std::uint64_t id, std::weak_ptr<Session> session) {
@@ -537,9 +581,6 @@ void HttpServer::begin_shutdown() { impl_->begin_shutdown(); }
 bool HttpServer::wait_drained(std::chrono::milliseconds timeout) {
   return impl_->wait_drained(timeout);
 }
-std::size_t HttpServer::open_connections() const {
-  std::lock_guard lock(impl_->mu_);
-  return impl_->sessions_.size();
-}
+std::size_t HttpServer::open_connections() const { return impl_->open_connections(); }
 
 }  // namespace embd::server

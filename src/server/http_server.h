@@ -10,7 +10,9 @@
 //
 // Limits: request bodies over `body_limit` get 413, headers over `header_limit` 431, malformed
 // HTTP 400 (the connection is then closed); a read that does not finish within `read_timeout`
-// closes the connection (slow or idle clients). Error bodies come from `make_error`.
+// closes the connection (slow or idle clients). Error bodies come from `make_error`. At most
+// `max_connections` connections are open at once: one more is answered 503 (one non-blocking
+// write, Connection: close) and closed at once, so clients cannot exhaust file descriptors.
 //
 // Shutdown: begin_shutdown() closes the listener and idle connections; requests already read
 // are answered (Connection: close), then their connections close. wait_drained() waits for that.
@@ -64,13 +66,20 @@ class HttpExchange {
  public:
   virtual ~HttpExchange() = default;
   virtual void respond(HttpResponse response) = 0;
+  // Builds the response on the connection's I/O thread (its strand), then sends it: for callers
+  // whose own thread should not do that work (an engine executor). Counts as the response:
+  // ignored when the exchange already responded; otherwise `make` runs exactly once (also when
+  // the client is gone, the response is then dropped) unless the server is destroyed first. An
+  // exception from `make` becomes a 500.
+  virtual void respond_with(std::function<HttpResponse()> make) = 0;
   // `callback` runs at most once, on an I/O thread, if the client disconnects before respond().
   virtual void on_disconnect(std::function<void()> callback) = 0;
 };
 
 // Must not block: hand long work to another thread and respond() from there.
 using HttpHandler = std::function<void(HttpRequest&& request, std::shared_ptr<HttpExchange>)>;
-// Builds the response for a protocol-level error (413, 431, 400) on `target` ("" if unknown).
+// Builds the response for a protocol-level error (413, 431, 400, 503 for too many connections)
+// on `target` ("" if unknown).
 using HttpErrorFactory =
     std::function<HttpResponse(int status, std::string_view target, std::string message)>;
 
@@ -83,6 +92,7 @@ struct HttpServerOptions {
   std::chrono::milliseconds read_timeout{30000};   // one whole request, headers and body
   std::chrono::milliseconds idle_timeout{60000};   // keep-alive wait for the next request
   std::chrono::milliseconds write_timeout{60000};
+  std::size_t max_connections = 4096;  // open connections; beyond it new ones get 503 and close
   std::string server_name = "embd";
   // Catch SIGINT/SIGTERM for wait_for_signal() (the CLI); tests leave signals alone.
   bool handle_signals = false;

@@ -63,12 +63,15 @@ class Server::Impl {
     http.port = ctx_.options.port;
     http.io_threads = ctx_.options.io_threads;
     http.body_limit = ctx_.options.payload_limit;
+    http.max_connections = ctx_.options.max_connections;
     http.handle_signals = ctx_.options.handle_signals;
     auto server = HttpServer::start(
         http, [this](HttpRequest&& r, std::shared_ptr<HttpExchange> e) { route(std::move(r), e); },
         [](int status, std::string_view target, std::string message) {
-          ApiError error = make_error(status == 413 ? Kind::kPayloadTooLarge : Kind::kMalformed,
-                                      std::move(message));
+          const Kind kind = status == 413   ? Kind::kPayloadTooLarge
+                            : status == 503 ? Kind::kUnavailable
+                                            : Kind::kMalformed;
+          ApiError error = make_error(kind, std::move(message));
           HttpResponse response = error_response(error, flavor_for(target.substr(0, target.find('?'))));
           response.status = status;
           return response;
@@ -135,6 +138,7 @@ HttpResponse Server::Impl::info() const {
       {"max_batch_requests", o.max_batch_requests ? nlohmann::json(o.max_batch_requests)
                                                   : nlohmann::json(nullptr)},
       {"max_client_batch_size", o.max_client_batch_size},
+      {"max_connections", o.max_connections},
       {"max_request_tokens", o.max_request_tokens},
       {"auto_truncate", o.auto_truncate},
       {"tokenization_workers", o.tokenization_workers},
@@ -208,6 +212,7 @@ void Server::Impl::route(HttpRequest&& request, std::shared_ptr<HttpExchange> ex
         error_response(make_error(Kind::kUnavailable, "server is shutting down"), flavor));
   }
   ctx_.metrics.add_in_flight(1);
+  if (request.body.size() <= kInlineBodyBytes) return handler(ctx_, std::move(request), exchange);
   ctx_.post_work([this, handler, r = std::move(request), exchange]() mutable {
     handler(ctx_, std::move(r), std::move(exchange));
   });
@@ -217,13 +222,15 @@ void Server::Impl::shutdown() {
   std::call_once(shutdown_once_, [this] {
     ctx_.shutting_down.store(true);
     if (http_) http_->begin_shutdown();
-    // Requests already read are answered; the engine resolves every future it accepted.
+    // Requests already read are answered: the engine resolves every request it accepted, and
+    // each completion callback uses ctx_ until it decrements in_flight, so this waits for all
+    // of them (past shutdown_grace only as long as batches already queued take).
     const auto deadline = Clock::now() + ctx_.options.shutdown_grace;
     while (ctx_.in_flight.load() > 0 && Clock::now() < deadline) {
       std::this_thread::sleep_for(std::chrono::milliseconds(2));
     }
     if (http_) http_->wait_drained(std::chrono::seconds(2));
-    ctx_.waiter.stop();
+    while (ctx_.in_flight.load() > 0) std::this_thread::sleep_for(std::chrono::milliseconds(2));
     pool_.join();
     http_.reset();
   });

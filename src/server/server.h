@@ -4,9 +4,11 @@
 // GET /info, GET /health (also / and /ping), GET /metrics (Prometheus). Request and error shapes
 // follow shared/research/peers.md §4; error statuses are in api_error.h.
 //
-// Threads: a few I/O threads (http_server.h) only move bytes; a small worker pool parses,
-// validates and encodes; one waiter thread (future_waiter.h) turns engine futures into
-// completions. No thread ever blocks on the engine except the waiter.
+// Threads: a few I/O threads (http_server.h) move bytes and handle small requests themselves
+// (parse, validate, tokenise, submit); a small worker pool does that for large bodies and
+// encodes large results. The engine reports each request through a completion callback on its
+// executor thread, which encodes small results and posts the response to the connection. No
+// thread ever blocks on the engine.
 //
 // Lifecycle: start() binds and serves at once (/health answers 503 until set_engine());
 // shutdown() stops accepting, answers every request already read, then returns. The Server
@@ -33,6 +35,7 @@ struct ServerOptions {
   std::size_t max_client_batch_size = 32;      // inputs per request
   std::size_t max_concurrent_requests = 512;   // admission permits, one per input (429 beyond)
   std::size_t max_request_tokens = 300000;     // tokens per request, 0 = no limit
+  std::size_t max_connections = 4096;          // open connections (503 and close beyond)
   bool auto_truncate = false;                  // default of `truncate`; OpenAI routes always use it
   std::string api_key;                         // non-empty: require `Authorization: Bearer <key>`
   std::string served_model_name;               // "" = the engine's model id

@@ -20,7 +20,6 @@
 
 #include "api_error.h"
 #include "embd/engine.hpp"
-#include "future_waiter.h"
 #include "http_server.h"
 #include "metrics.h"
 #include "server.h"
@@ -57,9 +56,10 @@ struct ServiceContext {
   ServerOptions options;
   ServerMetrics metrics;
   Admission admission;
-  FutureWaiter waiter;
   std::function<void(std::function<void()>)> post_work;  // runs a task on the worker pool
   std::atomic<bool> shutting_down{false};
+  // Embedding-route requests not yet answered. Decrementing it is the last thing a request does
+  // with this context, so shutdown() may free the context once it reads zero.
   std::atomic<std::int64_t> in_flight{0};
 
   explicit ServiceContext(const ServerOptions& o)
@@ -100,7 +100,12 @@ HttpResponse error_response(const ApiError& error, ApiFlavor flavor);
 // The route family of a path: OpenAI for /v1/... and /embeddings, TEI otherwise.
 ApiFlavor flavor_for(std::string_view path);
 
-// POST route handlers. They run on the worker pool and always respond exactly once.
+// Request bodies up to this size are handled on the I/O thread that read them (parsing and
+// tokenising them takes microseconds); larger ones go to the worker pool.
+inline constexpr std::size_t kInlineBodyBytes = 4096;
+
+// POST route handlers. They run on an I/O thread or the worker pool (see kInlineBodyBytes),
+// never block, and always respond exactly once.
 void handle_tei_embed(ServiceContext& ctx, HttpRequest request,
                       std::shared_ptr<HttpExchange> exchange);
 void handle_openai_embed(ServiceContext& ctx, HttpRequest request,

@@ -179,6 +179,47 @@ TEST_F(HttpServerTest, ManyIdleConnections) {
   }
 }
 
+// Past max_connections a new connection gets 503 and is closed, the open ones keep working, and
+// a slot freed by a close is usable again.
+TEST_F(HttpServerTest, ConnectionsBeyondTheCapGet503AndClose) {
+  HttpServerOptions o;
+  o.max_connections = 3;
+  start(o);
+  std::vector<Connection> open;
+  for (int i = 0; i < 3; ++i) {
+    open.emplace_back(port_);
+    // A served request proves the server holds this connection (accepted and registered).
+    ASSERT_TRUE(open.back().send_all(make_request("GET", "/first")));
+    ASSERT_TRUE(open.back().read_response().has_value()) << i;
+  }
+  EXPECT_EQ(server_->open_connections(), 3u);
+  for (int i = 0; i < 5; ++i) {
+    Connection extra(port_);
+    ASSERT_TRUE(extra.connected());
+    auto refused = extra.read_response(5s);
+    ASSERT_TRUE(refused.has_value()) << i;
+    EXPECT_EQ(refused->status, 503);
+    EXPECT_NE(refused->body.find("too many open connections"), std::string::npos) << refused->body;
+    EXPECT_EQ(refused->header("connection"), "close");
+    EXPECT_EQ(refused->header("retry-after"), "1");
+    EXPECT_TRUE(extra.closed_by_peer(5s));
+  }
+  EXPECT_EQ(server_->open_connections(), 3u);
+  for (auto& c : open) {
+    ASSERT_TRUE(c.send_all(make_request("GET", "/still")));
+    auto r = c.read_response();
+    ASSERT_TRUE(r.has_value());
+    EXPECT_EQ(r->body, "GET /still 0");
+  }
+  open.pop_back();  // the server sees EOF and closes its end
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (server_->open_connections() > 2 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(1ms);
+  }
+  ASSERT_EQ(server_->open_connections(), 2u);
+  expect_serves();
+}
+
 TEST_F(HttpServerTest, ReadTimeoutClosesStalledRequest) {
   HttpServerOptions o;
   o.read_timeout = 200ms;

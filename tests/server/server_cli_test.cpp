@@ -103,6 +103,30 @@ TEST(EmbdServe, ReadyLineServesAndExitsZeroOnSigterm) {
   std::fclose(child.out);
 }
 
+TEST(EmbdServe, MaxConnectionsFromTheEnvironment) {
+  if (!std::filesystem::exists(kBinary)) GTEST_SKIP() << kBinary << " not built";
+  Child child = spawn({"serve", "--model", kModel, "--host", "127.0.0.1", "--port", "0",
+                       "--threads", "1"},
+                      {"EMBD_MAX_CONNECTIONS=1"});
+  ASSERT_GT(child.pid, 0);
+  std::string line;
+  const std::uint16_t port = ready_port(child.out, line);
+  ASSERT_NE(port, 0) << "no ready line; last: " << line;
+  testing::Connection held(port);
+  ASSERT_TRUE(held.send_all(testing::make_request("GET", "/health")));
+  auto first = held.read_response();
+  ASSERT_TRUE(first);
+  EXPECT_EQ(first->status, 200);
+  testing::Connection extra(port);
+  auto refused = extra.read_response(std::chrono::seconds(10));
+  ASSERT_TRUE(refused);
+  EXPECT_EQ(refused->status, 503);
+  EXPECT_EQ(nlohmann::json::parse(refused->body)["error_type"], "Unhealthy") << refused->body;
+  kill(child.pid, SIGTERM);
+  EXPECT_EQ(wait_exit(child.pid), 0);
+  std::fclose(child.out);
+}
+
 TEST(EmbdServe, BadModelExitsNonZero) {
   if (!std::filesystem::exists(kBinary)) GTEST_SKIP() << kBinary << " not built";
   Child child = spawn({"serve", "--model", "/nonexistent/model", "--host", "127.0.0.1",

@@ -2,6 +2,7 @@
 // Every route's vectors must equal the library's (Engine::embed on the same texts); every error
 // must carry its status and body shape; misbehaving clients must not disturb the others.
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <thread>
 #include <vector>
@@ -25,9 +26,16 @@ using testing::RawResponse;
 const std::string kModel = std::string(EMBD_FIXTURES_DIR) + "/models/tiny-jina";
 constexpr std::size_t kMaxLength = 64;  // loaded with a short maximum so "too long" is cheap
 
+// CPU kernel threads: 2, or EMBD_TEST_THREADS (the ThreadSanitizer run uses 1: libgomp is not
+// instrumented, see tests/engine/engine_test.cpp).
+int test_threads() {
+  const char* env = std::getenv("EMBD_TEST_THREADS");
+  return env ? std::atoi(env) : 2;
+}
+
 std::shared_ptr<Engine> shared_engine(std::size_t max_queued_tokens = 0) {
   LoadOptions o;
-  o.threads = 2;
+  o.threads = test_threads();
   o.max_length = kMaxLength;
   if (max_queued_tokens) o.max_queued_tokens = max_queued_tokens;
   auto engine = Engine::load(kModel, o);
