@@ -377,6 +377,7 @@ Result<WorkloadResult> run_workload(Engine& engine, TextFactory& factory, const 
   }
   RequestStats all;
   const std::uint64_t backlog_start = backlog ? backlog->tokens() : 0;
+  const EngineStats before = engine.stats();
   auto start = Clock::now();
   for (int round = 0; round < std::max(1, config.repeat); ++round) {
     auto stats = run_requests(engine, plan->requests, plan->options, plan->threads, plan->pipelined);
@@ -387,6 +388,12 @@ Result<WorkloadResult> run_workload(Engine& engine, TextFactory& factory, const 
   }
   double seconds = std::chrono::duration<double>(Clock::now() - start).count();
   fill_rates(result, all, seconds);
+  const EngineStats after = engine.stats();
+  result.batches = after.batches - before.batches;
+  const double batch_tokens = after.batch_tokens.sum - before.batch_tokens.sum;
+  result.tokens_per_batch = result.batches > 0 ? batch_tokens / static_cast<double>(result.batches) : 0;
+  const double device = after.inference_time_seconds.sum - before.inference_time_seconds.sum;
+  result.device_busy = seconds > 0 ? device / seconds : 0;
   if (backlog) {
     result.backlog_tokens_per_s = double(backlog->tokens() - backlog_start) / seconds;
     backlog->stop();

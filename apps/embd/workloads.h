@@ -78,6 +78,11 @@ struct WorkloadResult {
   double p99_ms = 0;
   double mean_ms = 0;
   double backlog_tokens_per_s = 0;  // --background only: throughput of the batch backlog
+  // From Engine::stats() over the timed rounds: device batches, their mean size, and the share
+  // of the wall time the devices spent on batches (above 1 with several devices).
+  std::uint64_t batches = 0;
+  double tokens_per_batch = 0;
+  double device_busy = 0;
 };
 
 // Generates the workload's texts, warms up, then times `config.repeat` rounds.

@@ -2,14 +2,18 @@
 // backend wrapped in a decorator that brackets every kernel call with CUDA events, runs batches of
 // given shapes through ModelRunner (the executor's code path, minus the scheduler), and prints per
 // op kind: calls, GPU milliseconds per batch and share, next to the batch's wall time. What the
-// events do not cover (wall minus kernels) is host work and launch gaps.
-//   forward_profile --model DIR [--dtype f16] [--shapes 512x128,64x1024,1x8192] [--repeat 5]
+// events do not cover (wall minus kernels) is host work and launch gaps. Shape "mixed" is a
+// batch of --batch-tokens tokens of lognormal lengths like the mixed4096 workload (median 120,
+// sigma 0.8), longest first, as the scheduler packs them.
+//   forward_profile --model DIR [--dtype f16] [--shapes 512x128,mixed,1x8192] [--batch-tokens 16384]
+//                   [--repeat 5]
 // Prints "no CUDA device: skipped" without a GPU.
 #include <cuda_runtime_api.h>
 
 #include <algorithm>
 #include <array>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
@@ -129,12 +133,14 @@ int die(const std::string& what) {
 int main(int argc, char** argv) {
   std::string model, dtype_name = "f16", shapes = "512x128,128x512,16x4096,1x8192";
   int repeat = 5;
+  long long batch_tokens = 16384;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string k = argv[i], v = argv[i + 1];
     if (k == "--model") model = v;
     else if (k == "--dtype") dtype_name = v;
     else if (k == "--shapes") shapes = v;
     else if (k == "--repeat") repeat = std::max(1, std::atoi(v.c_str()));
+    else if (k == "--batch-tokens") batch_tokens = std::max(1LL, std::atoll(v.c_str()));
     else return die("unknown flag " + k);
   }
   if (model.empty()) return die("--model DIR is required");
@@ -162,18 +168,32 @@ int main(int argc, char** argv) {
     const std::size_t end = std::min(shapes.find(',', pos), shapes.size());
     const std::string shape = shapes.substr(pos, end - pos);
     pos = end + 1;
-    const std::size_t x = shape.find('x');
-    if (x == std::string::npos) return die("shape '" + shape + "': expected BxL");
-    const int batch = std::atoi(shape.c_str()), len = std::atoi(shape.c_str() + x + 1);
-    if (batch <= 0 || len <= 0) return die("shape '" + shape + "': expected BxL");
+    std::vector<int> lengths;
+    if (shape == "mixed") {
+      std::lognormal_distribution<double> dist(std::log(120.0), 0.8);
+      long long total = 0;
+      for (;;) {
+        const int len = std::clamp(static_cast<int>(dist(rng)), 1, static_cast<int>(config->max_length));
+        if (total + len > batch_tokens) break;
+        lengths.push_back(len);
+        total += len;
+      }
+      std::sort(lengths.rbegin(), lengths.rend());
+    } else {
+      const std::size_t x = shape.find('x');
+      if (x == std::string::npos) return die("shape '" + shape + "': expected BxL or mixed");
+      const int batch = std::atoi(shape.c_str()), len = std::atoi(shape.c_str() + x + 1);
+      if (batch <= 0 || len <= 0) return die("shape '" + shape + "': expected BxL or mixed");
+      lengths.assign(static_cast<std::size_t>(batch), len);
+    }
     embd::runtime::PackedBatch b;
     b.cu_seqlens.push_back(0);
     std::uniform_int_distribution<int> id(1000, static_cast<int>(config->vocab_size) - 1);
-    for (int s = 0; s < batch; ++s) {
+    for (int len : lengths) {
       for (int t = 0; t < len; ++t) b.ids.push_back(id(rng));
       b.cu_seqlens.push_back(static_cast<std::int32_t>(b.ids.size()));
+      b.max_seqlen = std::max(b.max_seqlen, len);
     }
-    b.max_seqlen = len;
     std::vector<float> pooled;
     std::vector<std::pair<std::string, std::array<double, 2>>> totals;
     Status st = (*runner)->run(b, pooled);  // warm-up (allocations)
@@ -191,8 +211,8 @@ int main(int argc, char** argv) {
     std::sort(walls.begin(), walls.end());
     double kernels = 0;
     for (auto& t : totals) kernels += t.second[1] / repeat;
-    std::printf("\n== %s (%zu tokens): wall p50 %.3f ms, kernels %.3f ms, other %.3f ms\n", shape.c_str(),
-                b.ids.size(), walls[walls.size() / 2], kernels, walls[walls.size() / 2] - kernels);
+    std::printf("\n== %s (%zu sequences, %zu tokens, longest %d): wall p50 %.3f ms, kernels %.3f ms, other %.3f ms\n", shape.c_str(),
+                b.sequences(), b.ids.size(), b.max_seqlen, walls[walls.size() / 2], kernels, walls[walls.size() / 2] - kernels);
     std::printf("%-22s %8s %12s %8s\n", "op", "calls", "ms/batch", "share");
     std::sort(totals.begin(), totals.end(), [](auto& a, auto& c) { return a.second[1] > c.second[1]; });
     for (auto& t : totals) {

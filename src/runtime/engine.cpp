@@ -2,6 +2,7 @@
 // to the scheduler and its device executors.
 #include "embd/engine.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <string>
@@ -156,7 +157,10 @@ Result<std::vector<std::vector<std::int32_t>>> Engine::Impl::encode(
   tokenizer::EncodeOptions eo;
   eo.max_length = limit;
   eo.direction = direction;
-  ThreadPool* pool = texts.size() >= kPoolTokenizeMinTexts ? tokenize_pool.get() : nullptr;
+  const bool long_text = std::any_of(texts.begin(), texts.end(), [](const std::string& t) {
+    return t.size() >= tokenizer::kParallelTextBytes;
+  });
+  ThreadPool* pool = texts.size() >= kPoolTokenizeMinTexts || long_text ? tokenize_pool.get() : nullptr;
   auto encodings = tokenizer->encode_batch(texts, eo, pool);
   std::vector<std::vector<std::int32_t>> ids(texts.size());
   for (std::size_t i = 0; i < texts.size(); ++i) {

@@ -6,6 +6,7 @@
 // any number of threads at once.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <filesystem>
 #include <memory>
@@ -18,6 +19,10 @@
 #include "embd/options.hpp"
 
 namespace embd::tokenizer {
+
+// Texts at least this long are split over the pool when encode_batch() has few texts (exact:
+// cut at whitespace), so one long document does not tokenise on one thread.
+constexpr std::size_t kParallelTextBytes = 16u << 10;
 
 struct EncodeOptions {
   // Maximum number of ids including the special tokens; 0 = no limit.

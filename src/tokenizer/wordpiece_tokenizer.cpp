@@ -118,6 +118,7 @@ Status WordPieceTokenizer::build() {
   }
   for (const AddedTokenSpec& t : spec_.added_tokens) {
     max_id = std::max(max_id, t.id);
+    whitespace_in_added_ = whitespace_in_added_ || t.content.find_first_of(" \t\n\r") != std::string::npos;
     if (t.normalized && spec_.has_normalizer) {
       std::string pattern;
       unicode::normalize_bert(t.content, spec_.normalize, pattern);
@@ -275,15 +276,52 @@ void WordPieceTokenizer::encode_body(std::string_view text, std::vector<std::int
   if (pos < text.size()) encode_normalized(text.substr(pos), out);
 }
 
+namespace {
+
+// Pieces of about this size for encode_body_parallel (texts of kParallelTextBytes or more).
+constexpr std::size_t kPieceBytes = 4u << 10;
+
+bool ascii_space(char c) { return c == ' ' || c == '\n' || c == '\t' || c == '\r'; }
+
+Status utf8_ok(std::string_view text) {
+  const std::size_t bad = unicode::validate_utf8(text);
+  if (bad == std::string_view::npos) return ok_status();
+  return invalid_argument("text: invalid UTF-8 at byte offset " + std::to_string(bad));
+}
+
+}  // namespace
+
+void WordPieceTokenizer::encode_body_parallel(std::string_view text, std::vector<std::int32_t>& out,
+                                              ThreadPool& pool) const {
+  if (whitespace_in_added_ || pool.size() <= 1 || text.size() < kParallelTextBytes) return encode_body(text, out);
+  // Piece boundaries: after the first ASCII whitespace at or past each multiple of kPieceBytes.
+  std::vector<std::size_t> cuts{0};
+  for (std::size_t at = kPieceBytes; at < text.size(); at = std::max(at + kPieceBytes, cuts.back() + 1)) {
+    std::size_t c = at;
+    while (c < text.size() && !ascii_space(text[c])) ++c;
+    if (c >= text.size()) break;
+    cuts.push_back(c + 1);
+  }
+  cuts.push_back(text.size());
+  const std::size_t pieces = cuts.size() - 1;
+  std::vector<std::vector<std::int32_t>> ids(pieces);
+  pool.parallel_for(pieces, [&](std::size_t begin, std::size_t end) {
+    for (std::size_t i = begin; i < end; ++i) encode_body(text.substr(cuts[i], cuts[i + 1] - cuts[i]), ids[i]);
+  });
+  for (const auto& piece : ids) out.insert(out.end(), piece.begin(), piece.end());
+}
+
 Result<Encoding> WordPieceTokenizer::encode(std::string_view text,
                                             const EncodeOptions& options) const {
-  std::size_t bad = unicode::validate_utf8(text);
-  if (bad != std::string_view::npos) {
-    return invalid_argument("text: invalid UTF-8 at byte offset " + std::to_string(bad));
-  }
+  EMBD_TRY(utf8_ok(text));
   thread_local std::vector<std::int32_t> body;
   body.clear();
   encode_body(text, body);
+  return finish(body, options);
+}
+
+Result<Encoding> WordPieceTokenizer::finish(const std::vector<std::int32_t>& body,
+                                            const EncodeOptions& options) const {
   const std::size_t n_special =
       options.add_special_tokens ? spec_.prefix_ids.size() + spec_.suffix_ids.size() : 0;
   Encoding enc;
@@ -316,8 +354,20 @@ std::vector<Result<Encoding>> WordPieceTokenizer::encode_batch(
     const std::vector<std::string>& texts, const EncodeOptions& options, ThreadPool* pool) const {
   std::vector<Result<Encoding>> results(texts.size(),
                                         Result<Encoding>(internal_error("batch item not run")));
-  if (pool == nullptr || pool->size() <= 1 || texts.size() < 2) {
+  if (pool == nullptr || pool->size() <= 1) {
     for (std::size_t i = 0; i < texts.size(); ++i) results[i] = encode(texts[i], options);
+  } else if (texts.size() < 2 * static_cast<std::size_t>(pool->size())) {
+    // Few texts: spread each long one over the pool instead.
+    for (std::size_t i = 0; i < texts.size(); ++i) {
+      Status ok = utf8_ok(texts[i]);
+      if (!ok.ok()) {
+        results[i] = ok;
+        continue;
+      }
+      std::vector<std::int32_t> body;
+      encode_body_parallel(texts[i], body, *pool);
+      results[i] = finish(body, options);
+    }
   } else {
     // Dynamic blocks, not one fixed chunk per thread: text lengths vary widely.
     constexpr std::size_t kBlock = 8;

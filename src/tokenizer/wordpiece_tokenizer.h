@@ -57,10 +57,16 @@ class WordPieceTokenizer final : public Tokenizer {
 
   // Appends the ids of `text` (valid UTF-8, no specials, no truncation) to `out`.
   void encode_body(std::string_view text, std::vector<std::int32_t>& out) const;
+  // encode_body of a long text on `pool`: the text is cut at ASCII whitespace into pieces
+  // encoded at once and concatenated. Exact: whitespace ends every word and never belongs to a
+  // token (no added token contains whitespace, or this runs on one thread).
+  void encode_body_parallel(std::string_view text, std::vector<std::int32_t>& out, ThreadPool& pool) const;
 
  private:
   explicit WordPieceTokenizer(TokenizerSpec spec) : spec_(std::move(spec)) {}
   Status build();
+  // Specials and truncation around an encoded body.
+  Result<Encoding> finish(const std::vector<std::int32_t>& body, const EncodeOptions& options) const;
   void encode_normalized(std::string_view text, std::vector<std::int32_t>& out) const;
   void pre_tokenize(std::string_view text, std::vector<std::int32_t>& out) const;
   void word_piece(std::string_view word, std::vector<std::int32_t>& out) const;
@@ -76,6 +82,7 @@ class WordPieceTokenizer final : public Tokenizer {
   std::int32_t cls_id_ = -1;
   std::int32_t sep_id_ = -1;
   std::int32_t pad_id_ = -1;
+  bool whitespace_in_added_ = false;  // some added token contains whitespace: no cutting at it
 };
 
 }  // namespace embd::tokenizer

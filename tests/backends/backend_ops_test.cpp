@@ -40,6 +40,9 @@ TEST_P(BackendOpTest, Linear) {
       {{37, 128}, 64, 96, Activation::kGeluErf, true, 16, 5, DType::kF16},
       {{5}, 2048, 64, Activation::kRelu, true, 0, 3, DType::kBF16},
       {{129}, 100, 300, Activation::kRelu, false, 1, 0, DType::kF32},
+      // Varying M, as batches come: CUDA shares one cuBLASLt plan per M bucket (1000, 1023 and
+      // 1024 share one; 97 and 100 another) and must still write exactly M rows.
+      {{1000, 97, 1023, 1024, 1100, 100, 1537, 777, 1000}, 64, 128, Activation::kNone, true, 0, 0, DType::kF32},
   };
   for (const LinearCase& c : cases) {
     SCOPED_TRACE("k=" + std::to_string(c.k) + " n=" + std::to_string(c.n));
@@ -89,11 +92,15 @@ TEST_P(BackendOpTest, EmbedLayerNorm) {
     std::int64_t tokens, h;
     bool type_table, type_ids, positions;
     float eps;
+    std::int64_t out_pad;  // out row stride = h + out_pad (see AddLayerNorm)
   };
-  const std::vector<Case> cases = {{1, 8, true, true, false, 1e-12f},
-                                   {19, 48, true, false, false, 1e-12f},
-                                   {300, 512, true, true, true, 1e-5f},
-                                   {7, 33, false, false, true, 1e-12f}};
+  const std::vector<Case> cases = {{1, 8, true, true, false, 1e-12f, 3},
+                                   {19, 48, true, false, false, 1e-12f, 3},
+                                   {300, 512, true, true, true, 1e-5f, 3},
+                                   {7, 33, false, false, true, 1e-12f, 3},
+                                   {300, 512, true, true, true, 1e-5f, 0},
+                                   {41, 384, false, false, true, 1e-12f, 4},
+                                   {5, 1024, true, false, false, 1e-12f, 0}};
   const std::int64_t vocab = 40, types = 2, max_pos = 300;
   for (const Case& c : cases) {
     SCOPED_TRACE("tokens=" + std::to_string(c.tokens) + " h=" + std::to_string(c.h));
@@ -115,7 +122,7 @@ TEST_P(BackendOpTest, EmbedLayerNorm) {
     DevMat pd = c.positions ? make_mat(max_pos, c.h, c.h, ptab) : DevMat{};
     auto ids_d = upload_vec(ids), tids_d = upload_vec(tids), pos_d = upload_vec(pos);
     auto g_d = upload_vec(gamma), b_d = upload_vec(beta);
-    DevMat out = make_mat(c.tokens, c.h, c.h + 3, {});
+    DevMat out = make_mat(c.tokens, c.h, c.h + c.out_pad, {});
     backend::EmbedLayerNormArgs a;
     a.ids = ids_d.as<std::int32_t>();
     a.type_ids = c.type_ids ? tids_d.as<std::int32_t>() : nullptr;
@@ -145,19 +152,23 @@ TEST_P(BackendOpTest, AddLayerNorm) {
     std::int64_t rows, h;
     bool residual;
     Alias alias;
+    std::int64_t pad;  // row stride = h + pad (CUDA: widths 128k <= 1024 with strides 4k take
+                       // the warp-per-row kernel, the rest the block-per-row one)
   };
-  const std::vector<Case> cases = {{1, 8, true, Alias::kNone},     {13, 512, true, Alias::kX},
-                                   {64, 48, true, Alias::kResidual}, {5, 31, false, Alias::kNone},
-                                   {300, 64, false, Alias::kX}};
+  const std::vector<Case> cases = {{1, 8, true, Alias::kNone, 2},       {13, 512, true, Alias::kX, 2},
+                                   {64, 48, true, Alias::kResidual, 2}, {5, 31, false, Alias::kNone, 2},
+                                   {300, 64, false, Alias::kX, 2},      {257, 512, true, Alias::kNone, 0},
+                                   {33, 384, true, Alias::kX, 4},       {9, 1024, true, Alias::kResidual, 0},
+                                   {70, 768, false, Alias::kNone, 4},   {3, 1152, true, Alias::kNone, 0}};
   for (const Case& c : cases) {
     SCOPED_TRACE("rows=" + std::to_string(c.rows) + " h=" + std::to_string(c.h));
     const auto x = random(static_cast<std::size_t>(c.rows * c.h), -2.0f, 2.0f);
     const auto r = c.residual ? random(x.size(), -2.0f, 2.0f) : std::vector<float>{};
     const auto gamma = random_as(static_cast<std::size_t>(c.h), 0.5f, 1.5f, DType::kF32);
     const auto beta = random_as(static_cast<std::size_t>(c.h), -0.5f, 0.5f, DType::kF32);
-    DevMat xd = make_mat(c.rows, c.h, c.h + 2, x);
-    DevMat rd = c.residual ? make_mat(c.rows, c.h, c.h + 2, r) : DevMat{};
-    DevMat od = c.alias == Alias::kNone ? make_mat(c.rows, c.h, c.h + 1, {}) : DevMat{};
+    DevMat xd = make_mat(c.rows, c.h, c.h + c.pad, x);
+    DevMat rd = c.residual ? make_mat(c.rows, c.h, c.h + c.pad, r) : DevMat{};
+    DevMat od = c.alias == Alias::kNone ? make_mat(c.rows, c.h, c.h + (c.pad == 0 ? 0 : 1), {}) : DevMat{};
     auto g_d = upload_vec(gamma), b_d = upload_vec(beta);
     const Mat out = c.alias == Alias::kX ? xd.mat : c.alias == Alias::kResidual ? rd.mat : od.mat;
     backend::AddLayerNormArgs a{xd.mat, rd.mat, g_d.as<float>(), b_d.as<float>(), 1e-12f, out};

@@ -76,14 +76,15 @@ TEST_P(EngineGpu, LongestInputMatchesCpu) {
 }
 
 // 32 caller threads share the GPU; each result equals the text embedded alone.
-TEST_P(EngineGpu, ConcurrentCallersMatchSequential) {
-  const std::string dtype = GetParam();
-  auto engine = Engine::load(testing::model_dir("tiny-jina"), {.dtype = dtype, .device = "cuda:0"});
-  ASSERT_TRUE(engine.ok());
+// 32 threads x 20 requests on `device` give the vectors each text gets alone on cuda:0.
+void expect_concurrent_matches_alone(const std::string& device, const std::string& dtype) {
+  auto reference = Engine::load(testing::model_dir("tiny-jina"), {.dtype = dtype, .device = "cuda:0"});
+  auto engine = Engine::load(testing::model_dir("tiny-jina"), {.dtype = dtype, .device = device});
+  ASSERT_TRUE(reference.ok() && engine.ok());
   const auto goldens = testing::load_goldens("tiny-jina");
   std::vector<std::vector<float>> alone(goldens.size());
   for (std::size_t i = 0; i < goldens.size(); ++i) {
-    auto r = (*engine)->embed({goldens[i].text}).get();
+    auto r = (*reference)->embed({goldens[i].text}).get();
     ASSERT_TRUE(r.ok());
     alone[i] = r->data;
   }
@@ -104,6 +105,19 @@ TEST_P(EngineGpu, ConcurrentCallersMatchSequential) {
   }
   for (auto& th : threads) th.join();
   EXPECT_EQ(bad.load(), 0);
+}
+
+TEST_P(EngineGpu, ConcurrentCallersMatchSequential) { expect_concurrent_matches_alone("cuda:0", GetParam()); }
+
+// --device cuda: one executor per visible GPU, all pulling from one queue.
+TEST_P(EngineGpu, EveryGpuSharesTheQueue) {
+  auto engine = Engine::load(testing::model_dir("tiny-jina"), {.dtype = GetParam(), .device = "cuda"});
+  ASSERT_TRUE(engine.ok()) << engine.status().to_string();
+  const auto& devices = (*engine)->info().devices;
+  if (devices.size() < 2) GTEST_SKIP() << "needs 2 GPUs, " << devices.size() << " visible";
+  for (std::size_t i = 0; i < devices.size(); ++i) EXPECT_EQ(devices[i], "cuda:" + std::to_string(i));
+  engine->reset();
+  expect_concurrent_matches_alone("cuda", GetParam());
 }
 
 INSTANTIATE_TEST_SUITE_P(Dtypes, EngineGpu, ::testing::Values("f32", "f16", "bf16"));

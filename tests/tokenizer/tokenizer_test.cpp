@@ -365,6 +365,35 @@ TEST(Tokenizer, ConcurrentEncodeMatchesSequential) {
   }
 }
 
+// One long text is split over the pool at whitespace: ids identical to one thread's, for every
+// kind of golden text (specials in raw text, CJK, accents, punctuation) glued together, with
+// truncation on both sides and with invalid UTF-8 late in the text.
+TEST(Tokenizer, LongTextOverPoolMatchesOneThread) {
+  const auto& tok = fixture();
+  auto records = read_goldens(fixtures_dir() / "goldens" / "tokenizer.jsonl");
+  std::string text;
+  for (std::size_t i = 0; text.size() < 5 * kParallelTextBytes; ++i) {
+    text += records[i % records.size()].text;
+    text += i % 3 == 0 ? "\n" : i % 3 == 1 ? " [MASK] " : "\t";
+  }
+  ThreadPool pool(4);
+  for (std::size_t cut : {kParallelTextBytes, text.size() / 2, text.size()}) {
+    const std::string piece = text.substr(0, cut);
+    for (EncodeOptions opts : {EncodeOptions{}, EncodeOptions{512, TruncationDirection::kRight, true},
+                               EncodeOptions{512, TruncationDirection::kLeft, true}}) {
+      auto pooled = tok.encode_batch({piece}, opts, &pool);
+      auto alone = tok.encode(piece, opts);
+      ASSERT_TRUE(pooled[0].ok() && alone.ok());
+      EXPECT_EQ(pooled[0]->ids, alone->ids) << cut;
+      EXPECT_EQ(pooled[0]->untruncated_length, alone->untruncated_length);
+    }
+  }
+  auto bad = tok.encode_batch({text + "\xff"}, {}, &pool);
+  ASSERT_FALSE(bad[0].ok());
+  EXPECT_NE(bad[0].status().message().find("byte offset " + std::to_string(text.size())), std::string::npos)
+      << bad[0].status().message();
+}
+
 TEST(Tokenizer, BatchReportsItemErrors) {
   ThreadPool pool(2);
   std::vector<std::string> texts(40, "fine text");

@@ -66,6 +66,31 @@ __device__ __forceinline__ void store_vec16(T* p, const float (&in)[Vec16<T>::kN
   *reinterpret_cast<uint4*>(p) = raw;
 }
 
+// 4 consecutive elements as F32 / from F32 (`p` aligned to 4 elements: 16 bytes for F32, 8 for
+// F16/BF16): one vector access per call.
+__device__ __forceinline__ void load4(const float* p, float (&o)[4]) {
+  const float4 v = *reinterpret_cast<const float4*>(p);
+  o[0] = v.x, o[1] = v.y, o[2] = v.z, o[3] = v.w;
+}
+template <typename T>
+__device__ __forceinline__ void load4(const T* p, float (&o)[4]) {
+  const uint2 raw = *reinterpret_cast<const uint2*>(p);
+  const T* e = reinterpret_cast<const T*>(&raw);
+#pragma unroll
+  for (int i = 0; i < 4; ++i) o[i] = to_f32(e[i]);
+}
+__device__ __forceinline__ void store4(float* p, const float (&v)[4]) {
+  *reinterpret_cast<float4*>(p) = make_float4(v[0], v[1], v[2], v[3]);
+}
+template <typename T>
+__device__ __forceinline__ void store4(T* p, const float (&v)[4]) {
+  uint2 raw;
+  T* e = reinterpret_cast<T*>(&raw);
+#pragma unroll
+  for (int i = 0; i < 4; ++i) e[i] = from_f32<T>(v[i]);
+  *reinterpret_cast<uint2*>(p) = raw;
+}
+
 // Exact GELU (erf form), as in BERT / JinaBERT reference code; not the tanh approximation.
 __device__ __forceinline__ float gelu_erf(float x) {
   return 0.5f * x * (1.0f + erff(x * 0.70710678118654752f));

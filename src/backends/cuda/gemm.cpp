@@ -45,6 +45,17 @@ std::string shape_text(const GemmProblem& p) {
          std::to_string(p.n) + " x " + std::to_string(p.k) + "]^T";
 }
 
+// The M a plan is built for: M rounded up to 3 significant bits (at most 25% more, about four
+// buckets per power of two). Varying batch sizes (every mixed batch has its own token count)
+// then share a few plans instead of each paying for cuBLASLt's heuristic.
+long long m_bucket(long long m) {
+  if (m <= 8) return 8;
+  long long top = 1;
+  while (top * 2 <= m) top *= 2;
+  const long long step = top / 4;
+  return (m + step - 1) / step * step;
+}
+
 }  // namespace
 
 struct LtGemm::Plan {
@@ -52,6 +63,7 @@ struct LtGemm::Plan {
   cublasLtMatrixLayout_t a = nullptr, b = nullptr, d = nullptr;
   cublasLtMatmulAlgo_t algo{};
   bool found = false;  // false: cuBLASLt offered no algorithm (cached so we ask once)
+  long long m = 0;     // the M the layouts b and d describe now
 
   ~Plan() {
     if (d) cublasLtMatrixLayoutDestroy(d);
@@ -78,6 +90,7 @@ LtGemm::~LtGemm() {
 }
 
 Status LtGemm::build_plan(const GemmProblem& p, Plan& plan) {
+  plan.m = p.m;
   const cudaDataType_t t = cuda_type(p.type);
   const cublasComputeType_t compute = (p.type == ElemType::kF32 && allow_tf32_)
                                           ? CUBLAS_COMPUTE_32F_FAST_TF32
@@ -151,8 +164,9 @@ Status LtGemm::build_plan(const GemmProblem& p, Plan& plan) {
   return ok_status();
 }
 
-Result<LtGemm::Plan*> LtGemm::plan_for(const GemmProblem& p) {
-  const Key key{static_cast<int>(p.type), p.m, p.n, p.k, p.ldx, p.ldy, static_cast<int>(p.epilogue),
+Result<LtGemm::Plan*> LtGemm::plan_for(const GemmProblem& p, bool exact_m) {
+  // Exact-M plans are keyed by -M so they never collide with a bucket.
+  const Key key{static_cast<int>(p.type), exact_m ? -p.m : p.m, p.n, p.k, p.ldx, p.ldy, static_cast<int>(p.epilogue),
                 has_bias(p.epilogue) && p.bias_f32, alignment_of(p.w), alignment_of(p.x), alignment_of(p.y),
                 has_bias(p.epilogue) ? alignment_of(p.bias) : 0u};
   auto it = plans_.find(key);
@@ -167,25 +181,44 @@ Result<LtGemm::Plan*> LtGemm::plan_for(const GemmProblem& p) {
 
 Status LtGemm::run(const GemmProblem& p, cudaStream_t stream) {
   if (p.m <= 0) return ok_status();
-  EMBD_ASSIGN_OR_RETURN(Plan * plan, plan_for(p));
+  GemmProblem bucketed = p;
+  bucketed.m = m_bucket(p.m);
+  EMBD_ASSIGN_OR_RETURN(Plan * plan, plan_for(bucketed, false));
+  if (plan->found) {
+    const Status s = run_plan(*plan, p, stream);
+    if (s.code() != ErrorCode::kUnsupported || bucketed.m == p.m) return s;
+  }
+  // The bucket's algorithm refused this M (or there was none): a plan for exactly this M.
+  EMBD_ASSIGN_OR_RETURN(plan, plan_for(p, true));
   if (!plan->found) return unsupported(shape_text(p) + ": cuBLASLt offers no algorithm");
+  return run_plan(*plan, p, stream);
+}
+
+Status LtGemm::run_plan(Plan& plan, const GemmProblem& p, cudaStream_t stream) {
+  if (plan.m != p.m) {  // the layouts follow the actual M; the algorithm stays
+    const auto cols = static_cast<std::uint64_t>(p.m);
+    EMBD_CUBLAS_TRY(cublasLtMatrixLayoutSetAttribute(plan.b, CUBLASLT_MATRIX_LAYOUT_COLS, &cols, sizeof(cols)),
+                    shape_text(p) + ": layout x");
+    EMBD_CUBLAS_TRY(cublasLtMatrixLayoutSetAttribute(plan.d, CUBLASLT_MATRIX_LAYOUT_COLS, &cols, sizeof(cols)),
+                    shape_text(p) + ": layout y");
+    plan.m = p.m;
+  }
   if (has_bias(p.epilogue)) {
-    EMBD_CUBLAS_TRY(cublasLtMatmulDescSetAttribute(plan->op, CUBLASLT_MATMUL_DESC_BIAS_POINTER,
+    EMBD_CUBLAS_TRY(cublasLtMatmulDescSetAttribute(plan.op, CUBLASLT_MATMUL_DESC_BIAS_POINTER,
                                                    &p.bias, sizeof(p.bias)), shape_text(p) + ": bias");
   }
   const float alpha = 1.0f, beta = 0.0f;
-  const cublasStatus_t st = cublasLtMatmul(handle_, plan->op, &alpha, p.w, plan->a, p.x, plan->b, &beta,
-                                           p.y, plan->d, p.y, plan->d, &plan->algo, workspace_,
+  const cublasStatus_t st = cublasLtMatmul(handle_, plan.op, &alpha, p.w, plan.a, p.x, plan.b, &beta,
+                                           p.y, plan.d, p.y, plan.d, &plan.algo, workspace_,
                                            workspace_bytes_, stream);
-  if (p.epilogue != GemmEpilogue::kNone &&
-      (st == CUBLAS_STATUS_NOT_SUPPORTED || st == CUBLAS_STATUS_INVALID_VALUE ||
-       st == CUBLAS_STATUS_EXECUTION_FAILED)) {
-    // The heuristic offered an algorithm that does not run with this epilogue: never use this
-    // plan again; the caller falls back to a plain GEMM plus embd's epilogue kernel.
+  if (st == CUBLAS_STATUS_NOT_SUPPORTED || st == CUBLAS_STATUS_INVALID_VALUE ||
+      (p.epilogue != GemmEpilogue::kNone && st == CUBLAS_STATUS_EXECUTION_FAILED)) {
+    // The algorithm does not run this problem (this M, or this epilogue): never use the plan
+    // again. run() then tries a plan for exactly this M; linear() falls back to a plain GEMM
+    // plus embd's epilogue kernel.
     (void)cudaGetLastError();
-    plan->found = false;
-    return unsupported(shape_text(p) + ": cublasLtMatmul with epilogue failed (" +
-                       cublasLtGetStatusName(st) + ")");
+    plan.found = false;
+    return unsupported(shape_text(p) + ": cublasLtMatmul refused the plan (" + cublasLtGetStatusName(st) + ")");
   }
   EMBD_CUBLAS_TRY(st, shape_text(p) + ": cublasLtMatmul");
   return ok_status();

@@ -5,7 +5,9 @@
 // BF16 accumulate in F32 (CUBLAS_COMPUTE_32F); F32 is exact FP32 unless TF32 is allowed.
 //
 // A plan (descriptors + the heuristic's algorithm) is cached per problem shape, strides, dtype,
-// epilogue and pointer alignment, so the heuristic runs once per shape. Owned by one backend and
+// epilogue and pointer alignment, so the heuristic runs once per shape. M is bucketed (rounded
+// up to 3 significant bits): batches of every token count share a few plans, the layouts are set
+// to the actual M before each call, and an M the bucket's algorithm refuses gets its own plan. Owned by one backend and
 // used by its thread only (not thread-safe). Errors: kDeviceError / kOutOfMemory from CUDA, and
 // kUnsupported when cuBLASLt has no algorithm for a problem (callers may retry without the
 // epilogue).
@@ -62,7 +64,10 @@ class LtGemm {
                          unsigned, unsigned, unsigned>;
 
   LtGemm() = default;
-  Result<Plan*> plan_for(const GemmProblem& p);
+  // The cached plan for p (built on first use); keyed by p.m as given (the caller passes the
+  // bucket of M) or, with exact_m, by exactly p.m.
+  Result<Plan*> plan_for(const GemmProblem& p, bool exact_m);
+  Status run_plan(Plan& plan, const GemmProblem& p, cudaStream_t stream);
   Status build_plan(const GemmProblem& p, Plan& plan);
 
   cublasLtHandle_t handle_ = nullptr;

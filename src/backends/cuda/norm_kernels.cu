@@ -1,8 +1,13 @@
-// LayerNorm kernels: see norm_launch.h. Each block owns one row: it reads the whole row into
-// shared memory (F32) before writing anything, which makes in-place use (out aliasing x or the
-// residual) safe, then computes mean and variance in two passes (stable for large means).
-// Global reads and writes use 16-byte vectors when pointers, width and row strides allow it
-// (decided per launch, uniform over the grid), with a scalar fallback.
+// LayerNorm kernels: see norm_launch.h. Two shapes of the same computation, both reading a whole
+// row before writing any of it (so out may alias x or the residual) and taking mean and variance
+// in two passes (stable for large means):
+//  * warp per row (the common case: width a multiple of 128 up to 1024, rows aligned to 4
+//    elements): each lane keeps its columns in registers, reductions are warp shuffles, no
+//    shared memory and no barriers; eight rows per block. This runs at memory bandwidth.
+//  * block per row (any other width up to kMaxNormWidth): the row is cached in shared memory as
+//    F32, with 16-byte vectors when pointers, width and strides allow (decided per launch).
+#include <cstdint>
+
 #include "device_util.cuh"
 #include "norm_launch.h"
 
@@ -107,8 +112,114 @@ __global__ void __launch_bounds__(kNormThreads) add_layernorm_kernel(AddLnParams
   normalize_row(row, n, p.gamma, p.beta, p.eps, static_cast<T*>(p.out) + t * p.out_ld, vec.out, scratch);
 }
 
+// ---- warp per row ----
+
+constexpr int kWarpRows = 8;              // rows (warps) per block
+constexpr int kLaneChunks = 8;            // at most 8 chunks of 4 columns per lane: width <= 1024
+constexpr long long kChunkCols = 32 * 4;  // columns one chunk step covers across the warp
+
+// Whether a row of `width` elements at `p` with stride `ld` suits the warp kernels.
+template <typename T>
+bool warp_row_ok(const void* p, long long width, long long ld) {
+  return width % kChunkCols == 0 && width / kChunkCols <= kLaneChunks && ld % 4 == 0 &&
+         reinterpret_cast<std::uintptr_t>(p) % (4 * sizeof(T)) == 0;
+}
+
+// LayerNorm of the row a warp holds (v[c] = columns (c * 32 + lane) * 4 .. + 3), written to out.
+template <typename TOut>
+__device__ __forceinline__ void warp_normalize(float (&v)[kLaneChunks][4], int chunks, long long n,
+                                               const float* gamma, const float* beta, float eps, TOut* out) {
+  const int lane = threadIdx.x & 31;
+  float s = 0.0f;
+#pragma unroll
+  for (int c = 0; c < kLaneChunks; ++c) {
+    if (c < chunks) s += (v[c][0] + v[c][1]) + (v[c][2] + v[c][3]);
+  }
+  const float mean = warp_sum(s) / static_cast<float>(n);
+  float q = 0.0f;
+#pragma unroll
+  for (int c = 0; c < kLaneChunks; ++c) {
+    if (c >= chunks) continue;
+#pragma unroll
+    for (int e = 0; e < 4; ++e) {
+      const float d = v[c][e] - mean;
+      q = fmaf(d, d, q);
+    }
+  }
+  const float rstd = rsqrtf(warp_sum(q) / static_cast<float>(n) + eps);
+#pragma unroll
+  for (int c = 0; c < kLaneChunks; ++c) {
+    if (c >= chunks) continue;
+    const long long col = (static_cast<long long>(c) * 32 + lane) * 4;
+    float g[4], b[4], y[4];
+    load4(gamma + col, g);
+    load4(beta + col, b);
+#pragma unroll
+    for (int e = 0; e < 4; ++e) y[e] = (v[c][e] - mean) * rstd * g[e] + b[e];
+    store4(out + col, y);
+  }
+}
+
+// v[c] (+)= the lane's columns of `src`.
+template <typename T>
+__device__ __forceinline__ void warp_accumulate(float (&v)[kLaneChunks][4], int chunks, const T* src, bool first) {
+  const int lane = threadIdx.x & 31;
+#pragma unroll
+  for (int c = 0; c < kLaneChunks; ++c) {
+    if (c >= chunks) continue;
+    float x[4];
+    load4(src + (static_cast<long long>(c) * 32 + lane) * 4, x);
+#pragma unroll
+    for (int e = 0; e < 4; ++e) v[c][e] = first ? x[e] : v[c][e] + x[e];
+  }
+}
+
+template <typename TTab, typename TOut>
+__global__ void __launch_bounds__(kWarpRows * 32) embed_layernorm_warp_kernel(EmbedLnParams p) {
+  const long long t = static_cast<long long>(blockIdx.x) * kWarpRows + (threadIdx.x >> 5);
+  if (t >= p.tokens) return;  // uniform over the warp
+  const int chunks = static_cast<int>(p.width / kChunkCols);
+  float v[kLaneChunks][4];
+  warp_accumulate(v, chunks, static_cast<const TTab*>(p.word) + static_cast<long long>(p.ids[t]) * p.word_ld, true);
+  if (p.type_table != nullptr) {
+    const long long tid = p.type_ids != nullptr ? p.type_ids[t] : 0;
+    warp_accumulate(v, chunks, static_cast<const TTab*>(p.type_table) + tid * p.type_ld, false);
+  }
+  if (p.pos_table != nullptr && p.positions != nullptr) {
+    warp_accumulate(v, chunks, static_cast<const TTab*>(p.pos_table) + static_cast<long long>(p.positions[t]) * p.pos_ld,
+                    false);
+  }
+  warp_normalize(v, chunks, p.width, p.gamma, p.beta, p.eps, static_cast<TOut*>(p.out) + t * p.out_ld);
+}
+
+template <typename T>
+__global__ void __launch_bounds__(kWarpRows * 32) add_layernorm_warp_kernel(AddLnParams p) {
+  const long long t = static_cast<long long>(blockIdx.x) * kWarpRows + (threadIdx.x >> 5);
+  if (t >= p.rows) return;  // uniform over the warp
+  const int chunks = static_cast<int>(p.width / kChunkCols);
+  float v[kLaneChunks][4];
+  warp_accumulate(v, chunks, static_cast<const T*>(p.x) + t * p.x_ld, true);
+  if (p.residual != nullptr) warp_accumulate(v, chunks, static_cast<const T*>(p.residual) + t * p.residual_ld, false);
+  warp_normalize(v, chunks, p.width, p.gamma, p.beta, p.eps, static_cast<T*>(p.out) + t * p.out_ld);
+}
+
+bool params_ok(const float* gamma, const float* beta) {
+  return reinterpret_cast<std::uintptr_t>(gamma) % 16 == 0 && reinterpret_cast<std::uintptr_t>(beta) % 16 == 0;
+}
+
+unsigned warp_grid(long long rows) { return static_cast<unsigned>((rows + kWarpRows - 1) / kWarpRows); }
+
+// ---- launch ----
+
 template <typename TTab, typename TOut>
 cudaError_t launch_embed_typed(const EmbedLnParams& p, cudaStream_t stream) {
+  if (params_ok(p.gamma, p.beta) && warp_row_ok<TOut>(p.out, p.width, p.out_ld) &&
+      warp_row_ok<TTab>(p.word, p.width, p.word_ld) &&
+      (p.type_table == nullptr || warp_row_ok<TTab>(p.type_table, p.width, p.type_ld)) &&
+      (p.pos_table == nullptr || warp_row_ok<TTab>(p.pos_table, p.width, p.pos_ld))) {
+    embed_layernorm_warp_kernel<TTab, TOut><<<warp_grid(p.tokens), kWarpRows * 32, 0, stream>>>(p);
+    return cudaGetLastError();
+  }
   constexpr int kTab = static_cast<int>(sizeof(TTab));
   VecFlags vec;
   vec.in = vec16_ok(p.word, p.width, p.word_ld, kTab) &&
@@ -123,6 +234,12 @@ cudaError_t launch_embed_typed(const EmbedLnParams& p, cudaStream_t stream) {
 
 template <typename T>
 cudaError_t launch_add_typed(const AddLnParams& p, cudaStream_t stream) {
+  if (params_ok(p.gamma, p.beta) && warp_row_ok<T>(p.out, p.width, p.out_ld) &&
+      warp_row_ok<T>(p.x, p.width, p.x_ld) &&
+      (p.residual == nullptr || warp_row_ok<T>(p.residual, p.width, p.residual_ld))) {
+    add_layernorm_warp_kernel<T><<<warp_grid(p.rows), kWarpRows * 32, 0, stream>>>(p);
+    return cudaGetLastError();
+  }
   constexpr int kBytes = static_cast<int>(sizeof(T));
   VecFlags vec;
   vec.in = vec16_ok(p.x, p.width, p.x_ld, kBytes) &&

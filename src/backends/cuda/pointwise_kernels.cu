@@ -94,11 +94,12 @@ __global__ void glu_vec_kernel(GluParams p) {
   }
 }
 
-// Grid (batch, column blocks of 32). A block is 32 columns x 8 row groups: row group y sums
-// rows y, y+8, ... of its sequence (loads unrolled so several are in flight), then the 8
-// partials are added in a fixed order (deterministic).
+// Grid (batch, column blocks of 32). A block is 32 columns x 32 row groups: row group y sums
+// rows y, y+32, ... of its sequence (loads unrolled so several are in flight), then the 32
+// partials are added in a fixed order (deterministic). 32 groups keep one 8192-token sequence
+// (16 blocks) from being latency-bound.
 constexpr int kPoolCols = 32;
-constexpr int kPoolRowGroups = 8;
+constexpr int kPoolRowGroups = 32;
 
 template <typename T>
 __global__ void __launch_bounds__(kPoolCols * kPoolRowGroups) pool_kernel(PoolParams p) {
