@@ -7,7 +7,8 @@
 //
 //   server_load_bench --model DIR --port P            # against a running `embd serve`
 //   server_load_bench --model DIR --serve BIN         # spawns `BIN serve --port 0` itself
-// Options: --requests N (per scenario, default 2000 for q16, 100 for b32x128), --threads T.
+// Options: --requests N (per scenario, default 2000 for q16, 100 for b32x128), --threads T,
+// --device D and --dtype T (for the library engine and the spawned server alike; default cpu, auto).
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -41,6 +42,8 @@ struct Args {
   std::size_t q16_requests = 2000;
   std::size_t batch_requests = 100;
   int threads = 0;
+  std::string device = "cpu";
+  std::string dtype = "auto";
 };
 
 struct Stats {
@@ -141,6 +144,8 @@ bool parse_args(int argc, char** argv, Args& a) {
     else if (k == "--port") a.port = static_cast<std::uint16_t>(std::stoi(v));
     else if (k == "--requests") a.q16_requests = a.batch_requests = std::stoul(v);
     else if (k == "--threads") a.threads = std::stoi(v);
+    else if (k == "--device") a.device = v;
+    else if (k == "--dtype") a.dtype = v;
     else return false;
   }
   return !a.model.empty() && (a.port != 0 || !a.serve_binary.empty());
@@ -156,7 +161,8 @@ std::pair<pid_t, std::uint16_t> spawn_server(const Args& a) {
     close(fds[0]);
     std::string threads = std::to_string(a.threads);
     execl(a.serve_binary.c_str(), a.serve_binary.c_str(), "serve", "--model", a.model.c_str(),
-          "--host", "127.0.0.1", "--port", "0", "--threads", threads.c_str(),
+          "--host", "127.0.0.1", "--port", "0", "--threads", threads.c_str(), "--device", a.device.c_str(),
+          "--dtype", a.dtype.c_str(),
           "--max-client-batch-size", "64", "--max-concurrent-requests", "4096", nullptr);
     _exit(127);
   }
@@ -177,12 +183,14 @@ std::pair<pid_t, std::uint16_t> spawn_server(const Args& a) {
 int main(int argc, char** argv) {
   Args args;
   if (!parse_args(argc, argv, args)) {
-    std::fprintf(stderr, "usage: %s --model DIR (--port P | --serve BIN) [--requests N] [--threads T]\n",
+    std::fprintf(stderr, "usage: %s --model DIR (--port P | --serve BIN) [--requests N] [--threads T] [--device D] [--dtype T]\n",
                  argv[0]);
     return 2;
   }
   embd::LoadOptions options;
   options.threads = args.threads;
+  options.device = args.device;
+  options.dtype = args.dtype;
   auto engine = embd::Engine::load(args.model, options);
   if (!engine.ok()) {
     std::fprintf(stderr, "%s\n", engine.status().to_string().c_str());

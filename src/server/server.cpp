@@ -1,6 +1,7 @@
 // Server lifecycle, routing, authentication and the GET routes (/health, /info, /metrics).
 #include "server.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <thread>
 
@@ -48,10 +49,18 @@ std::shared_ptr<const EngineSlot> make_slot(std::shared_ptr<Engine> engine,
 
 }  // namespace
 
+// io_threads / workers of 0 become the machine-sized defaults (see ServerOptions).
+static ServerOptions with_thread_defaults(ServerOptions o) {
+  const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  if (o.io_threads <= 0) o.io_threads = std::max(2, cores / 4);
+  if (o.workers <= 0) o.workers = std::max(2, cores / 2);
+  return o;
+}
+
 class Server::Impl {
  public:
   explicit Impl(const ServerOptions& options)
-      : ctx_(options), pool_(static_cast<std::size_t>(std::max(1, options.workers))) {
+      : ctx_(with_thread_defaults(options)), pool_(static_cast<std::size_t>(ctx_.options.workers)) {
     ctx_.post_work = [this](std::function<void()> task) {
       boost::asio::post(pool_, std::move(task));
     };

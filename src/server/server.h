@@ -29,8 +29,10 @@ namespace embd::server {
 struct ServerOptions {
   std::string host = "0.0.0.0";
   std::uint16_t port = 8080;  // 0 = any free port
-  int io_threads = 2;
-  int workers = 2;  // parse / validate / encode pool
+  // 0 = sized to the machine: I/O max(2, cores / 4), workers (parse / validate / encode pool)
+  // max(2, cores / 2); a fixed pair starves a many-core GPU host.
+  int io_threads = 0;
+  int workers = 0;
   std::size_t payload_limit = 8u << 20;        // bytes per request body (413 beyond)
   std::size_t max_client_batch_size = 32;      // inputs per request
   std::size_t max_concurrent_requests = 512;   // admission permits, one per input (429 beyond)

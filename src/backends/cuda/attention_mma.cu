@@ -14,7 +14,9 @@
 // block visits the diagonal key tile first and then only tiles within max_i D_i of its rows.
 // What is left out is below 8192 * 2^-40 = 7e-9 of a row's total weight: invisible in F32, and
 // F16 rounds such weights to zero anyway. Heads with small slopes (long reach) see no change.
-// Blocks run heads in reverse order so the heads with the longest reach start first.
+// Blocks run heads in reverse order so the heads with the longest reach start first, and the
+// query blocks of one (sequence, head) back to back so its keys and values are read from memory
+// once (short sequences are bound by that traffic).
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
@@ -162,11 +164,16 @@ __global__ void __launch_bounds__(kThreads) attention_mma_kernel(AttentionParams
   __shared__ __align__(128) T ks[2][kBK * kStride];
   __shared__ __align__(128) T vs[2][kBK * kStride];
 
-  const long long start = p.cu_seqlens[blockIdx.x];
-  const int len = static_cast<int>(p.cu_seqlens[blockIdx.x + 1] - start);
-  const int q0 = static_cast<int>(blockIdx.y) * kBQ;
+  // Grid: x = query block + qblocks * sequence, y = head (reversed). The query blocks of one
+  // (sequence, head) are neighbours in launch order, so its K/V tiles come from L2 after the first.
+  const long long qblocks = gridDim.x / p.batch;
+  const long long seq = blockIdx.x / qblocks;
+  const int qblock = static_cast<int>(blockIdx.x - seq * qblocks);
+  const long long start = p.cu_seqlens[seq];
+  const int len = static_cast<int>(p.cu_seqlens[seq + 1] - start);
+  const int q0 = qblock * kBQ;
   if (q0 >= len) return;  // uniform over the block
-  const int h = p.num_heads - 1 - static_cast<int>(blockIdx.z);
+  const int h = p.num_heads - 1 - static_cast<int>(blockIdx.y);
   const long long hidden = static_cast<long long>(p.num_heads) * kD;
   const T* qg = static_cast<const T*>(p.qkv) + start * p.qkv_ld + static_cast<long long>(h) * kD;
   const T* kg = qg + hidden;
@@ -176,7 +183,7 @@ __global__ void __launch_bounds__(kThreads) attention_mma_kernel(AttentionParams
   const int g = lane >> 2;  // fragment row group
   const int t = lane & 3;   // thread in group
 
-  const int diag = static_cast<int>(blockIdx.y);  // kBQ == kBK: the key tile of the block's rows
+  const int diag = qblock;  // kBQ == kBK: the key tile of the block's rows
   load_tile(qs, qg, p.qkv_ld, q0, len);
   load_tile(ks[0], kg, p.qkv_ld, diag * kBK, len);
   load_tile(vs[0], vg, p.qkv_ld, diag * kBK, len);
@@ -202,7 +209,7 @@ __global__ void __launch_bounds__(kThreads) attention_mma_kernel(AttentionParams
     }
     qq += __shfl_xor_sync(0xffffffffu, qq, 1);
     qk += __shfl_xor_sync(0xffffffffu, qk, 1);
-    const float kmax = p.key_norm_scratch[static_cast<long long>(blockIdx.x) * p.num_heads + h];
+    const float kmax = p.key_norm_scratch[seq * p.num_heads + h];
     float d = (fabsf(scale2) * sqrtf(qq) * kmax - scale2 * qk + kSkipLog2) / slope2;
     if (q0 + r >= len) d = 0.0f;           // padding row: no constraint
     if (!(d < 1e9f)) d = 1e9f;             // NaN or huge: visit everything
@@ -349,7 +356,7 @@ cudaError_t launch_attention_mma(const AttentionParams& p, cudaStream_t stream) 
   if (p.batch <= 0 || p.max_seqlen <= 0) return cudaSuccess;
   if (!attention_mma_applicable(p)) return cudaErrorInvalidValue;
   const long long qblocks = (p.max_seqlen + kBQ - 1) / kBQ;
-  if (p.batch > 0x7fffffffLL || qblocks > 65535 || p.num_heads <= 0 || p.num_heads > 65535) {
+  if (p.num_heads <= 0 || p.num_heads > 65535 || qblocks * p.batch > 0x7fffffffLL) {
     return cudaErrorInvalidValue;
   }
   AttentionParams q = p;
@@ -367,8 +374,7 @@ cudaError_t launch_attention_mma(const AttentionParams& p, cudaStream_t stream) 
       key_norm_max_kernel<__nv_bfloat16><<<norm_grid, kNormThreads, 0, stream>>>(q);
     }
   }
-  const dim3 grid(static_cast<unsigned>(p.batch), static_cast<unsigned>(qblocks),
-                  static_cast<unsigned>(p.num_heads));
+  const dim3 grid(static_cast<unsigned>(qblocks * p.batch), static_cast<unsigned>(p.num_heads));
   if (p.type == ElemType::kF16) {
     attention_mma_kernel<__half><<<grid, kThreads, 0, stream>>>(q);
   } else {
