@@ -53,8 +53,17 @@ class LimitedBackend final : public backend::Backend {
   bool asynchronous_;
 };
 
-std::unique_ptr<runtime::ModelRunner> make_runner(const io::ModelConfig& c, const io::WeightSet& w,
-                                                  std::size_t limit, bool asynchronous = false) {
+// The tiny-jina fixture's config and weights.
+struct TinyJina {
+  io::ModelConfig config = io::load_model_config(testing::model_dir("tiny-jina")).value();
+  Result<std::unique_ptr<io::WeightSet>> weights = io::WeightSet::open_dir(testing::model_dir("tiny-jina"));
+  bool ok() const { return weights.ok(); }
+};
+
+std::unique_ptr<runtime::ModelRunner> make_runner(const TinyJina& model, std::size_t limit,
+                                                  bool asynchronous = false) {
+  const io::ModelConfig& c = model.config;
+  const io::WeightSet& w = **model.weights;
   auto be = std::move(backend::create_backends("cpu", {}).value().front());
   // The limit applies to activations only: weights load first with no limit.
   auto shared_limit = std::make_shared<std::size_t>(SIZE_MAX);
@@ -85,15 +94,13 @@ void expect_same_rows(const std::vector<float>& got, const std::vector<float>& w
 }
 
 TEST(OutOfMemory, BatchIsSplitAndRetried) {
-  const auto dir = testing::model_dir("tiny-jina");
-  auto config = io::load_model_config(dir).value();
-  auto weights = io::WeightSet::open_dir(dir);
-  ASSERT_TRUE(weights.ok());
+  const TinyJina model;
+  ASSERT_TRUE(model.ok());
   const runtime::PackedBatch batch = golden_batch();
   // The widest activation is [T, 2 * 128] floats: 1 KiB per token. 4 MiB fits the longest text
   // (3000 tokens) but not the whole batch (7858 tokens).
-  auto small = make_runner(config, **weights, 4u << 20);
-  auto big = make_runner(config, **weights, std::size_t{1} << 40);
+  auto small = make_runner(model, 4u << 20);
+  auto big = make_runner(model, std::size_t{1} << 40);
   ASSERT_TRUE(small && big);
   std::vector<float> split, whole;
   Status s = small->run(batch, split);
@@ -102,20 +109,18 @@ TEST(OutOfMemory, BatchIsSplitAndRetried) {
   expect_same_rows(split, whole);
 
   // A single sequence that cannot fit is reported, not crashed on.
-  auto tiny = make_runner(config, **weights, 64u << 10);
+  auto tiny = make_runner(model, 64u << 10);
   std::vector<float> out;
   const Status too_big = tiny->run(batch, out);
   EXPECT_EQ(too_big.code(), ErrorCode::kOutOfMemory) << too_big.to_string();
 }
 
 TEST(Pipeline, StartedBatchesFinishInOrderWithRunResults) {
-  const auto dir = testing::model_dir("tiny-jina");
-  auto config = io::load_model_config(dir).value();
-  auto weights = io::WeightSet::open_dir(dir);
-  ASSERT_TRUE(weights.ok());
+  const TinyJina model;
+  ASSERT_TRUE(model.ok());
   const runtime::PackedBatch a = golden_batch(), b = golden_batch(1);
-  auto sync = make_runner(config, **weights, std::size_t{1} << 40);
-  auto piped = make_runner(config, **weights, std::size_t{1} << 40, /*asynchronous=*/true);
+  auto sync = make_runner(model, std::size_t{1} << 40);
+  auto piped = make_runner(model, std::size_t{1} << 40, /*asynchronous=*/true);
   ASSERT_TRUE(sync && piped);
   EXPECT_EQ(sync->pipeline_depth(), 1u);
   ASSERT_EQ(piped->pipeline_depth(), 2u);
@@ -136,13 +141,11 @@ TEST(Pipeline, StartedBatchesFinishInOrderWithRunResults) {
 }
 
 TEST(Pipeline, StartOutOfMemorySplitsSynchronously) {
-  const auto dir = testing::model_dir("tiny-jina");
-  auto config = io::load_model_config(dir).value();
-  auto weights = io::WeightSet::open_dir(dir);
-  ASSERT_TRUE(weights.ok());
+  const TinyJina model;
+  ASSERT_TRUE(model.ok());
   const runtime::PackedBatch batch = golden_batch();
-  auto big = make_runner(config, **weights, std::size_t{1} << 40);
-  auto small = make_runner(config, **weights, 4u << 20, /*asynchronous=*/true);
+  auto big = make_runner(model, std::size_t{1} << 40);
+  auto small = make_runner(model, 4u << 20, /*asynchronous=*/true);
   ASSERT_TRUE(small && big);
   std::vector<float> whole, got;
   ASSERT_TRUE(big->run(batch, whole).ok());

@@ -85,7 +85,9 @@ ErrorCode check(Submitted& sub, std::size_t hidden) {
     return ErrorCode::kInternal;
   }
   auto r = sub.future.get();
-  if (sub.callback) EXPECT_EQ(sub.callback->calls.load(), 1);
+  if (sub.callback) {
+    EXPECT_EQ(sub.callback->calls.load(), 1);
+  }
   if (!r.ok()) {
     const ErrorCode c = r.status().code();
     const bool allowed = c == ErrorCode::kOverloaded ||
@@ -194,7 +196,9 @@ void shutdown_under_load_resolves_everything(std::size_t pipeline) {
     for (auto& sub : subs) {
       ++total;
       ASSERT_EQ(sub.future.wait_for(0s), std::future_status::ready);
-      if (sub.callback) ASSERT_EQ(sub.callback->calls.load(), 1);
+      if (sub.callback) {
+        ASSERT_EQ(sub.callback->calls.load(), 1);
+      }
       auto r = sub.future.get();
       if (r.ok()) continue;
       const ErrorCode c = r.status().code();
