@@ -7,7 +7,8 @@
 //
 //   server_load_bench --model DIR --port P            # against a running `embd serve`
 //   server_load_bench --model DIR --serve BIN         # spawns `BIN serve --port 0` itself
-// Options: --requests N (per scenario, default 2000 for q16, 100 for b32x128), --threads T,
+// Options: --requests N (per scenario, default 2000 for q16, 100 for b32x128; --batch-requests N
+// sets b32x128's alone, after --requests), --threads T,
 // --device D and --dtype T (for the library engine and the spawned server alike; default cpu, auto).
 #include <signal.h>
 #include <sys/wait.h>
@@ -66,16 +67,38 @@ Stats summarize(std::vector<double> ms, double seconds, std::size_t failures,
   return s;
 }
 
+// Starts the clock once every worker (its thread, and its connection for HTTP) is ready, so
+// thread and TCP setup are not counted as request time.
+class StartLine {
+ public:
+  explicit StartLine(int workers) : ready_(workers) {}
+  void arrive_and_wait() {
+    if (ready_.fetch_sub(1) == 1) {
+      start_ = Clock::now();
+      go_.store(true, std::memory_order_release);
+      go_.notify_all();
+    }
+    go_.wait(false, std::memory_order_acquire);
+  }
+  Clock::time_point start() const { return start_; }  // after the workers are joined
+
+ private:
+  std::atomic<int> ready_;
+  std::atomic<bool> go_{false};
+  Clock::time_point start_;
+};
+
 // `requests` POSTs of `bodies` (round robin) over `concurrency` keep-alive connections.
 Stats run_http(std::uint16_t port, const std::vector<std::string>& bodies, std::size_t requests,
                int concurrency, std::size_t texts_per_request) {
   std::atomic<std::size_t> next{0}, failures{0};
   std::vector<std::vector<double>> latencies(concurrency);
   std::vector<std::thread> threads;
-  const auto start = Clock::now();
+  StartLine line(concurrency);
   for (int t = 0; t < concurrency; ++t) {
     threads.emplace_back([&, t] {
       auto conn = std::make_unique<http::Connection>(port);
+      line.arrive_and_wait();
       for (std::size_t i; (i = next.fetch_add(1)) < requests;) {
         const std::string request = http::make_request("POST", "/embed", bodies[i % bodies.size()]);
         const auto t0 = Clock::now();
@@ -95,7 +118,7 @@ Stats run_http(std::uint16_t port, const std::vector<std::string>& bodies, std::
     });
   }
   for (auto& th : threads) th.join();
-  const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  const double seconds = std::chrono::duration<double>(Clock::now() - line.start()).count();
   std::vector<double> all;
   for (auto& l : latencies) all.insert(all.end(), l.begin(), l.end());
   return summarize(std::move(all), seconds, failures.load(), texts_per_request);
@@ -107,9 +130,10 @@ Stats run_library(embd::Engine& engine, const std::vector<std::vector<std::strin
   std::atomic<std::size_t> next{0}, failures{0};
   std::vector<std::vector<double>> latencies(concurrency);
   std::vector<std::thread> threads;
-  const auto start = Clock::now();
+  StartLine line(concurrency);
   for (int t = 0; t < concurrency; ++t) {
     threads.emplace_back([&, t] {
+      line.arrive_and_wait();
       for (std::size_t i; (i = next.fetch_add(1)) < requests;) {
         const auto t0 = Clock::now();
         auto r = engine.embed(inputs[i % inputs.size()]).get();
@@ -122,7 +146,7 @@ Stats run_library(embd::Engine& engine, const std::vector<std::vector<std::strin
     });
   }
   for (auto& th : threads) th.join();
-  const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  const double seconds = std::chrono::duration<double>(Clock::now() - line.start()).count();
   std::vector<double> all;
   for (auto& l : latencies) all.insert(all.end(), l.begin(), l.end());
   return summarize(std::move(all), seconds, failures.load(), inputs[0].size());
@@ -143,6 +167,7 @@ bool parse_args(int argc, char** argv, Args& a) {
     else if (k == "--serve") a.serve_binary = v;
     else if (k == "--port") a.port = static_cast<std::uint16_t>(std::stoi(v));
     else if (k == "--requests") a.q16_requests = a.batch_requests = std::stoul(v);
+    else if (k == "--batch-requests") a.batch_requests = std::stoul(v);
     else if (k == "--threads") a.threads = std::stoi(v);
     else if (k == "--device") a.device = v;
     else if (k == "--dtype") a.dtype = v;

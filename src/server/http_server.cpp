@@ -78,8 +78,11 @@ class HttpServer::Impl : public std::enable_shared_from_this<HttpServer::Impl> {
  public:
   Impl(HttpServerOptions options, HttpHandler handler, HttpErrorFactory make_error)
       : options_(std::move(options)), handler_(std::move(handler)),
-        make_error_(std::move(make_error)), acceptor_(net::make_strand(ioc_)),
-        signals_(ioc_), accept_retry_(acceptor_.get_executor()) {}
+        make_error_(std::move(make_error)), contexts_(make_contexts(options_.io_threads)),
+        acceptor_(net::make_strand(*contexts_.front())), signals_(*contexts_.front()),
+        accept_retry_(acceptor_.get_executor()) {
+    for (auto& c : contexts_) work_.push_back(net::make_work_guard(*c));
+  }
 
   Status listen();
   void run_threads();
@@ -108,9 +111,19 @@ class HttpServer::Impl : public std::enable_shared_from_this<HttpServer::Impl> {
   std::unordered_map<std::uint64_t, std::weak_ptr<Session>> sessions_;  // guarded by mu_
   int signal_ = -1;                                                     // guarded by mu_
 
-  // Declared after the registry: destroying the io_context destroys pending handlers, which
-  // destroy sessions, which unregister themselves.
-  net::io_context ioc_;
+  // One io_context per I/O thread (a connection lives on one of them, chosen round robin): no
+  // shared queue between the threads and no hand-off of a connection's work to another thread.
+  // Declared after the registry: destroying a context destroys pending handlers, which destroy
+  // sessions, which unregister themselves.
+  static std::vector<std::unique_ptr<net::io_context>> make_contexts(int n) {
+    std::vector<std::unique_ptr<net::io_context>> contexts;
+    for (int i = 0; i < std::max(1, n); ++i) contexts.push_back(std::make_unique<net::io_context>(1));
+    return contexts;
+  }
+  std::vector<std::unique_ptr<net::io_context>> contexts_;
+  // Keep every context running while idle; stop_and_join() stops them.
+  std::vector<net::executor_work_guard<net::io_context::executor_type>> work_;
+  std::size_t next_context_ = 0;  // used on the acceptor's strand only
   tcp::acceptor acceptor_;
   net::signal_set signals_;
   net::steady_timer accept_retry_;
@@ -177,12 +190,11 @@ class Session : public std::enable_shared_from_this<Session> {
 };
 
 // The reply channel handed to the application. Holds the session (and the server core) alive
-// until it has responded; a work guard keeps the I/O threads running meanwhile.
+// until it has responded (the I/O threads run until the server stops).
 class Exchange final : public HttpExchange {
  public:
   Exchange(std::shared_ptr<HttpServer::Impl> core, std::shared_ptr<Session> session)
-      : core_(std::move(core)), session_(std::move(session)),
-        work_(net::make_work_guard(core_->ioc_)) {}
+      : core_(std::move(core)), session_(std::move(session)) {}
   ~Exchange() override {
     if (!done_.load()) {
       HttpResponse response = core_->make_error_(500, "", "internal error: request dropped");
@@ -221,7 +233,6 @@ class Exchange final : public HttpExchange {
   }
   std::shared_ptr<HttpServer::Impl> core_;  // destroyed last
   std::shared_ptr<Session> session_;
-  net::executor_work_guard<net::io_context::executor_type> work_;
   std::atomic<bool> done_{false};
 };
 
@@ -419,7 +430,7 @@ void Session::close() {
 Status HttpServer::Impl::listen() {
   beast::error_code ec;
   // A name (e.g. HOSTNAME in a container) resolves to its first address.
-  tcp::resolver resolver(ioc_);
+  tcp::resolver resolver(*contexts_.front());
   auto results = resolver.resolve(options_.host, std::to_string(options_.port),
                                   tcp::resolver::passive | tcp::resolver::numeric_service, ec);
   if (ec || results.empty()) {
@@ -456,13 +467,13 @@ void HttpServer::Impl::run_threads() {
     cv_.notify_all();
   });
   net::dispatch(acceptor_.get_executor(), [this] { do_accept(); });
-  const int n = std::max(1, options_.io_threads);
-  for (int i = 0; i < n; ++i) threads_.emplace_back([this] { ioc_.run(); });
+  for (auto& c : contexts_) threads_.emplace_back([ctx = c.get()] { ctx->run(); });
 }
 
 void HttpServer::Impl::do_accept() {
   if (stopping()) return;
-  acceptor_.async_accept(net::make_strand(ioc_), [this](beast::error_code ec, tcp::socket socket) {
+  net::io_context& home = *contexts_[next_context_++ % contexts_.size()];
+  acceptor_.async_accept(net::make_strand(home), [this](beast::error_code ec, tcp::socket socket) {
     if (stopping() || ec == net::error::operation_aborted) return;
     if (ec) {
       // E.g. EMFILE: back off briefly instead of spinning; existing connections keep working.
@@ -550,7 +561,7 @@ int HttpServer::Impl::wait_for_signal() {
 }
 
 void HttpServer::Impl::stop_and_join() {
-  ioc_.stop();
+  for (auto& c : contexts_) c->stop();
   for (auto& t : threads_) {
     if (t.joinable()) t.join();
   }

@@ -1,7 +1,8 @@
 // A small asynchronous HTTP/1.1 server (Boost.Beast/Asio behind a pimpl: no Boost type here).
 //
-// Design: `io_threads` threads run one io_context; each connection is a session on its own
-// strand (no thread per connection), keep-alive and pipelined requests are served in order.
+// Design: `io_threads` threads each run their own io_context; each connection is a session on
+// one of them (round robin; no thread per connection, no connection handed between threads),
+// keep-alive and pipelined requests are served in order.
 // A fully read request is handed to the HttpHandler together with an HttpExchange, which the
 // handler may complete later from any thread: respond() posts the response back onto the
 // session's strand, so I/O threads never block on application work. While a request is being
