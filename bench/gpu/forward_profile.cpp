@@ -6,7 +6,7 @@
 // batch of --batch-tokens tokens of lognormal lengths like the mixed4096 workload (median 120,
 // sigma 0.8), longest first, as the scheduler packs them.
 //   forward_profile --model DIR [--dtype f16] [--shapes 512x128,mixed,1x8192] [--batch-tokens 16384]
-//                   [--repeat 5]
+//                   [--repeat 5] [--defer-bias 0]   (0: add Linear biases in linear(), not in the LayerNorm)
 // Prints "no CUDA device: skipped" without a GPU.
 #include <cuda_runtime_api.h>
 
@@ -36,8 +36,9 @@ namespace be = embd::backend;
 // Forwards every call to `inner`, timing each kernel on inner's stream.
 class ProfilingBackend final : public be::Backend {
  public:
-  explicit ProfilingBackend(std::unique_ptr<be::Backend> inner)
-      : inner_(std::move(inner)), stream_(static_cast<cudaStream_t>(be::cuda::native_stream(*inner_))) {}
+  ProfilingBackend(std::unique_ptr<be::Backend> inner, bool defer_bias)
+      : inner_(std::move(inner)), stream_(static_cast<cudaStream_t>(be::cuda::native_stream(*inner_))),
+        defer_bias_(defer_bias) {}
   ~ProfilingBackend() override {
     for (auto& m : marks_) {
       cudaEventDestroy(m.start);
@@ -58,6 +59,9 @@ class ProfilingBackend final : public be::Backend {
   Status download_async(void* d, const void* s, std::size_t n) override { return inner_->download_async(d, s, n); }
   Result<be::Fence> fence() override { return inner_->fence(); }
   Status wait(be::Fence f) override { return inner_->wait(f); }
+  bool defers_linear_bias(const be::LinearWeight& w) const override {
+    return defer_bias_ && inner_->defers_linear_bias(w);
+  }
   Result<std::unique_ptr<be::LinearWeight>> prepare_linear(const embd::HostTensor& w, const embd::HostTensor* b,
                                                            embd::DType t) override {
     return inner_->prepare_linear(w, b, t);
@@ -119,6 +123,7 @@ class ProfilingBackend final : public be::Backend {
 
   std::unique_ptr<be::Backend> inner_;
   cudaStream_t stream_;
+  bool defer_bias_;
   std::vector<Mark> marks_;
   std::size_t used_ = 0;
 };
@@ -134,6 +139,7 @@ int main(int argc, char** argv) {
   std::string model, dtype_name = "f16", shapes = "512x128,128x512,16x4096,1x8192";
   int repeat = 5;
   long long batch_tokens = 16384;
+  bool defer_bias = true;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string k = argv[i], v = argv[i + 1];
     if (k == "--model") model = v;
@@ -141,6 +147,7 @@ int main(int argc, char** argv) {
     else if (k == "--shapes") shapes = v;
     else if (k == "--repeat") repeat = std::max(1, std::atoi(v.c_str()));
     else if (k == "--batch-tokens") batch_tokens = std::max(1LL, std::atoll(v.c_str()));
+    else if (k == "--defer-bias") defer_bias = v != "0";
     else return die("unknown flag " + k);
   }
   if (model.empty()) return die("--model DIR is required");
@@ -156,7 +163,7 @@ int main(int argc, char** argv) {
   if (!dtype.ok()) return die(dtype.status().to_string());
   auto cuda = be::cuda::make_cuda_backend(0);
   if (!cuda.ok()) return die(cuda.status().to_string());
-  auto profiling = std::make_unique<ProfilingBackend>(std::move(cuda).value());
+  auto profiling = std::make_unique<ProfilingBackend>(std::move(cuda).value(), defer_bias);
   ProfilingBackend* prof = profiling.get();
   auto runner = embd::runtime::ModelRunner::create(std::move(profiling), *config, **weights, *dtype);
   if (!runner.ok()) return die(runner.status().to_string());

@@ -81,6 +81,7 @@ class LinearWeight {
   std::int64_t in_features = 0;
   DType dtype = DType::kF32;
   bool has_bias = false;
+  const float* bias_f32 = nullptr;  // the bias as F32 on this backend's device, when has_bias
 };
 
 struct LinearArgs {
@@ -88,6 +89,9 @@ struct LinearArgs {
   Mat x;  // [M, in]
   Mat y;  // [M, out]; must not alias x
   Activation activation = Activation::kNone;
+  // Leave the bias out: the caller adds weight->bias_f32 in the next add_layernorm. Only where
+  // Backend::defers_linear_bias(*weight) (the ops layer checks).
+  bool skip_bias = false;
 };
 
 struct EmbedLayerNormArgs {
@@ -107,6 +111,7 @@ struct EmbedLayerNormArgs {
 struct AddLayerNormArgs {
   Mat x;         // [T, H]
   Mat residual;  // [T, H]; data null = no residual
+  const float* bias = nullptr;  // [H] F32 added to x (a Linear's deferred bias), or null
   const float* gamma = nullptr;
   const float* beta = nullptr;
   float eps = 1e-12f;
@@ -186,6 +191,13 @@ class Backend {
 
   // Uploads a host tensor converted to `dtype` (any dtype to any dtype).
   Result<DeviceMemory> upload_tensor(const HostTensor& t, DType dtype);
+
+  // Whether linear() adds this weight's bias in a separate pass, so that adding it in the next
+  // add_layernorm instead (LinearArgs::skip_bias) saves a trip through memory.
+  virtual bool defers_linear_bias(const LinearWeight& w) const {
+    (void)w;
+    return false;
+  }
 
   // Prepares a Linear weight ([out, in], any stored dtype) and optional bias ([out]).
   virtual Result<std::unique_ptr<LinearWeight>> prepare_linear(const HostTensor& weight,

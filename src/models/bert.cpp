@@ -71,13 +71,11 @@ Status Bert::layer_forward(const BertLayer& layer, const EncoderInput& in) {
   EMBD_TRY(ops::linear(be_, *layer.attn.qkv, x, qkv));
   const auto a = attention_args(config_, in, qkv, ctx, nullptr);
   EMBD_TRY(ops::attention(be_, a));
-  EMBD_TRY(ops::linear(be_, *layer.attn.out, ctx, tmp));
-  EMBD_TRY(layernorm(be_, layer.attn.ln, eps, tmp, x, x));
+  EMBD_TRY(linear_layernorm(be_, *layer.attn.out, ctx, tmp, layer.attn.ln, eps, x, x));
   const auto act = config_.hidden_act == io::HiddenAct::kRelu ? backend::Activation::kRelu
                                                               : backend::Activation::kGeluErf;
   EMBD_TRY(ops::linear(be_, *layer.intermediate, x, inter, act));
-  EMBD_TRY(ops::linear(be_, *layer.output, inter, tmp));
-  return layernorm(be_, layer.output_ln, eps, tmp, x, x);
+  return linear_layernorm(be_, *layer.output, inter, tmp, layer.output_ln, eps, x, x);
 }
 
 Result<Mat> Bert::forward(const EncoderInput& in) {

@@ -97,14 +97,13 @@ Status JinaBert::attention_block(const JinaLayer& layer, const EncoderInput& in)
   }
   const auto a = attention_args(config_, in, qkv, ctx, slopes_.as<float>());
   EMBD_TRY(ops::attention(be_, a));
-  EMBD_TRY(ops::linear(be_, *layer.attn.out, ctx, tmp));
   if (config_.variant == JinaVariant::kQkPostNorm) {
     // a = LN_attn(ctx Wo + x) into h1's buffer, then h1 = LN_1(x + a) into x.
     const Mat attn = workspace_.mat(kH1, t);
-    EMBD_TRY(layernorm(be_, layer.attn.ln, eps, tmp, x, attn));
+    EMBD_TRY(linear_layernorm(be_, *layer.attn.out, ctx, tmp, layer.attn.ln, eps, x, attn));
     return layernorm(be_, layer.ln1, eps, attn, x, x);
   }
-  return layernorm(be_, layer.attn.ln, eps, tmp, x, x);
+  return linear_layernorm(be_, *layer.attn.out, ctx, tmp, layer.attn.ln, eps, x, x);
 }
 
 Status JinaBert::mlp_block(const JinaLayer& layer, std::int64_t t) {
@@ -120,9 +119,8 @@ Status JinaBert::mlp_block(const JinaLayer& layer, std::int64_t t) {
   g.activation = config_.feed_forward == io::FeedForward::kReglu ? backend::Activation::kRelu
                                                                  : backend::Activation::kGeluErf;
   EMBD_TRY(ops::glu(be_, g));
-  EMBD_TRY(ops::linear(be_, *layer.ffn_out, ffn_act, tmp));
   const LayerNormWeights& ln = config_.variant == JinaVariant::kQkPostNorm ? layer.ln2 : layer.ffn_ln;
-  return layernorm(be_, ln, eps, tmp, x, x);
+  return linear_layernorm(be_, *layer.ffn_out, ffn_act, tmp, ln, eps, x, x);
 }
 
 Result<Mat> JinaBert::forward(const EncoderInput& in) {

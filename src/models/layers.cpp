@@ -132,16 +132,33 @@ backend::AttentionArgs attention_args(const io::ModelConfig& c, const EncoderInp
   return a;
 }
 
-Status layernorm(Backend& be, const LayerNormWeights& ln, float eps, const Mat& x,
-                 const Mat& residual, const Mat& out) {
+namespace {
+
+Status add_layernorm(Backend& be, const LayerNormWeights& ln, float eps, const Mat& x,
+                     const float* bias, const Mat& residual, const Mat& out) {
   backend::AddLayerNormArgs args;
   args.x = x;
   args.residual = residual;
+  args.bias = bias;
   args.gamma = ln.gamma.as<float>();
   args.beta = ln.beta.as<float>();
   args.eps = eps;
   args.out = out;
   return ops::add_layernorm(be, args);
+}
+
+}  // namespace
+
+Status layernorm(Backend& be, const LayerNormWeights& ln, float eps, const Mat& x,
+                 const Mat& residual, const Mat& out) {
+  return add_layernorm(be, ln, eps, x, nullptr, residual, out);
+}
+
+Status linear_layernorm(Backend& be, const LinearWeight& w, const Mat& in, const Mat& tmp,
+                        const LayerNormWeights& ln, float eps, const Mat& residual, const Mat& out) {
+  const bool defer = w.has_bias && be.defers_linear_bias(w);
+  EMBD_TRY(ops::linear(be, w, in, tmp, backend::Activation::kNone, defer));
+  return add_layernorm(be, ln, eps, tmp, defer ? w.bias_f32 : nullptr, residual, out);
 }
 
 Status Workspace::reserve(std::int64_t tokens) {

@@ -48,6 +48,11 @@ Result<DeviceMemory> load_table(Backend& be, const io::WeightSet& w, const std::
 Status layernorm(Backend& be, const LayerNormWeights& ln, float eps, const Mat& x,
                  const Mat& residual, const Mat& out);
 
+// out = LayerNorm(in W^T + b + residual), through `tmp` ([T, out_features]). Where the backend
+// would add b in a pass of its own, b is added inside the LayerNorm instead.
+Status linear_layernorm(Backend& be, const LinearWeight& w, const Mat& in, const Mat& tmp,
+                        const LayerNormWeights& ln, float eps, const Mat& residual, const Mat& out);
+
 // A BERT self-attention block's weights: fused query/key/value [3H, H], the output projection
 // and the post-attention LayerNorm.
 struct SelfAttentionWeights {

@@ -13,11 +13,11 @@ namespace embd::ops {
 using backend::Activation;
 using backend::Backend;
 
-// y[M, out] = x[M, in] W^T + b, then activation.
+// y[M, out] = x[M, in] W^T + b, then activation. skip_bias leaves b out (see LinearArgs).
 Status linear(Backend& be, const backend::LinearWeight& w, const Mat& x, const Mat& y,
-              Activation activation = Activation::kNone);
+              Activation activation = Activation::kNone, bool skip_bias = false);
 Status embed_layernorm(Backend& be, const backend::EmbedLayerNormArgs& args);
-// out = LayerNorm(x + residual); residual.data may be null.
+// out = LayerNorm(x + bias + residual); bias and residual.data may be null.
 Status add_layernorm(Backend& be, const backend::AddLayerNormArgs& args);
 Status glu(Backend& be, const backend::GluArgs& args);
 Status attention(Backend& be, const backend::AttentionArgs& args);

@@ -68,6 +68,14 @@ TEST_P(BackendOpTest, Linear) {
       const auto got = download(yd.mat, "linear y");
       const auto want = ref::linear(to_double(x), w_ref, b_ref, m, c.k, c.n, to_ref(c.act));
       EXPECT_LT(rel_l2(got, want), tolerance(dtype()));
+      if (c.bias && c.act == Activation::kNone && backend_->defers_linear_bias(*prepared.value())) {
+        // The bias left for the next LayerNorm (AddLayerNorm covers adding it there).
+        args.skip_bias = true;
+        ASSERT_TRUE(backend_->linear(args).ok());
+        const auto unbiased = ref::linear(to_double(x), w_ref, {}, m, c.k, c.n, ref::Act::kNone);
+        EXPECT_LT(rel_l2(download(yd.mat, "linear y"), unbiased), tolerance(dtype()));
+        args.skip_bias = false;
+      }
     }
   }
 }
@@ -154,12 +162,15 @@ TEST_P(BackendOpTest, AddLayerNorm) {
     Alias alias;
     std::int64_t pad;  // row stride = h + pad (CUDA: widths 128k <= 1024 with strides 4k take
                        // the warp-per-row kernel, the rest the block-per-row one)
+    bool bias = false;  // a Linear's deferred F32 bias, added to x
   };
   const std::vector<Case> cases = {{1, 8, true, Alias::kNone, 2},       {13, 512, true, Alias::kX, 2},
                                    {64, 48, true, Alias::kResidual, 2}, {5, 31, false, Alias::kNone, 2},
                                    {300, 64, false, Alias::kX, 2},      {257, 512, true, Alias::kNone, 0},
                                    {33, 384, true, Alias::kX, 4},       {9, 1024, true, Alias::kResidual, 0},
-                                   {70, 768, false, Alias::kNone, 4},   {3, 1152, true, Alias::kNone, 0}};
+                                   {70, 768, false, Alias::kNone, 4},   {3, 1152, true, Alias::kNone, 0},
+                                   {41, 512, true, Alias::kX, 0, true}, {7, 48, true, Alias::kNone, 2, true},
+                                   {5, 384, false, Alias::kNone, 4, true}};
   for (const Case& c : cases) {
     SCOPED_TRACE("rows=" + std::to_string(c.rows) + " h=" + std::to_string(c.h));
     const auto x = random(static_cast<std::size_t>(c.rows * c.h), -2.0f, 2.0f);
@@ -170,11 +181,17 @@ TEST_P(BackendOpTest, AddLayerNorm) {
     DevMat rd = c.residual ? make_mat(c.rows, c.h, c.h + c.pad, r) : DevMat{};
     DevMat od = c.alias == Alias::kNone ? make_mat(c.rows, c.h, c.h + (c.pad == 0 ? 0 : 1), {}) : DevMat{};
     auto g_d = upload_vec(gamma), b_d = upload_vec(beta);
+    const auto bias = c.bias ? random(static_cast<std::size_t>(c.h), -1.0f, 1.0f) : std::vector<float>{};
+    auto bias_d = upload_vec(bias);
     const Mat out = c.alias == Alias::kX ? xd.mat : c.alias == Alias::kResidual ? rd.mat : od.mat;
-    backend::AddLayerNormArgs a{xd.mat, rd.mat, g_d.as<float>(), b_d.as<float>(), 1e-12f, out};
+    backend::AddLayerNormArgs a{xd.mat, rd.mat, c.bias ? bias_d.as<float>() : nullptr, g_d.as<float>(),
+                                b_d.as<float>(), 1e-12f, out};
     ASSERT_TRUE(backend_->add_layernorm(a).ok());
     const auto got = download(out, "add_layernorm out");
-    const auto want = ref::add_layernorm(to_double(x), to_double(r), c.rows, c.h,
+    // The reference adds the bias to x in double; x itself is what the device holds (rounded).
+    std::vector<double> x_ref = to_double(round_to(x, dtype()));
+    for (std::size_t i = 0; c.bias && i < x_ref.size(); ++i) x_ref[i] += bias[i % static_cast<std::size_t>(c.h)];
+    const auto want = ref::add_layernorm(x_ref, to_double(r), c.rows, c.h,
                                          to_double(gamma), to_double(beta), 1e-12);
     EXPECT_LT(rel_l2(got, want), tolerance(dtype()));
   }
@@ -190,7 +207,7 @@ TEST_P(BackendOpTest, AddLayerNormOnColumnSliceInPlace) {
   DevMat qd = make_mat(rows, 3 * h, 3 * h, qkv);
   auto g_d = upload_vec(gamma), b_d = upload_vec(beta);
   const Mat k_cols = qd.mat.columns(h, h);
-  backend::AddLayerNormArgs a{k_cols, Mat{}, g_d.as<float>(), b_d.as<float>(), 1e-12f, k_cols};
+  backend::AddLayerNormArgs a{k_cols, Mat{}, nullptr, g_d.as<float>(), b_d.as<float>(), 1e-12f, k_cols};
   ASSERT_TRUE(backend_->add_layernorm(a).ok());
   const auto got = download(qd.mat, "qkv");
   std::vector<double> k_in(static_cast<std::size_t>(rows * h));

@@ -148,6 +148,7 @@ Result<std::unique_ptr<LinearWeight>> prepare_cpu_linear(const HostTensor& weigh
   if (bias) {
     w->bias.resize(static_cast<std::size_t>(n));
     convert(bias->data, bias->dtype, w->bias.data(), DType::kF32, w->bias.size());
+    w->bias_f32 = w->bias.data();
   }
   try {
     const auto& eng = cpu_engine();

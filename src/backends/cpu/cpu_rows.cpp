@@ -138,6 +138,9 @@ void add_layernorm_kernel(const AddLayerNormArgs& a) {
 #pragma omp for schedule(static)
     for (std::int64_t t = 0; t < a.x.rows; ++t) {
       load_row(a.x, t, x.data());
+      if (a.bias) {
+        for (std::int64_t i = 0; i < h; ++i) x[static_cast<std::size_t>(i)] += a.bias[i];
+      }
       if (a.residual.data) add_row(a.residual, t, x.data(), tmp, h);
       layernorm_row(x.data(), h, a.gamma, a.beta, a.eps);
       convert(x.data(), DType::kF32, row_ptr_mut(a.out, t), a.out.dtype, static_cast<std::size_t>(h));

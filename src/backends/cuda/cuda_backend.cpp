@@ -45,9 +45,12 @@ class CudaLinearWeight final : public LinearWeight {
  public:
   const void* owner = nullptr;
   DeviceMemory weight;
-  DeviceMemory bias_f32;
+  DeviceMemory bias_f32_mem;
   DeviceMemory bias_typed;         // compute dtype; empty when lossy (or when dtype is F32)
   const void* bias_lt = nullptr;   // bias in the output dtype for the cuBLASLt epilogue, or null
+  // Whether cuBLASLt fused the bias the last time it was asked (-1: not asked yet). The backend's
+  // one thread updates it; it decides defers_linear_bias().
+  mutable int bias_fused = -1;
 };
 
 // How the last linear() ran (for benchmarks; see linear_path()).
@@ -105,6 +108,14 @@ class CudaBackend final : public Backend {
 
   Result<std::unique_ptr<LinearWeight>> prepare_linear(const HostTensor& weight, const HostTensor* bias,
                                                        DType compute_dtype) override;
+  // A 16-bit output whose bias cuBLASLt does not fuse (not exact in that dtype, as cuBLASLt
+  // refuses an F32 bias with 16-bit output, or refused for the shape) gets the bias in a pass
+  // of its own: add it in the next LayerNorm instead.
+  bool defers_linear_bias(const LinearWeight& w) const override {
+    const auto* cw = dynamic_cast<const CudaLinearWeight*>(&w);
+    return cw != nullptr && cw->has_bias && cw->dtype != DType::kF32 &&
+           (cw->bias_lt == nullptr || cw->bias_fused == 0);
+  }
   Status linear(const LinearArgs& a) override;
   Status embed_layernorm(const EmbedLayerNormArgs& a) override;
   Status add_layernorm(const AddLayerNormArgs& a) override;
@@ -125,7 +136,7 @@ class CudaBackend final : public Backend {
   Status launched(cudaError_t err, const std::string& what) const;
   Status prepare_bias(CudaLinearWeight& w, const HostTensor& bias, DType compute_dtype);
   Result<bool> stage_upload(const void* src_host, std::size_t bytes);
-  Status run_gemm(const CudaLinearWeight& w, GemmProblem& p, bool relu);
+  Status run_gemm(const CudaLinearWeight& w, GemmProblem& p, bool relu, bool with_bias);
 
   int device_;
   CudaBackendOptions options_;
@@ -352,10 +363,11 @@ Status CudaBackend::prepare_bias(CudaLinearWeight& w, const HostTensor& bias, DT
   const auto n = static_cast<std::size_t>(bias.numel());
   std::vector<float> f32(n);
   convert(bias.data, bias.dtype, f32.data(), DType::kF32, n);
-  EMBD_ASSIGN_OR_RETURN(w.bias_f32, allocate(n * sizeof(float)));
-  EMBD_TRY(upload(w.bias_f32.get(), f32.data(), n * sizeof(float)));
+  EMBD_ASSIGN_OR_RETURN(w.bias_f32_mem, allocate(n * sizeof(float)));
+  EMBD_TRY(upload(w.bias_f32_mem.get(), f32.data(), n * sizeof(float)));
+  w.bias_f32 = w.bias_f32_mem.as<const float>();
   if (compute_dtype == DType::kF32) {
-    w.bias_lt = w.bias_f32.get();
+    w.bias_lt = w.bias_f32;
     return ok_status();
   }
   std::vector<std::uint16_t> typed(n);
@@ -416,11 +428,13 @@ Status CudaBackend::linear(const LinearArgs& a) {
   p.ldy = a.y.ld;
   const bool relu = a.activation == Activation::kRelu;
   last_linear_ = LinearPath{};
-  EMBD_TRY(run_gemm(*w, p, relu));
+  const bool with_bias = w->has_bias && !a.skip_bias;
+  EMBD_TRY(run_gemm(*w, p, relu, with_bias));
   // What cuBLASLt did not apply: the F32 bias and/or the activation (erf GELU always).
   const bool bias_done = p.epilogue == GemmEpilogue::kBias || p.epilogue == GemmEpilogue::kReluBias;
   const bool relu_done = p.epilogue == GemmEpilogue::kRelu || p.epilogue == GemmEpilogue::kReluBias;
-  const float* post_bias = (w->has_bias && !bias_done) ? w->bias_f32.as<const float>() : nullptr;
+  const float* post_bias = (with_bias && !bias_done) ? w->bias_f32 : nullptr;
+  if (with_bias) w->bias_fused = bias_done ? 1 : 0;
   ActKind post_act = act_kind(a.activation);
   if (relu && relu_done) post_act = ActKind::kNone;
   last_linear_ = LinearPath{true, p.epilogue, bias_done && p.bias_f32, post_bias != nullptr, post_act};
@@ -433,7 +447,7 @@ Status CudaBackend::linear(const LinearArgs& a) {
 // output dtype (when lossless), the F32 bias (16-bit output), then without the bias; ReLU rides
 // along when there is no bias. Each refusal is cached per plan by LtGemm, so a shape that cannot
 // fuse costs one map lookup per call. On return p.epilogue / p.bias_f32 say what was applied.
-Status CudaBackend::run_gemm(const CudaLinearWeight& w, GemmProblem& p, bool relu) {
+Status CudaBackend::run_gemm(const CudaLinearWeight& w, GemmProblem& p, bool relu, bool with_bias) {
   Status st = ok_status();
   const auto attempt = [&](GemmEpilogue e, const void* bias, bool bias_f32) {
     p.epilogue = e;
@@ -445,9 +459,9 @@ Status CudaBackend::run_gemm(const CudaLinearWeight& w, GemmProblem& p, bool rel
   const GemmEpilogue bias_epilogue = relu ? GemmEpilogue::kReluBias : GemmEpilogue::kBias;
   const bool f32 = w.dtype == DType::kF32;
   bool done = false;
-  if (w.has_bias && w.bias_lt != nullptr) done = attempt(bias_epilogue, w.bias_lt, f32);
-  if (!done && w.has_bias && !f32) done = attempt(bias_epilogue, w.bias_f32.get(), true);
-  if (!done && relu && !w.has_bias) done = attempt(GemmEpilogue::kRelu, nullptr, false);
+  if (with_bias && w.bias_lt != nullptr) done = attempt(bias_epilogue, w.bias_lt, f32);
+  if (!done && with_bias && !f32) done = attempt(bias_epilogue, w.bias_f32, true);
+  if (!done && relu && !with_bias) done = attempt(GemmEpilogue::kRelu, nullptr, false);
   if (!done) attempt(GemmEpilogue::kNone, nullptr, false);
   return st.ok() ? st : st.with_context(name());
 }
@@ -514,6 +528,7 @@ Status CudaBackend::add_layernorm(const AddLayerNormArgs& a) {
   p.x_ld = a.x.ld;
   p.residual = a.residual.data;
   p.residual_ld = a.residual.ld;
+  p.bias = a.bias;
   p.gamma = a.gamma;
   p.beta = a.beta;
   p.eps = a.eps;

@@ -72,6 +72,7 @@ __device__ __forceinline__ void accumulate_row(float* row, const T* src, long lo
 struct VecFlags {
   bool in = false;
   bool out = false;
+  bool bias = false;  // add_layernorm's F32 bias
 };
 
 template <typename TTab, typename TOut>
@@ -108,6 +109,11 @@ __global__ void __launch_bounds__(kNormThreads) add_layernorm_kernel(AddLnParams
   const T* r = p.residual != nullptr ? static_cast<const T*>(p.residual) + t * p.residual_ld : nullptr;
   accumulate_row(row, x, n, vec.in, true);
   if (r != nullptr) accumulate_row(row, r, n, vec.in, false);
+  if (p.bias != nullptr) {
+    // F32 vectors split the columns differently from x's: let every column settle first.
+    __syncthreads();
+    accumulate_row(row, p.bias, n, vec.bias, false);
+  }
   __syncthreads();  // the whole row is in shared memory before any thread writes `out`
   normalize_row(row, n, p.gamma, p.beta, p.eps, static_cast<T*>(p.out) + t * p.out_ld, vec.out, scratch);
 }
@@ -199,6 +205,7 @@ __global__ void __launch_bounds__(kWarpRows * 32) add_layernorm_warp_kernel(AddL
   const int chunks = static_cast<int>(p.width / kChunkCols);
   float v[kLaneChunks][4];
   warp_accumulate(v, chunks, static_cast<const T*>(p.x) + t * p.x_ld, true);
+  if (p.bias != nullptr) warp_accumulate(v, chunks, p.bias, false);
   if (p.residual != nullptr) warp_accumulate(v, chunks, static_cast<const T*>(p.residual) + t * p.residual_ld, false);
   warp_normalize(v, chunks, p.width, p.gamma, p.beta, p.eps, static_cast<T*>(p.out) + t * p.out_ld);
 }
@@ -234,7 +241,8 @@ cudaError_t launch_embed_typed(const EmbedLnParams& p, cudaStream_t stream) {
 
 template <typename T>
 cudaError_t launch_add_typed(const AddLnParams& p, cudaStream_t stream) {
-  if (params_ok(p.gamma, p.beta) && warp_row_ok<T>(p.out, p.width, p.out_ld) &&
+  if (params_ok(p.gamma, p.beta) && (p.bias == nullptr || warp_row_ok<float>(p.bias, p.width, 0)) &&
+      warp_row_ok<T>(p.out, p.width, p.out_ld) &&
       warp_row_ok<T>(p.x, p.width, p.x_ld) &&
       (p.residual == nullptr || warp_row_ok<T>(p.residual, p.width, p.residual_ld))) {
     add_layernorm_warp_kernel<T><<<warp_grid(p.rows), kWarpRows * 32, 0, stream>>>(p);
@@ -245,6 +253,7 @@ cudaError_t launch_add_typed(const AddLnParams& p, cudaStream_t stream) {
   vec.in = vec16_ok(p.x, p.width, p.x_ld, kBytes) &&
            (p.residual == nullptr || vec16_ok(p.residual, p.width, p.residual_ld, kBytes));
   vec.out = vec16_ok(p.out, p.width, p.out_ld, kBytes);
+  vec.bias = p.bias != nullptr && vec16_ok(p.bias, p.width, 0, static_cast<int>(sizeof(float)));
   const size_t smem = static_cast<size_t>(p.width) * sizeof(float);
   add_layernorm_kernel<T><<<static_cast<unsigned>(p.rows), kNormThreads, smem, stream>>>(p, vec);
   return cudaGetLastError();

@@ -39,6 +39,7 @@ struct AddLnParams {
   long long x_ld = 0;
   const void* residual = nullptr;  // null: none
   long long residual_ld = 0;
+  const float* bias = nullptr;     // [width] F32 added to x (a Linear's deferred bias), or null
   const float* gamma = nullptr;
   const float* beta = nullptr;
   float eps = 1e-12f;
