@@ -37,7 +37,7 @@ Status add_layernorm(Backend& be, const backend::AddLayerNormArgs& a) {
   }
   if (!a.gamma || !a.beta) return invalid_argument("add_layernorm: missing LayerNorm parameters");
   if (a.x.rows == 0) return ok_status();
-  return be.add_layernorm(a);  // a.bias, when set, has x.cols floats (the caller's Linear bias)
+  return be.add_layernorm(a);
 }
 
 }  // namespace embd::ops

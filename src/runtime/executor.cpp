@@ -3,9 +3,9 @@
 #include <algorithm>
 #include <chrono>
 #include <deque>
-#include <optional>
 #include <exception>
 #include <new>
+#include <optional>
 #include <utility>
 #include <vector>
 

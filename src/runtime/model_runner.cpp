@@ -1,7 +1,6 @@
 #include "runtime/model_runner.h"
 
 #include <algorithm>
-#include <cstring>
 #include <string>
 
 #include "ops/ops.h"
@@ -97,12 +96,16 @@ Status ModelRunner::enqueue(const PackedBatch& batch, Slot& slot) {
   return ok_status();
 }
 
-Status ModelRunner::run_once(const PackedBatch& batch, Slot& slot, std::vector<float>& pooled) {
-  EMBD_TRY(enqueue(batch, slot));
+Status ModelRunner::collect(const Slot& slot, std::vector<float>& pooled) {
   EMBD_TRY(be_->wait(slot.done));
   const auto* rows = slot.pooled_host.as<const float>();
   pooled.assign(rows, rows + slot.rows * hidden_size());
   return ok_status();
+}
+
+Status ModelRunner::run_once(const PackedBatch& batch, Slot& slot, std::vector<float>& pooled) {
+  EMBD_TRY(enqueue(batch, slot));
+  return collect(slot, pooled);
 }
 
 Status ModelRunner::run_split(const PackedBatch& batch, Slot& slot, std::vector<float>& pooled) {
@@ -155,10 +158,7 @@ Status ModelRunner::finish(std::vector<float>& pooled) {
     slot.result.clear();
     return slot.status;
   }
-  EMBD_TRY(be_->wait(slot.done));
-  const auto* rows = slot.pooled_host.as<const float>();
-  pooled.assign(rows, rows + slot.rows * hidden_size());
-  return ok_status();
+  return collect(slot, pooled);
 }
 
 PackedBatch ModelRunner::slice(const PackedBatch& batch, std::size_t begin, std::size_t end) {

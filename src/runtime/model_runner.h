@@ -56,6 +56,8 @@ class ModelRunner final : public BatchRunner {
   ModelRunner() = default;
   Status run_split(const PackedBatch& batch, Slot& slot, std::vector<float>& pooled);
   Status run_once(const PackedBatch& batch, Slot& slot, std::vector<float>& pooled);
+  // Waits for the slot's download and copies its rows out.
+  Status collect(const Slot& slot, std::vector<float>& pooled);
   // Stages the inputs, enqueues the encoder, pooling and the download, and records the fences.
   Status enqueue(const PackedBatch& batch, Slot& slot);
   Status stage_inputs(const PackedBatch& batch, Slot& slot, models::EncoderInput& in);

@@ -313,10 +313,19 @@ void WordPieceTokenizer::encode_body_parallel(std::string_view text, std::vector
 
 Result<Encoding> WordPieceTokenizer::encode(std::string_view text,
                                             const EncodeOptions& options) const {
+  return encode_on(text, options, nullptr);
+}
+
+Result<Encoding> WordPieceTokenizer::encode_on(std::string_view text, const EncodeOptions& options,
+                                               ThreadPool* pool) const {
   EMBD_TRY(utf8_ok(text));
-  thread_local std::vector<std::int32_t> body;
+  thread_local std::vector<std::int32_t> body;  // the pool's threads never touch the caller's
   body.clear();
-  encode_body(text, body);
+  if (pool != nullptr) {
+    encode_body_parallel(text, body, *pool);
+  } else {
+    encode_body(text, body);
+  }
   return finish(body, options);
 }
 
@@ -356,18 +365,11 @@ std::vector<Result<Encoding>> WordPieceTokenizer::encode_batch(
                                         Result<Encoding>(internal_error("batch item not run")));
   if (pool == nullptr || pool->size() <= 1) {
     for (std::size_t i = 0; i < texts.size(); ++i) results[i] = encode(texts[i], options);
-  } else if (texts.size() < 2 * static_cast<std::size_t>(pool->size())) {
-    // Few texts: spread each long one over the pool instead.
-    for (std::size_t i = 0; i < texts.size(); ++i) {
-      Status ok = utf8_ok(texts[i]);
-      if (!ok.ok()) {
-        results[i] = ok;
-        continue;
-      }
-      std::vector<std::int32_t> body;
-      encode_body_parallel(texts[i], body, *pool);
-      results[i] = finish(body, options);
-    }
+  } else if (texts.size() < 2 * static_cast<std::size_t>(pool->size()) &&
+             std::any_of(texts.begin(), texts.end(),
+                         [](const std::string& t) { return t.size() >= kParallelTextBytes; })) {
+    // Few texts, some long: spread each long one over the pool instead.
+    for (std::size_t i = 0; i < texts.size(); ++i) results[i] = encode_on(texts[i], options, pool);
   } else {
     // Dynamic blocks, not one fixed chunk per thread: text lengths vary widely.
     constexpr std::size_t kBlock = 8;

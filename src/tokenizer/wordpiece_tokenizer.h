@@ -65,6 +65,8 @@ class WordPieceTokenizer final : public Tokenizer {
  private:
   explicit WordPieceTokenizer(TokenizerSpec spec) : spec_(std::move(spec)) {}
   Status build();
+  // encode(), with a long text's body spread over `pool` when given.
+  Result<Encoding> encode_on(std::string_view text, const EncodeOptions& options, ThreadPool* pool) const;
   // Specials and truncation around an encoded body.
   Result<Encoding> finish(const std::vector<std::int32_t>& body, const EncodeOptions& options) const;
   void encode_normalized(std::string_view text, std::vector<std::int32_t>& out) const;

@@ -144,8 +144,7 @@ __global__ void __launch_bounds__(kNormThreads) key_norm_max_kernel(AttentionPar
     }
     best = fmaxf(best, ss);
   }
-#pragma unroll
-  for (int o = 16; o > 0; o >>= 1) best = fmaxf(best, __shfl_xor_sync(0xffffffffu, best, o));
+  best = warp_max(best);
   if ((threadIdx.x & 31) == 0 && best > 0.0f) {
     atomicMax(reinterpret_cast<int*>(p.key_norm_scratch) + blockIdx.x * p.num_heads + h,
               __float_as_int(sqrtf(best)));
@@ -213,8 +212,7 @@ __global__ void __launch_bounds__(kThreads) attention_mma_kernel(AttentionParams
     float d = (fabsf(scale2) * sqrtf(qq) * kmax - scale2 * qk + kSkipLog2) / slope2;
     if (q0 + r >= len) d = 0.0f;           // padding row: no constraint
     if (!(d < 1e9f)) d = 1e9f;             // NaN or huge: visit everything
-#pragma unroll
-    for (int o = 16; o > 0; o >>= 1) d = fmaxf(d, __shfl_xor_sync(0xffffffffu, d, o));
+    d = warp_max(d);
     if ((threadIdx.x & 31) == 0) reach[threadIdx.x >> 5] = d;
     __syncthreads();
     const float dmax = fmaxf(fmaxf(reach[0], reach[1]), fmaxf(reach[2], reach[3]));
