@@ -25,6 +25,9 @@ void add_model_flags(CLI::App& cmd, ModelFlags& flags, bool compute) {
                    "maximum input length in tokens, specials included (0 = the model's)");
     cmd.add_option("--batch-tokens", flags.batch_tokens, "token budget per device batch")
         ->check(CLI::PositiveNumber);
+    cmd.add_option("--graph-tokens", flags.graph_tokens,
+                   "GPU batches of at most this many tokens replay as CUDA graphs (0 = never)")
+        ->capture_default_str();
   }
 }
 
@@ -36,6 +39,7 @@ Result<std::unique_ptr<Engine>> load_engine(const ModelFlags& flags) {
   options.offline = flags.offline;
   options.max_length = flags.max_length;
   if (flags.batch_tokens > 0) options.max_batch_tokens = flags.batch_tokens;
+  options.graph_max_tokens = flags.graph_tokens;
   auto engine = Engine::load(flags.model, options);
   if (!engine.ok() && engine.status().message().find(flags.model) == std::string::npos) {
     return engine.status().with_context("loading model '" + flags.model + "'");  // name the model

@@ -30,6 +30,7 @@ struct ModelFlags {
   int threads = 0;
   std::size_t max_length = 0;
   std::size_t batch_tokens = 0;  // 0 = engine default
+  std::size_t graph_tokens = LoadOptions{}.graph_max_tokens;
   bool offline = false;
 };
 void add_model_flags(CLI::App& cmd, ModelFlags& flags, bool compute);

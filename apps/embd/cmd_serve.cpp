@@ -36,6 +36,9 @@ void add_server_flags(CLI::App& cmd, ServeFlags& f) {
   cmd.add_option("--max-batch-tokens", f.max_batch_tokens,
                  "token budget per device batch")
       ->envname("MAX_BATCH_TOKENS")->check(CLI::PositiveNumber)->capture_default_str();
+  cmd.add_option("--graph-tokens", f.model.graph_tokens,
+                 "GPU batches of at most this many tokens replay as CUDA graphs (0 = never)")
+      ->envname("EMBD_GRAPH_TOKENS")->capture_default_str();
   cmd.add_option("--max-client-batch-size", s.max_client_batch_size,
                  "inputs per request")
       ->envname("MAX_CLIENT_BATCH_SIZE")->check(CLI::PositiveNumber)->capture_default_str();
@@ -109,6 +112,7 @@ int run_serve(ServeFlags& f) {
   options.offline = f.model.offline;
   options.max_length = f.model.max_length;
   options.max_batch_tokens = f.max_batch_tokens;
+  options.graph_max_tokens = f.model.graph_tokens;
   if (f.max_queued_tokens > 0) options.max_queued_tokens = f.max_queued_tokens;
   auto engine = Engine::load(f.model.model, options);
   if (!engine.ok()) {

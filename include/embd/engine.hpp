@@ -13,6 +13,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "embd/options.hpp"
@@ -33,6 +34,12 @@ struct Embeddings {
   double inference_seconds = 0;
 
   std::span<const float> row(std::size_t i) const { return {data.data() + i * dim, dim}; }
+};
+
+// One text's tokens (Engine::tokenize_with_offsets).
+struct TokenizedText {
+  std::vector<std::int32_t> ids;
+  std::vector<std::pair<std::size_t, std::size_t>> offsets;  // per id: bytes [first, second)
 };
 
 struct ModelInfo {
@@ -123,6 +130,10 @@ class Engine {
   Result<std::vector<std::vector<std::int32_t>>> tokenize(
       const std::vector<std::string>& texts, std::size_t max_length = 0,
       TruncationDirection direction = TruncationDirection::kRight) const;
+  // Token ids of each text with the bytes [begin, end) of the text each token came from
+  // ({0, 0} for the template's specials such as [CLS]), for /tokenize. No truncation.
+  Result<std::vector<TokenizedText>> tokenize_with_offsets(const std::vector<std::string>& texts,
+                                                           bool add_special_tokens = true) const;
   // Token strings for ids (for /tokenize).
   std::vector<std::string> id_to_tokens(const std::vector<std::int32_t>& ids) const;
 

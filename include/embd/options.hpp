@@ -37,6 +37,10 @@ struct LoadOptions {
   // Let concurrent arrivals share a batch: the executor waits at most this long for more work
   // when the queued work is smaller than the budget.
   std::chrono::microseconds batch_fill_delay{50};
+  // GPU batches of at most this many tokens are recorded once per shape (CUDA graphs) and then
+  // replayed as one launch: small batches spend longer launching kernels than running them.
+  // 0 = never.
+  std::size_t graph_max_tokens = 1024;
   // Override the model's maximum input length (tokens, specials included); 0 = model's own.
   std::size_t max_length = 0;
 };

@@ -61,6 +61,17 @@ Result<HostMemory> Backend::allocate_host(std::size_t bytes) {
 
 void Backend::release_host(void* ptr) { std::free(ptr); }
 
+Status Backend::begin_recording() { return unsupported(name() + ": cannot record work"); }
+
+Result<std::unique_ptr<Recording>> Backend::end_recording() {
+  return unsupported(name() + ": cannot record work");
+}
+
+Status Backend::replay(const Recording& r) {
+  (void)r;
+  return unsupported(name() + ": cannot replay recorded work");
+}
+
 Result<DeviceMemory> Backend::upload_tensor(const HostTensor& t, DType dtype) {
   const std::size_t n = static_cast<std::size_t>(t.numel());
   EMBD_ASSIGN_OR_RETURN(DeviceMemory mem, allocate(n * dtype_size(dtype)));

@@ -72,6 +72,13 @@ using HostMemory = BackendMemory<MemorySpace::kHost>;
 // A point in a backend's stream of work (see Backend::fence()).
 using Fence = std::uint64_t;
 
+// Work recorded by Backend::begin_recording() / end_recording(), owned by the caller and
+// replayed on the backend that recorded it (which must outlive it).
+class Recording {
+ public:
+  virtual ~Recording() = default;
+};
+
 // A Linear layer's weight [out, in] and optional bias [out], prepared once at load in the
 // backend's preferred layout (packed for oneDNN, device-resident for CUDA) and compute dtype.
 class LinearWeight {
@@ -89,8 +96,9 @@ struct LinearArgs {
   Mat x;  // [M, in]
   Mat y;  // [M, out]; must not alias x
   Activation activation = Activation::kNone;
-  // Leave the bias out: the caller adds weight->bias_f32 in the next add_layernorm. Only where
-  // Backend::defers_linear_bias(*weight) (the ops layer checks).
+  // Leave the bias out: the caller adds weight->bias_f32 later (the next add_layernorm, or
+  // attention's q_bias / v_bias). Only where Backend::defers_linear_bias(*weight) (the ops layer
+  // checks).
   bool skip_bias = false;
 };
 
@@ -140,6 +148,12 @@ struct AttentionArgs {
   int head_dim = 0;
   float scale = 1.0f;                    // applied to q.k before the bias
   const float* alibi_slopes = nullptr;   // device [num_heads] or null: bias = -slope*|i-j|
+  // The Q and V parts of the QKV projection's bias (F32 [H] each, on this backend's device) when
+  // qkv was computed without its bias (LinearArgs::skip_bias), else null. The kernel adds q_bias
+  // to each query row and v_bias to each output row (exact: a row's weights sum to 1). K's part
+  // is never needed: it adds q_i . b_k to every score of row i, which the softmax cancels.
+  const float* q_bias = nullptr;
+  const float* v_bias = nullptr;
 };
 
 struct PoolArgs {
@@ -189,6 +203,19 @@ class Backend {
     return ok_status();
   }
 
+  // Recording (CUDA graphs). Work enqueued between begin_recording() and end_recording() is
+  // recorded instead of run; replay() enqueues all of it again as one launch, with the same
+  // pointers and launch shapes, reading whatever the device memory holds then. Recorded work
+  // must not allocate, free, upload, download or wait. After a failed end_recording() (some
+  // call could not be recorded) the backend runs work normally again.
+  virtual bool can_record() const { return false; }
+  virtual Status begin_recording();
+  virtual Result<std::unique_ptr<Recording>> end_recording();
+  virtual Status replay(const Recording& r);
+  // Changes whenever device memory is allocated or released, so recorded pointers are valid
+  // while it reads the same as when the recording was made.
+  std::uint64_t memory_generation() const { return memory_generation_; }
+
   // Uploads a host tensor converted to `dtype` (any dtype to any dtype).
   Result<DeviceMemory> upload_tensor(const HostTensor& t, DType dtype);
 
@@ -217,6 +244,11 @@ class Backend {
   friend class BackendMemory<MemorySpace::kHost>;
   virtual void release(void* ptr) = 0;
   virtual void release_host(void* ptr);
+  // Backends call this from allocate() and release().
+  void memory_changed() { ++memory_generation_; }
+
+ private:
+  std::uint64_t memory_generation_ = 0;
 };
 
 }  // namespace embd::backend

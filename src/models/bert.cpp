@@ -68,9 +68,7 @@ Status Bert::layer_forward(const BertLayer& layer, const EncoderInput& in) {
   const Mat x = workspace_.mat(kX, t), qkv = workspace_.mat(kQkv, t);
   const Mat ctx = workspace_.mat(kCtx, t), tmp = workspace_.mat(kTmp, t);
   const Mat inter = workspace_.mat(kInter, t);
-  EMBD_TRY(ops::linear(be_, *layer.attn.qkv, x, qkv));
-  const auto a = attention_args(config_, in, qkv, ctx, nullptr);
-  EMBD_TRY(ops::attention(be_, a));
+  EMBD_TRY(qkv_attention(be_, *layer.attn.qkv, config_, in, x, qkv, ctx, nullptr));
   EMBD_TRY(linear_layernorm(be_, *layer.attn.out, ctx, tmp, layer.attn.ln, eps, x, x));
   const auto act = config_.hidden_act == io::HiddenAct::kRelu ? backend::Activation::kRelu
                                                               : backend::Activation::kGeluErf;

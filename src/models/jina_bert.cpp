@@ -90,13 +90,14 @@ Status JinaBert::attention_block(const JinaLayer& layer, const EncoderInput& in)
   const float eps = static_cast<float>(config_.layer_norm_eps);
   const Mat x = workspace_.mat(kX, t), qkv = workspace_.mat(kQkv, t);
   const Mat ctx = workspace_.mat(kCtx, t), tmp = workspace_.mat(kTmp, t);
-  EMBD_TRY(ops::linear(be_, *layer.attn.qkv, x, qkv));
-  if (config_.variant != JinaVariant::kBase) {  // LayerNorm over the whole q and k vectors
+  if (config_.variant == JinaVariant::kBase) {
+    EMBD_TRY(qkv_attention(be_, *layer.attn.qkv, config_, in, x, qkv, ctx, slopes_.as<float>()));
+  } else {  // LayerNorm over the whole q and k vectors, so the bias goes in before it
+    EMBD_TRY(ops::linear(be_, *layer.attn.qkv, x, qkv));
     EMBD_TRY(layernorm(be_, layer.q_ln, eps, qkv.columns(0, h), {}, qkv.columns(0, h)));
     EMBD_TRY(layernorm(be_, layer.k_ln, eps, qkv.columns(h, h), {}, qkv.columns(h, h)));
+    EMBD_TRY(ops::attention(be_, attention_args(config_, in, qkv, ctx, slopes_.as<float>())));
   }
-  const auto a = attention_args(config_, in, qkv, ctx, slopes_.as<float>());
-  EMBD_TRY(ops::attention(be_, a));
   if (config_.variant == JinaVariant::kQkPostNorm) {
     // a = LN_attn(ctx Wo + x) into h1's buffer, then h1 = LN_1(x + a) into x.
     const Mat attn = workspace_.mat(kH1, t);

@@ -132,6 +132,19 @@ backend::AttentionArgs attention_args(const io::ModelConfig& c, const EncoderInp
   return a;
 }
 
+Status qkv_attention(Backend& be, const LinearWeight& wqkv, const io::ModelConfig& config,
+                     const EncoderInput& in, const Mat& x, const Mat& qkv, const Mat& out,
+                     const float* alibi_slopes) {
+  const bool fold = wqkv.has_bias && be.defers_linear_bias(wqkv);
+  EMBD_TRY(ops::linear(be, wqkv, x, qkv, backend::Activation::kNone, fold));
+  backend::AttentionArgs a = attention_args(config, in, qkv, out, alibi_slopes);
+  if (fold) {
+    a.q_bias = wqkv.bias_f32;
+    a.v_bias = wqkv.bias_f32 + 2 * config.hidden_size;
+  }
+  return ops::attention(be, a);
+}
+
 namespace {
 
 Status add_layernorm(Backend& be, const LayerNormWeights& ln, float eps, const Mat& x,

@@ -86,6 +86,13 @@ Status embed(Backend& be, const EmbeddingWeights& e, const io::ModelConfig& conf
 backend::AttentionArgs attention_args(const io::ModelConfig& config, const EncoderInput& in,
                                       const Mat& qkv, const Mat& out, const float* alibi_slopes);
 
+// qkv = x Wqkv^T + b, then self-attention into `out` (no LayerNorm over q or k in between).
+// Where the backend would add b in a pass of its own, attention adds its Q and V parts instead
+// (AttentionArgs::q_bias / v_bias) and its K part cancels in the softmax.
+Status qkv_attention(Backend& be, const LinearWeight& wqkv, const io::ModelConfig& config,
+                     const EncoderInput& in, const Mat& x, const Mat& qkv, const Mat& out,
+                     const float* alibi_slopes);
+
 // Named activation buffers of `tokens` rows, regrown only when a batch is larger than any before.
 class Workspace {
  public:

@@ -120,8 +120,11 @@ Status Engine::Impl::start_executors(std::shared_ptr<const io::WeightSet> weight
   for (auto& be : backends) {
     // The factory runs on the executor's own thread, which then owns the backend for good.
     auto shared_be = std::make_shared<std::unique_ptr<backend::Backend>>(std::move(be));
-    auto factory = [shared_be, weights, cfg = config, dtype]() -> Result<std::unique_ptr<runtime::BatchRunner>> {
-      EMBD_ASSIGN_OR_RETURN(auto runner, runtime::ModelRunner::create(std::move(*shared_be), cfg, *weights, dtype));
+    const auto graph_tokens = static_cast<std::int64_t>(options.graph_max_tokens);
+    auto factory = [shared_be, weights, cfg = config, dtype,
+                    graph_tokens]() -> Result<std::unique_ptr<runtime::BatchRunner>> {
+      EMBD_ASSIGN_OR_RETURN(auto runner, runtime::ModelRunner::create(std::move(*shared_be), cfg, *weights,
+                                                                      dtype, graph_tokens));
       return std::unique_ptr<runtime::BatchRunner>(std::move(runner));
     };
     const std::string name = (*shared_be)->name();
@@ -284,6 +287,21 @@ Result<std::vector<std::vector<std::int32_t>>> Engine::tokenize(
     const std::vector<std::string>& texts, std::size_t max_length,
     TruncationDirection direction) const {
   return impl_->encode(texts, max_length, direction, false);
+}
+
+Result<std::vector<TokenizedText>> Engine::tokenize_with_offsets(const std::vector<std::string>& texts,
+                                                                 bool add_special_tokens) const {
+  tokenizer::EncodeOptions eo;
+  eo.add_special_tokens = add_special_tokens;
+  eo.offsets = true;
+  auto encodings = impl_->tokenizer->encode_batch(texts, eo, impl_->tokenize_pool.get());
+  std::vector<TokenizedText> out(texts.size());
+  for (std::size_t i = 0; i < texts.size(); ++i) {
+    if (!encodings[i].ok()) return encodings[i].status().with_context("input " + std::to_string(i));
+    out[i].ids = std::move(encodings[i]->ids);
+    for (const auto& o : encodings[i]->offsets) out[i].offsets.emplace_back(o.begin, o.end);
+  }
+  return out;
 }
 
 std::vector<std::string> Engine::id_to_tokens(const std::vector<std::int32_t>& ids) const {

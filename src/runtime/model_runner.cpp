@@ -10,9 +10,11 @@ namespace embd::runtime {
 Result<std::unique_ptr<ModelRunner>> ModelRunner::create(std::unique_ptr<backend::Backend> be,
                                                          const io::ModelConfig& config,
                                                          const io::WeightSet& weights,
-                                                         DType dtype) {
+                                                         DType dtype,
+                                                         std::int64_t graph_max_tokens) {
   std::unique_ptr<ModelRunner> runner(new ModelRunner());
   runner->be_ = std::move(be);
+  runner->recorded_ = RecordedShapes(runner->be_->can_record() ? graph_max_tokens : 0);
   runner->pooling_ = config.pooling;
   auto encoder = models::load_encoder(config, weights, *runner->be_, dtype);
   if (!encoder.ok()) return encoder.status().with_context("loading the model on " + runner->be_->name());
@@ -66,22 +68,50 @@ Status ModelRunner::stage_inputs(const PackedBatch& batch, Slot& slot, models::E
 Status ModelRunner::enqueue(const PackedBatch& batch, Slot& slot) {
   models::EncoderInput in;
   EMBD_TRY(stage_inputs(batch, slot, in));
-  const int layers = encoder_->config().num_hidden_layers;
-  slot.almost_done = 0;
-  if (layers < 2) {
-    EMBD_ASSIGN_OR_RETURN(slot.almost_done, be_->fence());
-  } else {
-    in.layer_enqueued = [&](int layer) -> Status {
-      if (layer + 2 == layers) {
-        EMBD_ASSIGN_OR_RETURN(slot.almost_done, be_->fence());
-      }
-      return ok_status();
-    };
-  }
-  EMBD_ASSIGN_OR_RETURN(Mat hidden, encoder_->forward(in));
   const std::size_t h = hidden_size(), b = batch.sequences(), bytes = b * h * sizeof(float);
   EMBD_TRY(grow(slot.pooled, bytes, [&](std::size_t n) { return be_->allocate(n); }));
   EMBD_TRY(grow(slot.pooled_host, bytes, [&](std::size_t n) { return be_->allocate_host(n); }));
+  const RecordedShapes::Shape shape{static_cast<std::size_t>(&slot - slots_.data()), in.tokens, in.batch,
+                                    in.max_seqlen};
+  bool done = false;
+  switch (recorded_.plan(shape, be_->memory_generation())) {
+    case RecordedShapes::Action::kReplay: {
+      // Small work: the next batch may be staged as soon as the ones before this are done.
+      EMBD_ASSIGN_OR_RETURN(slot.almost_done, be_->fence());
+      EMBD_TRY(be_->replay(recorded_.recording(shape)));
+      done = true;
+      break;
+    }
+    case RecordedShapes::Action::kRecord: {
+      EMBD_ASSIGN_OR_RETURN(done, record_and_replay(shape, in, slot));
+      break;
+    }
+    case RecordedShapes::Action::kRunEagerly:
+      break;
+  }
+  if (!done) {
+    const int layers = encoder_->config().num_hidden_layers;
+    slot.almost_done = 0;
+    if (layers < 2) {
+      EMBD_ASSIGN_OR_RETURN(slot.almost_done, be_->fence());
+    } else {
+      in.layer_enqueued = [&](int layer) -> Status {
+        if (layer + 2 == layers) {
+          EMBD_ASSIGN_OR_RETURN(slot.almost_done, be_->fence());
+        }
+        return ok_status();
+      };
+    }
+    EMBD_TRY(forward_and_pool(in, slot));
+  }
+  EMBD_TRY(be_->download_async(slot.pooled_host.get(), slot.pooled.get(), bytes));
+  slot.rows = b;
+  EMBD_ASSIGN_OR_RETURN(slot.done, be_->fence());
+  return ok_status();
+}
+
+Status ModelRunner::forward_and_pool(const models::EncoderInput& in, Slot& slot) {
+  EMBD_ASSIGN_OR_RETURN(Mat hidden, encoder_->forward(in));
   backend::PoolArgs p;
   p.hidden = hidden;
   p.cu_seqlens = in.cu_seqlens;
@@ -89,11 +119,24 @@ Status ModelRunner::enqueue(const PackedBatch& batch, Slot& slot) {
   p.batch = in.batch;
   p.mode = pooling_ == io::Pooling::kCls ? backend::PoolMode::kCls : backend::PoolMode::kMean;
   p.out = slot.pooled.as<float>();
-  EMBD_TRY(ops::pool(*be_, p));
-  EMBD_TRY(be_->download_async(slot.pooled_host.get(), slot.pooled.get(), bytes));
-  slot.rows = b;
-  EMBD_ASSIGN_OR_RETURN(slot.done, be_->fence());
-  return ok_status();
+  return ops::pool(*be_, p);
+}
+
+Result<bool> ModelRunner::record_and_replay(const RecordedShapes::Shape& shape,
+                                            const models::EncoderInput& in, Slot& slot) {
+  EMBD_TRY(be_->begin_recording());
+  const Status forward = forward_and_pool(in, slot);
+  auto recording = be_->end_recording();
+  if (!forward.ok() || !recording.ok()) {
+    // Whatever failed (an op that cannot be recorded, or a real error that the eager run will
+    // report again), nothing ran: run this shape eagerly from now on.
+    recorded_.store(shape, nullptr);
+    return false;
+  }
+  recorded_.store(shape, std::move(recording).value());
+  EMBD_ASSIGN_OR_RETURN(slot.almost_done, be_->fence());
+  EMBD_TRY(be_->replay(recorded_.recording(shape)));
+  return true;
 }
 
 Status ModelRunner::collect(const Slot& slot, std::vector<float>& pooled) {

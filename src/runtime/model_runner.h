@@ -5,7 +5,8 @@
 // pooled rows on the device and their host copy. On an asynchronous backend (CUDA) it
 // pipelines: two slots, so batch N+1 is staged and enqueued while batch N runs; activations
 // are shared, which is safe because the backend runs its work in order. Created and used on its
-// executor's thread only.
+// executor's thread only. Batches of at most graph_max_tokens tokens are recorded per shape and
+// replayed as one launch (RecordedShapes) where the backend can record.
 #pragma once
 
 #include <array>
@@ -18,6 +19,7 @@
 #include "io/safetensors.h"
 #include "models/encoder.h"
 #include "runtime/batch_runner.h"
+#include "runtime/recorded_shapes.h"
 
 namespace embd::runtime {
 
@@ -25,12 +27,15 @@ class ModelRunner final : public BatchRunner {
  public:
   static Result<std::unique_ptr<ModelRunner>> create(std::unique_ptr<backend::Backend> be,
                                                      const io::ModelConfig& config,
-                                                     const io::WeightSet& weights, DType dtype);
+                                                     const io::WeightSet& weights, DType dtype,
+                                                     std::int64_t graph_max_tokens = 0);
 
   // On kOutOfMemory the batch is split in halves and retried before the error is returned.
   Status run(const PackedBatch& batch, std::vector<float>& pooled) override;
   std::size_t hidden_size() const override;
   std::string device_name() const override { return be_->name(); }
+  // Batch shapes whose work is recorded for replay now.
+  std::size_t recorded_shapes() const { return recorded_.recordings(); }
 
   // Pipelined (asynchronous backends). A start() that runs out of device memory waits for the
   // batches ahead of it and runs this one synchronously, split as run() does.
@@ -60,6 +65,12 @@ class ModelRunner final : public BatchRunner {
   Status collect(const Slot& slot, std::vector<float>& pooled);
   // Stages the inputs, enqueues the encoder, pooling and the download, and records the fences.
   Status enqueue(const PackedBatch& batch, Slot& slot);
+  // The encoder and pooling into slot.pooled; in.layer_enqueued may mark progress.
+  Status forward_and_pool(const models::EncoderInput& in, Slot& slot);
+  // Records forward_and_pool for this shape and replays it; false when recording failed (then
+  // nothing was enqueued and the shape runs eagerly from now on).
+  Result<bool> record_and_replay(const RecordedShapes::Shape& shape, const models::EncoderInput& in,
+                                 Slot& slot);
   Status stage_inputs(const PackedBatch& batch, Slot& slot, models::EncoderInput& in);
   // Sequences [begin, end) of a batch as a batch of their own.
   static PackedBatch slice(const PackedBatch& batch, std::size_t begin, std::size_t end);
@@ -70,6 +81,7 @@ class ModelRunner final : public BatchRunner {
   std::unique_ptr<models::Encoder> encoder_;
   io::Pooling pooling_ = io::Pooling::kMean;
   std::array<Slot, kSlots> slots_;
+  RecordedShapes recorded_{0};  // recordings release into the backend: destroyed before it
   std::uint64_t started_ = 0;   // batches started (slot of the next: started_ % kSlots)
   std::uint64_t finished_ = 0;  // batches finished (slot of the oldest: finished_ % kSlots)
   std::vector<std::int32_t> staging_;

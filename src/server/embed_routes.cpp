@@ -299,30 +299,33 @@ void handle_tokenize(ServiceContext& ctx, HttpRequest request,
                            "inputs"),
                 ApiFlavor::kTei, received);
   }
-  auto tokens = slot->engine->tokenize(texts);
+  const bool add_special = parsed.value().add_special_tokens;
+  auto tokens = slot->engine->tokenize_with_offsets(texts, add_special);
   if (!tokens.ok()) {
     return fail(ctx, *exchange, from_status(tokens.status(), "inputs"), ApiFlavor::kTei, received);
   }
+  // As TEI: a special token shows its vocabulary string and no offsets; any other token the
+  // bytes of the input it came from, with their byte offsets.
   std::string body = "[";
   std::uint64_t total = 0;
   for (std::size_t i = 0; i < tokens->size(); ++i) {
-    std::vector<std::int32_t> ids = (*tokens)[i];
-    if (!parsed.value().add_special_tokens) {
-      // The template's tokens sit at both ends; drop exactly those.
-      while (!ids.empty() && slot->special_ids.count(ids.front())) ids.erase(ids.begin());
-      while (!ids.empty() && slot->special_ids.count(ids.back())) ids.pop_back();
-    }
-    const auto strings = slot->engine->id_to_tokens(ids);
+    const TokenizedText& t = (*tokens)[i];
+    const auto strings = slot->engine->id_to_tokens(t.ids);
     body += i ? ",[" : "[";
-    for (std::size_t j = 0; j < ids.size(); ++j) {
+    for (std::size_t j = 0; j < t.ids.size(); ++j) {
       if (j) body += ',';
-      body += "{\"id\":" + std::to_string(ids[j]) + ",\"text\":";
-      body += json_quote(j < strings.size() ? strings[j] : std::string());
-      body += slot->special_ids.count(ids[j]) ? ",\"special\":true" : ",\"special\":false";
-      body += ",\"start\":null,\"stop\":null}";
+      body += "{\"id\":" + std::to_string(t.ids[j]) + ",\"text\":";
+      const auto [begin, end] = t.offsets[j];
+      if (slot->special_ids.count(t.ids[j])) {
+        body += json_quote(strings[j]);
+        body += ",\"special\":true,\"start\":null,\"stop\":null}";
+      } else {
+        body += json_quote(std::string_view(texts[i]).substr(begin, end - begin));
+        body += ",\"special\":false,\"start\":" + std::to_string(begin) + ",\"stop\":" + std::to_string(end) + "}";
+      }
     }
     body += ']';
-    total += ids.size();
+    total += t.ids.size();
   }
   body += ']';
   exchange->respond(settle(ctx, json_response(200, std::move(body)), received, texts.size(), total));

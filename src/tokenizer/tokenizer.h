@@ -29,10 +29,21 @@ struct EncodeOptions {
   std::size_t max_length = 0;
   TruncationDirection direction = TruncationDirection::kRight;
   bool add_special_tokens = true;
+  // Also report where each token came from (Encoding::offsets). Slower: such texts are never
+  // split over a pool.
+  bool offsets = false;
+};
+
+// Bytes [begin, end) of the input text a token came from; {0, 0} for the template's specials.
+struct TokenOffsets {
+  std::size_t begin = 0;
+  std::size_t end = 0;
+  bool operator==(const TokenOffsets&) const = default;
 };
 
 struct Encoding {
   std::vector<std::int32_t> ids;
+  std::vector<TokenOffsets> offsets;  // one per id with EncodeOptions::offsets, else empty
   // Number of ids before truncation (specials included); == ids.size() when not truncated.
   std::size_t untruncated_length = 0;
   bool truncated() const { return untruncated_length > ids.size(); }

@@ -166,16 +166,19 @@ std::string WordPieceTokenizer::summary() const {
   return s;
 }
 
-void WordPieceTokenizer::word_piece(std::string_view word, std::vector<std::int32_t>& out) const {
+void WordPieceTokenizer::word_piece(std::string_view word, std::vector<std::int32_t>& out,
+                                    std::vector<TokenOffsets>* offsets, std::size_t base) const {
+  const auto unknown_word = [&] {
+    out.push_back(unk_id_);
+    if (offsets) offsets->push_back({base, base + word.size()});
+  };
   if (word.size() > spec_.max_input_chars_per_word) {
     std::size_t chars = 0;
     for (char b : word) chars += is_continuation_byte(b) ? 0 : 1;
-    if (chars > spec_.max_input_chars_per_word) {
-      out.push_back(unk_id_);
-      return;
-    }
+    if (chars > spec_.max_input_chars_per_word) return unknown_word();
   }
   const std::size_t mark = out.size();
+  const std::size_t offsets_mark = offsets ? offsets->size() : 0;
   std::size_t start = 0;
   while (start < word.size()) {
     const VocabMap& map = start == 0 ? vocab_ : *continuation_map_;
@@ -191,17 +194,19 @@ void WordPieceTokenizer::word_piece(std::string_view word, std::vector<std::int3
     }
     if (id < 0) {  // one missing piece makes the whole word [UNK]
       out.resize(mark);
-      out.push_back(unk_id_);
-      return;
+      if (offsets) offsets->resize(offsets_mark);
+      return unknown_word();
     }
     out.push_back(id);
+    if (offsets) offsets->push_back({base + start, base + end});
     start = end;
   }
 }
 
-void WordPieceTokenizer::pre_tokenize(std::string_view text, std::vector<std::int32_t>& out) const {
+void WordPieceTokenizer::pre_tokenize(std::string_view text, std::vector<std::int32_t>& out,
+                                      std::vector<TokenOffsets>* offsets, std::size_t base) const {
   if (spec_.pre_tokenizer == PreTokenizerKind::kNone) {
-    if (!text.empty()) word_piece(text, out);
+    if (!text.empty()) word_piece(text, out, offsets, base);
     return;
   }
   const bool split_punct = spec_.pre_tokenizer == PreTokenizerKind::kBert;
@@ -209,7 +214,7 @@ void WordPieceTokenizer::pre_tokenize(std::string_view text, std::vector<std::in
   std::size_t word_start = std::string_view::npos;
   auto flush = [&](std::size_t end) {
     if (word_start != std::string_view::npos) {
-      word_piece(text.substr(word_start, end - word_start), out);
+      word_piece(text.substr(word_start, end - word_start), out, offsets, base + word_start);
       word_start = std::string_view::npos;
     }
   };
@@ -234,15 +239,16 @@ void WordPieceTokenizer::pre_tokenize(std::string_view text, std::vector<std::in
       if (word_start == std::string_view::npos) word_start = i;
     } else {
       flush(i);
-      if (cls == kPunct) word_piece(text.substr(i, next - i), out);
+      if (cls == kPunct) word_piece(text.substr(i, next - i), out, offsets, base + i);
     }
     i = next;
   }
   flush(n);
 }
 
-void WordPieceTokenizer::encode_normalized(std::string_view text,
-                                           std::vector<std::int32_t>& out) const {
+void WordPieceTokenizer::encode_normalized(std::string_view text, std::vector<std::int32_t>& out,
+                                           std::vector<TokenOffsets>* offsets, std::size_t base) const {
+  if (offsets != nullptr) return encode_normalized_with_offsets(text, out, *offsets, base);
   thread_local std::string normalized;
   std::string_view view = text;
   if (spec_.has_normalizer) {
@@ -250,30 +256,63 @@ void WordPieceTokenizer::encode_normalized(std::string_view text,
     unicode::normalize_bert(text, spec_.normalize, normalized);
     view = normalized;
   }
-  if (normalized_added_.empty()) return pre_tokenize(view, out);
+  split_normalized(view, out, nullptr);
+}
+
+void WordPieceTokenizer::encode_normalized_with_offsets(std::string_view text, std::vector<std::int32_t>& out,
+                                                        std::vector<TokenOffsets>& offsets,
+                                                        std::size_t base) const {
+  std::string normalized;
+  std::vector<TokenOffsets> source;  // per normalised byte: its character's bytes in `text`
+  if (spec_.has_normalizer) {
+    for (std::size_t i = 0; i < text.size();) {
+      std::size_t next = i;
+      (void)unicode::decode_utf8(text, next);
+      const std::size_t before = normalized.size();
+      unicode::normalize_bert(text.substr(i, next - i), spec_.normalize, normalized);
+      source.insert(source.end(), normalized.size() - before, TokenOffsets{i, next});
+      i = next;
+    }
+  } else {
+    normalized.assign(text);
+    for (std::size_t i = 0; i < text.size(); ++i) source.push_back({i, i + 1});
+  }
+  std::vector<TokenOffsets> local;
+  split_normalized(normalized, out, &local);
+  for (const TokenOffsets& t : local) {  // tokens are never empty
+    offsets.push_back({base + source[t.begin].begin, base + source[t.end - 1].end});
+  }
+}
+
+void WordPieceTokenizer::split_normalized(std::string_view view, std::vector<std::int32_t>& out,
+                                          std::vector<TokenOffsets>* offsets) const {
+  if (normalized_added_.empty()) return pre_tokenize(view, out, offsets, 0);
   std::vector<AddedTokenMatcher::Match> matches;
   normalized_added_.find(view, matches);
   std::size_t pos = 0;
   for (const auto& m : matches) {
-    if (m.begin > pos) pre_tokenize(view.substr(pos, m.begin - pos), out);
+    if (m.begin > pos) pre_tokenize(view.substr(pos, m.begin - pos), out, offsets, pos);
     out.push_back(m.id);
+    if (offsets) offsets->push_back({m.begin, m.end});
     pos = m.end;
   }
-  if (pos < view.size()) pre_tokenize(view.substr(pos), out);
+  if (pos < view.size()) pre_tokenize(view.substr(pos), out, offsets, pos);
 }
 
-void WordPieceTokenizer::encode_body(std::string_view text, std::vector<std::int32_t>& out) const {
-  if (raw_added_.empty()) return encode_normalized(text, out);
+void WordPieceTokenizer::encode_body(std::string_view text, std::vector<std::int32_t>& out,
+                                     std::vector<TokenOffsets>* offsets) const {
+  if (raw_added_.empty()) return encode_normalized(text, out, offsets, 0);
   thread_local std::vector<AddedTokenMatcher::Match> matches;
   matches.clear();
   raw_added_.find(text, matches);
   std::size_t pos = 0;
   for (const auto& m : matches) {
-    if (m.begin > pos) encode_normalized(text.substr(pos, m.begin - pos), out);
+    if (m.begin > pos) encode_normalized(text.substr(pos, m.begin - pos), out, offsets, pos);
     out.push_back(m.id);
+    if (offsets) offsets->push_back({m.begin, m.end});
     pos = m.end;
   }
-  if (pos < text.size()) encode_normalized(text.substr(pos), out);
+  if (pos < text.size()) encode_normalized(text.substr(pos), out, offsets, pos);
 }
 
 namespace {
@@ -321,15 +360,21 @@ Result<Encoding> WordPieceTokenizer::encode_on(std::string_view text, const Enco
   EMBD_TRY(utf8_ok(text));
   thread_local std::vector<std::int32_t> body;  // the pool's threads never touch the caller's
   body.clear();
+  if (options.offsets) {
+    std::vector<TokenOffsets> offsets;
+    encode_body(text, body, &offsets);
+    return finish(body, &offsets, options);
+  }
   if (pool != nullptr) {
     encode_body_parallel(text, body, *pool);
   } else {
     encode_body(text, body);
   }
-  return finish(body, options);
+  return finish(body, nullptr, options);
 }
 
 Result<Encoding> WordPieceTokenizer::finish(const std::vector<std::int32_t>& body,
+                                            const std::vector<TokenOffsets>* body_offsets,
                                             const EncodeOptions& options) const {
   const std::size_t n_special =
       options.add_special_tokens ? spec_.prefix_ids.size() + spec_.suffix_ids.size() : 0;
@@ -355,6 +400,13 @@ Result<Encoding> WordPieceTokenizer::finish(const std::vector<std::int32_t>& bod
                  body.begin() + static_cast<std::ptrdiff_t>(end));
   if (options.add_special_tokens) {
     enc.ids.insert(enc.ids.end(), spec_.suffix_ids.begin(), spec_.suffix_ids.end());
+  }
+  if (body_offsets != nullptr) {
+    const std::size_t prefix = options.add_special_tokens ? spec_.prefix_ids.size() : 0;
+    enc.offsets.assign(enc.ids.size(), TokenOffsets{});
+    std::copy(body_offsets->begin() + static_cast<std::ptrdiff_t>(begin),
+              body_offsets->begin() + static_cast<std::ptrdiff_t>(end),
+              enc.offsets.begin() + static_cast<std::ptrdiff_t>(prefix));
   }
   return enc;
 }

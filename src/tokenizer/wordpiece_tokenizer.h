@@ -55,8 +55,10 @@ class WordPieceTokenizer final : public Tokenizer {
   std::int32_t pad_id() const override { return pad_id_; }
   std::string summary() const override;
 
-  // Appends the ids of `text` (valid UTF-8, no specials, no truncation) to `out`.
-  void encode_body(std::string_view text, std::vector<std::int32_t>& out) const;
+  // Appends the ids of `text` (valid UTF-8, no specials, no truncation) to `out`, and with
+  // `offsets` each id's source bytes in `text`.
+  void encode_body(std::string_view text, std::vector<std::int32_t>& out,
+                   std::vector<TokenOffsets>* offsets = nullptr) const;
   // encode_body of a long text on `pool`: the text is cut at ASCII whitespace into pieces
   // encoded at once and concatenated. Exact: whitespace ends every word and never belongs to a
   // token (no added token contains whitespace, or this runs on one thread).
@@ -68,10 +70,23 @@ class WordPieceTokenizer final : public Tokenizer {
   // encode(), with a long text's body spread over `pool` when given.
   Result<Encoding> encode_on(std::string_view text, const EncodeOptions& options, ThreadPool* pool) const;
   // Specials and truncation around an encoded body.
-  Result<Encoding> finish(const std::vector<std::int32_t>& body, const EncodeOptions& options) const;
-  void encode_normalized(std::string_view text, std::vector<std::int32_t>& out) const;
-  void pre_tokenize(std::string_view text, std::vector<std::int32_t>& out) const;
-  void word_piece(std::string_view word, std::vector<std::int32_t>& out) const;
+  Result<Encoding> finish(const std::vector<std::int32_t>& body, const std::vector<TokenOffsets>* body_offsets,
+                          const EncodeOptions& options) const;
+  // The steps below append ids to `out` and, when `offsets` is given, each id's bytes in the
+  // text they were handed, shifted by `base`.
+  void encode_normalized(std::string_view text, std::vector<std::int32_t>& out,
+                         std::vector<TokenOffsets>* offsets, std::size_t base) const;
+  // encode_normalized with offsets: normalises character by character (BertNormalizer maps
+  // each character on its own) to know which source character every normalised byte came from.
+  void encode_normalized_with_offsets(std::string_view text, std::vector<std::int32_t>& out,
+                                      std::vector<TokenOffsets>& offsets, std::size_t base) const;
+  // Normalised added tokens, then pre-tokenisation and WordPiece, on normalised text.
+  void split_normalized(std::string_view view, std::vector<std::int32_t>& out,
+                        std::vector<TokenOffsets>* offsets) const;
+  void pre_tokenize(std::string_view text, std::vector<std::int32_t>& out, std::vector<TokenOffsets>* offsets,
+                    std::size_t base) const;
+  void word_piece(std::string_view word, std::vector<std::int32_t>& out, std::vector<TokenOffsets>* offsets,
+                  std::size_t base) const;
 
   TokenizerSpec spec_;
   VocabMap vocab_;

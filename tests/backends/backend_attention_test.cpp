@@ -25,6 +25,9 @@ struct AttnCase {
   bool alibi;
   std::int64_t qkv_pad, out_pad;
   int sampled_rows;  // 0: check every row, else this many rows (long sequences)
+  // qkv without its bias; the kernel gets the Q and V parts (q_bias / v_bias) and the reference
+  // the whole bias, K's part included (softmax cancels it).
+  bool qv_bias = false;
 };
 
 std::string describe(const AttnCase& c) {
@@ -32,7 +35,7 @@ std::string describe(const AttnCase& c) {
   for (std::size_t i = 0; i < c.lengths.size() && i < 8; ++i) s += std::to_string(c.lengths[i]) + ",";
   if (c.lengths.size() > 8) s += "... (" + std::to_string(c.lengths.size()) + " sequences)";
   return s + " heads=" + std::to_string(c.heads) + " d=" + std::to_string(c.head_dim) +
-         (c.alibi ? " alibi" : "");
+         (c.alibi ? " alibi" : "") + (c.qv_bias ? " qv_bias" : "");
 }
 
 TEST_P(BackendOpTest, Attention) {
@@ -53,6 +56,12 @@ TEST_P(BackendOpTest, Attention) {
       // shallow ones reach everything; 12 heads = non-power-of-two slopes.
       {{2500, 64, 900}, 8, 64, true, 0, 0, 64},
       {{1500, 9}, 12, 64, true, 0, 0, 48},
+      // The QKV bias folded into attention: short, odd, padded, and long enough to skip tiles.
+      {{1}, 4, 8, true, 0, 0, 0, true},
+      {{5, 1, 17, 64, 65, 1}, 6, 16, true, 8, 0, 0, true},
+      {{200, 77}, 8, 64, true, 8, 5, 0, true},
+      {{37, 5}, 3, 6, false, 2, 1, 0, true},
+      {{2500, 64, 900}, 8, 64, true, 0, 0, 64, true},
   };
   // More sequences than one CUDA grid y/z dimension would hold (65535).
   if (backend_->name().rfind("cuda", 0) == 0) {
@@ -87,6 +96,14 @@ TEST_P(BackendOpTest, Attention) {
     a.head_dim = c.head_dim;
     a.scale = 1.0f / std::sqrt(static_cast<float>(c.head_dim));
     a.alibi_slopes = c.alibi ? slopes_d.as<float>() : nullptr;
+    std::vector<double> qkv_ref = to_double(qkv);
+    const auto bias = random_as(static_cast<std::size_t>(3 * hidden), -1.0f, 1.0f, DType::kF32);
+    auto bias_d = upload_vec(bias);
+    if (c.qv_bias) {
+      a.q_bias = bias_d.as<float>();
+      a.v_bias = bias_d.as<float>() + 2 * hidden;
+      for (std::size_t i = 0; i < qkv_ref.size(); ++i) qkv_ref[i] += bias[i % bias.size()];
+    }
     ASSERT_TRUE(backend_->attention(a).ok());
     const auto got = download(od.mat, "attention out");
     std::vector<std::int64_t> rows;
@@ -96,7 +113,7 @@ TEST_P(BackendOpTest, Attention) {
     }
     const std::vector<double> slopes_ref =
         c.alibi ? std::vector<double>(slopes.begin(), slopes.end()) : std::vector<double>{};
-    const auto want = ref::attention(to_double(qkv), cu, c.heads, c.head_dim, a.scale, slopes_ref, rows);
+    const auto want = ref::attention(qkv_ref, cu, c.heads, c.head_dim, a.scale, slopes_ref, rows);
     if (rows.empty()) {
       EXPECT_LT(rel_l2(got, want), tolerance(dtype()));
     } else {

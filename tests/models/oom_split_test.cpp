@@ -9,55 +9,33 @@
 #include "common/golden.h"
 #include "io/model_config.h"
 #include "io/safetensors.h"
+#include "models/forwarding_backend.h"
+#include "models/runner_test_util.h"
 #include "runtime/model_runner.h"
 
 namespace embd {
 namespace {
 
+using testing::expect_same_rows;
+using testing::golden_batch;
+using testing::TinyJina;
+
 // Forwards to the CPU backend but refuses any allocation above `limit` bytes, like a full GPU;
 // `asynchronous` makes ModelRunner pipeline on it.
-class LimitedBackend final : public backend::Backend {
+class LimitedBackend final : public testing::ForwardingBackend {
  public:
   LimitedBackend(std::unique_ptr<backend::Backend> inner, std::shared_ptr<std::size_t> limit,
                  bool asynchronous)
-      : inner_(std::move(inner)), limit_(std::move(limit)), asynchronous_(asynchronous) {}
+      : ForwardingBackend(std::move(inner)), limit_(std::move(limit)), asynchronous_(asynchronous) {}
   bool asynchronous() const override { return asynchronous_; }
-  std::string name() const override { return "limited-" + inner_->name(); }
-  std::string description() const override { return inner_->description(); }
-  bool supports(backend::Op op, DType t) const override { return inner_->supports(op, t); }
-  DType preferred_dtype(DType t) const override { return inner_->preferred_dtype(t); }
   Result<backend::DeviceMemory> allocate(std::size_t bytes) override {
     if (bytes > *limit_) return Status(ErrorCode::kOutOfMemory, "over the test limit");
     return inner_->allocate(bytes);
   }
-  Status upload(void* d, const void* s, std::size_t n) override { return inner_->upload(d, s, n); }
-  Status download(void* d, const void* s, std::size_t n) override { return inner_->download(d, s, n); }
-  Status synchronize() override { return inner_->synchronize(); }
-  Result<std::unique_ptr<backend::LinearWeight>> prepare_linear(const HostTensor& w, const HostTensor* b,
-                                                                DType t) override {
-    return inner_->prepare_linear(w, b, t);
-  }
-  Status linear(const backend::LinearArgs& a) override { return inner_->linear(a); }
-  Status embed_layernorm(const backend::EmbedLayerNormArgs& a) override { return inner_->embed_layernorm(a); }
-  Status add_layernorm(const backend::AddLayerNormArgs& a) override { return inner_->add_layernorm(a); }
-  Status glu(const backend::GluArgs& a) override { return inner_->glu(a); }
-  Status attention(const backend::AttentionArgs& a) override { return inner_->attention(a); }
-  Status pool(const backend::PoolArgs& a) override { return inner_->pool(a); }
-
- protected:
-  void release(void*) override {}  // memory is owned (and released) by inner_
 
  private:
-  std::unique_ptr<backend::Backend> inner_;
   std::shared_ptr<std::size_t> limit_;
   bool asynchronous_;
-};
-
-// The tiny-jina fixture's config and weights.
-struct TinyJina {
-  io::ModelConfig config = io::load_model_config(testing::model_dir("tiny-jina")).value();
-  Result<std::unique_ptr<io::WeightSet>> weights = io::WeightSet::open_dir(testing::model_dir("tiny-jina"));
-  bool ok() const { return weights.ok(); }
 };
 
 std::unique_ptr<runtime::ModelRunner> make_runner(const TinyJina& model, std::size_t limit,
@@ -72,25 +50,6 @@ std::unique_ptr<runtime::ModelRunner> make_runner(const TinyJina& model, std::si
   *shared_limit = limit;
   EXPECT_TRUE(r.ok()) << r.status().to_string();
   return r.ok() ? std::move(r).value() : nullptr;
-}
-
-// The golden texts of tiny-jina from `first` on, as one packed batch.
-runtime::PackedBatch golden_batch(std::size_t first = 0) {
-  const auto goldens = testing::load_goldens("tiny-jina");
-  runtime::PackedBatch batch;
-  batch.cu_seqlens.push_back(0);
-  for (std::size_t i = first; i < goldens.size(); ++i) {
-    const auto& g = goldens[i];
-    batch.ids.insert(batch.ids.end(), g.ids.begin(), g.ids.end());
-    batch.cu_seqlens.push_back(static_cast<std::int32_t>(batch.ids.size()));
-    batch.max_seqlen = std::max<std::int32_t>(batch.max_seqlen, static_cast<std::int32_t>(g.ids.size()));
-  }
-  return batch;
-}
-
-void expect_same_rows(const std::vector<float>& got, const std::vector<float>& want) {
-  ASSERT_EQ(got.size(), want.size());
-  for (std::size_t i = 0; i < want.size(); ++i) ASSERT_NEAR(got[i], want[i], 1e-6) << i;
 }
 
 TEST(OutOfMemory, BatchIsSplitAndRetried) {

@@ -261,23 +261,46 @@ TEST_F(ServerE2E, TokenIdInputsMatchTextInputs) {
   expect_openai_error(bad, 400);
 }
 
+// As TEI: specials show their vocabulary string and null offsets; other tokens the bytes of the
+// input they came from (original case, continuations without ##) and those bytes' offsets.
 TEST_F(ServerE2E, Tokenize) {
-  auto ids = engine_->tokenize({"hello world"});
+  const std::string text = "Hello  WORLD, héllo";
+  auto ids = engine_->tokenize({text});
   ASSERT_TRUE(ids.ok());
-  auto r = post(port_, "/tokenize", R"({"inputs": "hello world"})");
+  auto r = post(port_, "/tokenize", json{{"inputs", text}}.dump());
   ASSERT_EQ(r.status, 200) << r.body;
   json j = json::parse(r.body);
   ASSERT_EQ(j.size(), 1u);
   ASSERT_EQ(j[0].size(), (*ids)[0].size());
   auto strings = engine_->id_to_tokens((*ids)[0]);
+  std::size_t covered = 0;
   for (std::size_t k = 0; k < j[0].size(); ++k) {
-    EXPECT_EQ(j[0][k]["id"], (*ids)[0][k]);
-    EXPECT_EQ(j[0][k]["text"], strings[k]);
-    EXPECT_EQ(j[0][k]["special"], k == 0 || k + 1 == j[0].size());
+    const json& t = j[0][k];
+    EXPECT_EQ(t["id"], (*ids)[0][k]);
+    const bool special = k == 0 || k + 1 == j[0].size();
+    EXPECT_EQ(t["special"], special);
+    if (special) {
+      EXPECT_EQ(t["text"], strings[k]);
+      EXPECT_TRUE(t["start"].is_null() && t["stop"].is_null()) << t.dump();
+      continue;
+    }
+    const auto start = t["start"].get<std::size_t>(), stop = t["stop"].get<std::size_t>();
+    ASSERT_LT(start, stop);
+    ASSERT_LE(stop, text.size());
+    EXPECT_GE(start, covered) << t.dump();
+    covered = stop;
+    EXPECT_EQ(t["text"], text.substr(start, stop - start)) << t.dump();
   }
+  EXPECT_EQ(j[0][1]["text"], text.substr(0, j[0][1]["stop"].get<std::size_t>()));  // "Hello..."
+  EXPECT_EQ(covered, text.size());  // the last token ends the text ("héllo" or its last piece)
   auto plain = post(port_, "/tokenize", R"({"inputs": ["hello world"], "add_special_tokens": false})");
   ASSERT_EQ(plain.status, 200);
-  EXPECT_EQ(json::parse(plain.body)[0].size(), (*ids)[0].size() - 2);
+  auto plain_ids = engine_->tokenize({"hello world"});
+  ASSERT_TRUE(plain_ids.ok());
+  const json p = json::parse(plain.body)[0];
+  ASSERT_EQ(p.size(), (*plain_ids)[0].size() - 2);
+  EXPECT_EQ(p[0]["start"], 0);
+  EXPECT_EQ(p[0]["special"], false);
 }
 
 TEST_F(ServerE2E, InfoHealthMetrics) {

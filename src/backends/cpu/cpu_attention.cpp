@@ -189,9 +189,10 @@ EMBD_INLINE void process_item(const Ctx& cx, Item it, const ThreadScratch& ts) {
     const std::int64_t t = seq0 + q0 + i;
     float* q = ts.q + i * d;
     convert(qkv + (t * a.qkv.ld + it.head * d) * es, a.qkv.dtype, q, DType::kF32, d);
+    const float* qb = a.q_bias ? a.q_bias + it.head * d : nullptr;
     float n2 = 0.0f;
     for (int c = 0; c < d; ++c) {
-      q[c] *= a.scale;
+      q[c] = (qb ? q[c] + qb[c] : q[c]) * a.scale;
       n2 += q[c] * q[c];
     }
     ts.qn[i] = std::sqrt(n2);
@@ -220,10 +221,11 @@ EMBD_INLINE void process_item(const Ctx& cx, Item it, const ThreadScratch& ts) {
   }
   auto* out = static_cast<std::uint8_t*>(a.out.data);
   const std::size_t os = dtype_size(a.out.dtype);
+  const float* vb = a.v_bias ? a.v_bias + it.head * d : nullptr;
   for (int i = 0; i < nq; ++i) {
     float* o = ts.o + i * d;
     const float inv = 1.0f / ts.l[i];
-    for (int c = 0; c < d; ++c) o[c] *= inv;
+    for (int c = 0; c < d; ++c) o[c] = vb ? o[c] * inv + vb[c] : o[c] * inv;
     const std::int64_t t = seq0 + q0 + i;
     convert(o, DType::kF32, out + (t * a.out.ld + it.head * d) * os, a.out.dtype, d);
   }

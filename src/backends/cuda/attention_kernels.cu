@@ -48,7 +48,8 @@ __global__ void __launch_bounds__(kWarps * 32) attention_simple_kernel(Attention
     const int r = idx / D;
     const int c = idx - r * D;
     const int i = q0 + r;
-    qs[r][c] = (i < len && c < d) ? to_f32(qg[static_cast<long long>(i) * p.qkv_ld + c]) : 0.0f;
+    const float bias = (p.q_bias != nullptr && c < d) ? p.q_bias[h * d + c] : 0.0f;
+    qs[r][c] = (i < len && c < d) ? to_f32(qg[static_cast<long long>(i) * p.qkv_ld + c]) + bias : 0.0f;
   }
 
   const float scale2 = p.scale * kLog2e;
@@ -127,7 +128,9 @@ __global__ void __launch_bounds__(kWarps * 32) attention_simple_kernel(Attention
 #pragma unroll
     for (int e = 0; e < kPer; ++e) {
       const int col = lane + 32 * e;
-      if (col < d) og[static_cast<long long>(i) * p.out_ld + col] = from_f32<T>(acc[qi][e] * inv);
+      if (col >= d) continue;
+      const float bias = p.v_bias != nullptr ? p.v_bias[h * d + col] : 0.0f;
+      og[static_cast<long long>(i) * p.out_ld + col] = from_f32<T>(acc[qi][e] * inv + bias);
     }
   }
 }

@@ -28,6 +28,10 @@ struct AttentionParams {
   // smaller than 2^-40 of the row's largest (see attention_mma.cu); the result is unchanged far
   // below F32 rounding.
   float* key_norm_scratch = nullptr;
+  // Device F32 [num_heads * head_dim] each, or null: added to every query row / output row (the
+  // Q and V parts of a QKV bias the projection left out; see AttentionArgs).
+  const float* q_bias = nullptr;
+  const float* v_bias = nullptr;
 };
 
 // Largest head dimension the portable kernel handles.

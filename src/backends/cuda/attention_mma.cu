@@ -4,7 +4,8 @@
 // Block = 4 warps, 64 queries of one (sequence, head); each warp owns 16 query rows and keeps
 // Q fragments, scores S (16 x 64 keys) and the output O (16 x 64) in registers. K/V tiles of 64
 // keys are double-buffered in shared memory with cp.async (rows past the sequence are
-// zero-filled, never read). Scores get scale and ALiBi in F32, online softmax in base 2; P is
+// zero-filled, never read). A Q / V bias (AttentionParams::q_bias / v_bias) is added to the Q
+// tile in shared memory and to the output. Scores get scale and ALiBi in F32, online softmax in base 2; P is
 // rounded to the input dtype for the P V product (as in FlashAttention), sums stay F32.
 //
 // ALiBi tile skipping. In base-2 units a score is s(i,j) = c q_i.k_j - b|i-j| (c = scale log2 e,
@@ -184,9 +185,25 @@ __global__ void __launch_bounds__(kThreads) attention_mma_kernel(AttentionParams
 
   const int diag = qblock;  // kBQ == kBK: the key tile of the block's rows
   load_tile(qs, qg, p.qkv_ld, q0, len);
+  cp_async_commit();
   load_tile(ks[0], kg, p.qkv_ld, diag * kBK, len);
   load_tile(vs[0], vg, p.qkv_ld, diag * kBK, len);
   cp_async_commit();
+  if (p.q_bias != nullptr) {
+    // Q += its bias, rounded to T as a biased projection would have stored it (the K/V tiles
+    // keep loading meanwhile).
+    cp_async_wait<1>();
+    __syncthreads();
+    const float* qb = p.q_bias + h * kD;
+    for (int c = threadIdx.x; c < kBQ * kD / 2; c += kThreads) {
+      const int r = c / (kD / 2);
+      const int col = (c - r * (kD / 2)) * 2;
+      T* q = &qs[r * kStride + col];
+      const std::uint32_t v = pack2<T>(to_f32(q[0]) + qb[col], to_f32(q[1]) + qb[col + 1]);
+      memcpy(q, &v, 4);
+    }
+    __syncthreads();
+  }
 
   const float scale2 = p.scale * kLog2e;
   const float slope2 = p.alibi_slopes != nullptr ? p.alibi_slopes[h] * kLog2e : 0.0f;
@@ -319,6 +336,7 @@ __global__ void __launch_bounds__(kThreads) attention_mma_kernel(AttentionParams
   // Each thread owns column pairs (2t, 2t+1): one 32-bit store per pair when every row start is
   // 4-byte aligned (uniform over the grid), else two 16-bit stores.
   const bool paired = (reinterpret_cast<std::uintptr_t>(p.out) & 3u) == 0 && (p.out_ld & 1) == 0;
+  const float* vb = p.v_bias != nullptr ? p.v_bias + h * kD : nullptr;  // out += V's bias
 #pragma unroll
   for (int r = 0; r < 2; ++r) {
     l[r] += __shfl_xor_sync(0xffffffffu, l[r], 1);
@@ -327,17 +345,17 @@ __global__ void __launch_bounds__(kThreads) attention_mma_kernel(AttentionParams
     if (i >= len) continue;
     const float inv = 1.0f / l[r];
     T* row = og + static_cast<long long>(i) * p.out_ld;
-    if (paired) {
 #pragma unroll
-      for (int n = 0; n < 8; ++n) {
-        *reinterpret_cast<std::uint32_t*>(row + n * 8 + 2 * t) =
-            pack2<T>(o[n][2 * r] * inv, o[n][2 * r + 1] * inv);
-      }
-    } else {
-#pragma unroll
-      for (int n = 0; n < 8; ++n) {
-        row[n * 8 + 2 * t] = from_f32<T>(o[n][2 * r] * inv);
-        row[n * 8 + 2 * t + 1] = from_f32<T>(o[n][2 * r + 1] * inv);
+    for (int n = 0; n < 8; ++n) {
+      const int col = n * 8 + 2 * t;
+      const float b0 = vb != nullptr ? vb[col] : 0.0f;
+      const float b1 = vb != nullptr ? vb[col + 1] : 0.0f;
+      const float y0 = fmaf(o[n][2 * r], inv, b0), y1 = fmaf(o[n][2 * r + 1], inv, b1);
+      if (paired) {
+        *reinterpret_cast<std::uint32_t*>(row + col) = pack2<T>(y0, y1);
+      } else {
+        row[col] = from_f32<T>(y0);
+        row[col + 1] = from_f32<T>(y1);
       }
     }
   }

@@ -106,6 +106,11 @@ class CudaBackend final : public Backend {
   Result<Fence> fence() override;
   Status wait(Fence f) override;
 
+  bool can_record() const override { return options_.graphs; }
+  Status begin_recording() override;
+  Result<std::unique_ptr<Recording>> end_recording() override;
+  Status replay(const Recording& r) override;
+
   Result<std::unique_ptr<LinearWeight>> prepare_linear(const HostTensor& weight, const HostTensor* bias,
                                                        DType compute_dtype) override;
   // A 16-bit output whose bias cuBLASLt does not fuse (not exact in that dtype, as cuBLASLt
@@ -133,6 +138,8 @@ class CudaBackend final : public Backend {
  private:
   CudaBackend(int device, const CudaBackendOptions& options) : device_(device), options_(options) {}
   Status set_device() const;
+  // Errors for what recorded work must not do (allocate, copy, wait).
+  Status not_while_recording(const char* what) const;
   Status launched(cudaError_t err, const std::string& what) const;
   Status prepare_bias(CudaLinearWeight& w, const HostTensor& bias, DType compute_dtype);
   Result<bool> stage_upload(const void* src_host, std::size_t bytes);
@@ -157,6 +164,22 @@ class CudaBackend final : public Backend {
   cudaEvent_t fences_[kFenceRing] = {};
   Fence last_fence_ = 0;
   DeviceMemory attention_scratch_;  // per (sequence, head) key norms for attention tile skipping
+  bool recording_ = false;          // between begin_recording() and end_recording()
+};
+
+// A CUDA graph recorded from the backend's stream, instantiated once.
+class CudaRecording final : public Recording {
+ public:
+  CudaRecording(const CudaBackend* owner, cudaGraphExec_t exec) : owner_(owner), exec_(exec) {}
+  ~CudaRecording() override { (void)cudaGraphExecDestroy(exec_); }
+  CudaRecording(const CudaRecording&) = delete;
+  CudaRecording& operator=(const CudaRecording&) = delete;
+  const CudaBackend* owner() const { return owner_; }
+  cudaGraphExec_t exec() const { return exec_; }
+
+ private:
+  const CudaBackend* owner_;
+  cudaGraphExec_t exec_;
 };
 
 Result<std::unique_ptr<Backend>> CudaBackend::create(int device, const CudaBackendOptions& options) {
@@ -230,7 +253,9 @@ Status CudaBackend::launched(cudaError_t err, const std::string& what) const {
 
 Result<DeviceMemory> CudaBackend::allocate(std::size_t bytes) {
   EMBD_TRY(set_device());
+  EMBD_TRY(not_while_recording("allocate device memory"));
   if (bytes == 0) return DeviceMemory(this, nullptr, 0);
+  memory_changed();
   void* ptr = nullptr;
   const cudaError_t err = cudaMalloc(&ptr, bytes);
   if (err != cudaSuccess) {
@@ -248,6 +273,7 @@ Result<DeviceMemory> CudaBackend::allocate(std::size_t bytes) {
 }
 
 void CudaBackend::release(void* ptr) {
+  memory_changed();
   if (cudaSetDevice(device_) != cudaSuccess) return;
   (void)cudaFree(ptr);  // implicitly waits for the device, so no kernel still reads ptr
   (void)cudaGetLastError();
@@ -283,6 +309,7 @@ Result<bool> CudaBackend::stage_upload(const void* src_host, std::size_t bytes) 
 
 Status CudaBackend::upload(void* dst_device, const void* src_host, std::size_t bytes) {
   EMBD_TRY(set_device());
+  EMBD_TRY(not_while_recording("upload"));
   if (bytes == 0) return ok_status();
   const std::string what = name() + ": upload of " + std::to_string(bytes) + " bytes";
   EMBD_ASSIGN_OR_RETURN(const bool staged, stage_upload(src_host, bytes));
@@ -302,6 +329,7 @@ Status CudaBackend::upload(void* dst_device, const void* src_host, std::size_t b
 
 Status CudaBackend::download(void* dst_host, const void* src_device, std::size_t bytes) {
   EMBD_TRY(set_device());
+  EMBD_TRY(not_while_recording("download"));
   if (bytes == 0) return synchronize();
   // Stream-ordered after every kernel enqueued so far.
   EMBD_CUDA_TRY(cudaMemcpyAsync(dst_host, src_device, bytes, cudaMemcpyDeviceToHost, stream_),
@@ -312,12 +340,14 @@ Status CudaBackend::download(void* dst_host, const void* src_device, std::size_t
 
 Status CudaBackend::synchronize() {
   EMBD_TRY(set_device());
+  EMBD_TRY(not_while_recording("synchronize"));
   EMBD_CUDA_TRY(cudaStreamSynchronize(stream_), name() + ": synchronize");
   return ok_status();
 }
 
 Result<HostMemory> CudaBackend::allocate_host(std::size_t bytes) {
   EMBD_TRY(set_device());
+  EMBD_TRY(not_while_recording("allocate pinned memory"));
   if (bytes == 0) return HostMemory(this, nullptr, 0);
   void* ptr = nullptr;
   const cudaError_t err = cudaMallocHost(&ptr, bytes);
@@ -337,6 +367,7 @@ void CudaBackend::release_host(void* ptr) {
 
 Status CudaBackend::download_async(void* dst_host, const void* src_device, std::size_t bytes) {
   EMBD_TRY(set_device());
+  EMBD_TRY(not_while_recording("download"));
   if (bytes == 0) return ok_status();
   EMBD_CUDA_TRY(cudaMemcpyAsync(dst_host, src_device, bytes, cudaMemcpyDeviceToHost, stream_),
                 name() + ": download of " + std::to_string(bytes) + " bytes");
@@ -345,6 +376,7 @@ Status CudaBackend::download_async(void* dst_host, const void* src_device, std::
 
 Result<Fence> CudaBackend::fence() {
   EMBD_TRY(set_device());
+  EMBD_TRY(not_while_recording("record a fence"));
   const Fence f = last_fence_ + 1;
   EMBD_CUDA_TRY(cudaEventRecord(fences_[f % kFenceRing], stream_), name() + ": recording a fence");
   last_fence_ = f;
@@ -354,8 +386,58 @@ Result<Fence> CudaBackend::fence() {
 Status CudaBackend::wait(Fence f) {
   if (f == 0) return ok_status();
   EMBD_TRY(set_device());
+  EMBD_TRY(not_while_recording("wait for a fence"));
   if (f > last_fence_) return internal_error(name() + ": waiting for fence " + std::to_string(f) + " never recorded");
   EMBD_CUDA_TRY(cudaEventSynchronize(fences_[f % kFenceRing]), name() + ": waiting for the device");
+  return ok_status();
+}
+
+Status CudaBackend::not_while_recording(const char* what) const {
+  if (!recording_) return ok_status();
+  return internal_error(name() + ": cannot " + what + " while recording a CUDA graph");
+}
+
+Status CudaBackend::begin_recording() {
+  EMBD_TRY(set_device());
+  if (!options_.graphs) return unsupported(name() + ": CUDA graphs are turned off");
+  EMBD_TRY(not_while_recording("start another recording"));
+  // Thread-local mode: other threads (executors of other GPUs) may do anything meanwhile.
+  EMBD_CUDA_TRY(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal),
+                name() + ": starting a CUDA graph capture");
+  recording_ = true;
+  return ok_status();
+}
+
+Result<std::unique_ptr<Recording>> CudaBackend::end_recording() {
+  EMBD_TRY(set_device());
+  if (!recording_) return internal_error(name() + ": end_recording() without begin_recording()");
+  recording_ = false;
+  cudaGraph_t graph = nullptr;
+  const cudaError_t err = cudaStreamEndCapture(stream_, &graph);
+  if (err != cudaSuccess || graph == nullptr) {
+    (void)cudaGetLastError();  // a failed capture leaves no sticky error; the stream runs again
+    if (graph != nullptr) (void)cudaGraphDestroy(graph);
+    return unsupported(name() + ": the work could not be recorded as a CUDA graph (" +
+                       cudaGetErrorString(err) + ")");
+  }
+  cudaGraphExec_t exec = nullptr;
+  const cudaError_t inst = cudaGraphInstantiate(&exec, graph, 0);
+  (void)cudaGraphDestroy(graph);
+  if (inst != cudaSuccess) {
+    (void)cudaGetLastError();
+    return unsupported(name() + ": instantiating a CUDA graph failed (" + cudaGetErrorString(inst) + ")");
+  }
+  return std::unique_ptr<Recording>(new CudaRecording(this, exec));
+}
+
+Status CudaBackend::replay(const Recording& r) {
+  EMBD_TRY(set_device());
+  EMBD_TRY(not_while_recording("replay a recording"));
+  const auto* cr = dynamic_cast<const CudaRecording*>(&r);
+  if (cr == nullptr || cr->owner() != this) {
+    return invalid_argument(name() + ": replay() of work recorded by another backend");
+  }
+  EMBD_CUDA_TRY(cudaGraphLaunch(cr->exec(), stream_), name() + ": launching a CUDA graph");
   return ok_status();
 }
 
@@ -584,6 +666,8 @@ Status CudaBackend::attention(const AttentionArgs& a) {
   p.head_dim = a.head_dim;
   p.scale = a.scale;
   p.alibi_slopes = a.alibi_slopes;
+  p.q_bias = a.q_bias;
+  p.v_bias = a.v_bias;
   const std::string what = "attention qkv " + dims(a.qkv) + ", " + std::to_string(a.batch) +
                            " sequences of at most " + std::to_string(p.max_seqlen) + " tokens";
   if (!options_.portable_attention && attention_mma_applicable(p)) {

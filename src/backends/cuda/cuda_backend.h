@@ -26,6 +26,8 @@ struct CudaBackendOptions {
   // Let the tensor-core attention kernel skip key tiles that ALiBi makes negligible (weights
   // below 2^-40 of the row's largest; see attention_mma.cu). Off only to measure the gain.
   bool alibi_tile_skipping = true;
+  // Offer recording (can_record(): CUDA graphs). Off only to measure the gain.
+  bool graphs = true;
 };
 
 // Number of visible CUDA devices; 0 (silently) when there is no driver or GPU.

@@ -1,0 +1,251 @@
+// Recorded work (CUDA graphs) in ModelRunner: the replay policy of RecordedShapes, and runners
+// whose small batches replay recorded work giving the rows eager runs give, with new ids and
+// offsets each time. On the CPU a test backend records ops as closures; on a GPU the real CUDA
+// graphs run (skipped without one).
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <random>
+#include <utility>
+#include <vector>
+
+#include "backends/registry.h"
+#include "models/forwarding_backend.h"
+#include "models/runner_test_util.h"
+#include "runtime/model_runner.h"
+#include "runtime/recorded_shapes.h"
+
+namespace embd {
+namespace {
+
+using runtime::RecordedShapes;
+using testing::expect_same_rows;
+using testing::TinyJina;
+
+class NoopRecording final : public backend::Recording {};
+
+TEST(RecordedShapes, RecordsOnTheSecondSightingAndReplaysUntilMemoryChanges) {
+  RecordedShapes shapes(/*max_tokens=*/100, /*capacity=*/3);
+  const RecordedShapes::Shape a{0, 50, 2, 30}, a_other_slot{1, 50, 2, 30}, big{0, 101, 1, 101};
+  using A = RecordedShapes::Action;
+  EXPECT_EQ(shapes.plan(big, 0), A::kRunEagerly);  // too many tokens, always
+  EXPECT_EQ(shapes.plan(big, 0), A::kRunEagerly);
+  EXPECT_EQ(shapes.plan(a, 0), A::kRunEagerly);  // first sighting warms buffers and plans
+  EXPECT_EQ(shapes.plan(a_other_slot, 0), A::kRunEagerly);
+  EXPECT_EQ(shapes.plan(a, 0), A::kRecord);
+  shapes.store(a, std::make_unique<NoopRecording>());
+  EXPECT_EQ(shapes.plan(a, 0), A::kReplay);
+  EXPECT_EQ(shapes.recordings(), 1u);
+  EXPECT_EQ(shapes.plan(a_other_slot, 0), A::kRecord);
+  shapes.store(a_other_slot, nullptr);  // recording failed: eager for good
+  EXPECT_EQ(shapes.plan(a_other_slot, 0), A::kRunEagerly);
+  EXPECT_EQ(shapes.plan(a_other_slot, 0), A::kRunEagerly);
+  // Device memory changed: recordings are stale and the shape must warm up again.
+  EXPECT_EQ(shapes.plan(a, 1), A::kRunEagerly);
+  EXPECT_EQ(shapes.recordings(), 0u);
+  EXPECT_EQ(shapes.plan(a, 1), A::kRecord);
+  shapes.store(a, std::make_unique<NoopRecording>());
+  // Capacity: the fourth distinct shape drops everything.
+  EXPECT_EQ(shapes.plan({0, 1, 1, 1}, 1), A::kRunEagerly);
+  EXPECT_EQ(shapes.plan({0, 2, 1, 2}, 1), A::kRunEagerly);
+  EXPECT_EQ(shapes.recordings(), 1u);
+  EXPECT_EQ(shapes.plan({0, 3, 1, 3}, 1), A::kRunEagerly);
+  EXPECT_EQ(shapes.recordings(), 0u);
+  EXPECT_EQ(shapes.plan(a, 1), A::kRunEagerly);
+}
+
+// Ops recorded as closures over their arguments, replayed in order. Host offsets are swapped
+// for the device ones (host memory on the CPU backend), since a replay must read the batch
+// staged now, as a CUDA graph does; allocating while recording fails, as on CUDA.
+class ClosureRecording final : public backend::Recording {
+ public:
+  std::vector<std::function<Status()>> ops;
+};
+
+class RecordingBackend final : public testing::ForwardingBackend {
+ public:
+  RecordingBackend(std::unique_ptr<backend::Backend> inner, bool refuse)
+      : ForwardingBackend(std::move(inner)), refuse_(refuse) {}
+  bool asynchronous() const override { return true; }
+  bool can_record() const override { return true; }
+  Result<backend::DeviceMemory> allocate(std::size_t bytes) override {
+    if (recording_) return internal_error("allocate while recording");
+    memory_changed();
+    return inner_->allocate(bytes);
+  }
+  Status begin_recording() override {
+    if (recording_) return internal_error("nested recording");
+    ++recordings_started;
+    recording_ = std::make_unique<ClosureRecording>();
+    return ok_status();
+  }
+  Result<std::unique_ptr<backend::Recording>> end_recording() override {
+    if (!recording_) return internal_error("end without begin");
+    auto r = std::move(recording_);
+    if (refuse_) return unsupported("this test backend refuses to record");
+    return std::unique_ptr<backend::Recording>(std::move(r));
+  }
+  Status replay(const backend::Recording& r) override {
+    ++replays;
+    for (const auto& op : dynamic_cast<const ClosureRecording&>(r).ops) EMBD_TRY(op());
+    return ok_status();
+  }
+  Status linear(const backend::LinearArgs& a) override {
+    return run_or_record([this, a] { return inner_->linear(a); });
+  }
+  Status embed_layernorm(const backend::EmbedLayerNormArgs& a) override {
+    return run_or_record([this, a] { return inner_->embed_layernorm(a); });
+  }
+  Status add_layernorm(const backend::AddLayerNormArgs& a) override {
+    return run_or_record([this, a] { return inner_->add_layernorm(a); });
+  }
+  Status glu(const backend::GluArgs& a) override {
+    return run_or_record([this, a] { return inner_->glu(a); });
+  }
+  Status attention(const backend::AttentionArgs& a) override {
+    backend::AttentionArgs b = a;
+    b.cu_seqlens_host = b.cu_seqlens;
+    return run_or_record([this, b] { return inner_->attention(b); });
+  }
+  Status pool(const backend::PoolArgs& a) override {
+    backend::PoolArgs b = a;
+    b.cu_seqlens_host = b.cu_seqlens;
+    return run_or_record([this, b] { return inner_->pool(b); });
+  }
+
+  int recordings_started = 0;
+  int replays = 0;
+
+ private:
+  Status run_or_record(std::function<Status()> op) {
+    if (!recording_) return op();
+    recording_->ops.push_back(std::move(op));
+    return ok_status();
+  }
+  bool refuse_;
+  std::unique_ptr<ClosureRecording> recording_;
+};
+
+// Sequences of the given lengths with random ids below `vocab`.
+runtime::PackedBatch random_batch(const std::vector<std::int32_t>& lengths, std::uint32_t seed,
+                                  std::int64_t vocab) {
+  std::mt19937 rng(seed);
+  std::uniform_int_distribution<std::int32_t> id(1, static_cast<std::int32_t>(vocab - 1));
+  runtime::PackedBatch b;
+  b.cu_seqlens.push_back(0);
+  for (std::int32_t len : lengths) {
+    for (std::int32_t i = 0; i < len; ++i) b.ids.push_back(id(rng));
+    b.cu_seqlens.push_back(b.cu_seqlens.back() + len);
+    b.max_seqlen = std::max(b.max_seqlen, len);
+  }
+  return b;
+}
+
+// Batches whose shapes repeat with new ids (and, for two of them, new offsets of the same
+// shape), a larger batch in between that grows every buffer, then the small shapes again.
+std::vector<runtime::PackedBatch> batch_series(std::int64_t vocab) {
+  std::vector<runtime::PackedBatch> out;
+  for (std::uint32_t round = 0; round < 4; ++round) {
+    out.push_back(random_batch({7, 3, 12}, 10 + round, vocab));
+    out.push_back(random_batch(round % 2 ? std::vector<std::int32_t>{12, 3, 7} : std::vector<std::int32_t>{3, 12, 7},
+                               20 + round, vocab));
+    out.push_back(random_batch({1}, 30 + round, vocab));
+  }
+  out.push_back(random_batch({300, 200, 5}, 40, vocab));
+  for (std::uint32_t round = 0; round < 3; ++round) out.push_back(random_batch({7, 3, 12}, 50 + round, vocab));
+  return out;
+}
+
+// Runs `batches` through `runner`, two in flight at a time (both slots), returning each's rows.
+std::vector<std::vector<float>> run_pipelined(runtime::ModelRunner& runner,
+                                              const std::vector<runtime::PackedBatch>& batches) {
+  std::vector<std::vector<float>> rows(batches.size());
+  std::size_t finished = 0;
+  for (std::size_t i = 0; i < batches.size(); ++i) {
+    if (i >= runner.pipeline_depth()) {
+      EXPECT_TRUE(runner.wait_almost_done().ok());
+      const Status s = runner.finish(rows[finished++]);
+      EXPECT_TRUE(s.ok()) << s.to_string();
+    }
+    const Status s = runner.start(batches[i]);
+    EXPECT_TRUE(s.ok()) << s.to_string();
+  }
+  while (finished < batches.size()) EXPECT_TRUE(runner.finish(rows[finished++]).ok());
+  return rows;
+}
+
+std::unique_ptr<runtime::ModelRunner> runner_on(std::unique_ptr<backend::Backend> be, const TinyJina& model,
+                                                DType dtype, std::int64_t graph_tokens) {
+  auto r = runtime::ModelRunner::create(std::move(be), model.config, **model.weights, dtype, graph_tokens);
+  EXPECT_TRUE(r.ok()) << r.status().to_string();
+  return r.ok() ? std::move(r).value() : nullptr;
+}
+
+std::unique_ptr<backend::Backend> cpu_backend() {
+  return std::move(backend::create_backends("cpu", {}).value().front());
+}
+
+// Runs the batch series eagerly and through a RecordingBackend (refusing to record or not),
+// expects the same rows, and returns the recording backend's counts {recordings, replays}.
+std::pair<int, int> compare_with_eager(bool refuse) {
+  const TinyJina model;
+  EXPECT_TRUE(model.ok());
+  if (!model.ok()) return {0, 0};
+  const auto batches = batch_series(model.config.vocab_size);
+  auto eager = runner_on(cpu_backend(), model, DType::kF32, 0);
+  auto recording_be = std::make_unique<RecordingBackend>(cpu_backend(), refuse);
+  RecordingBackend& rec = *recording_be;
+  auto recorded = runner_on(std::move(recording_be), model, DType::kF32, 1024);
+  EXPECT_TRUE(eager && recorded);
+  if (!eager || !recorded) return {0, 0};
+  const auto want = run_pipelined(*eager, batches);
+  const auto got = run_pipelined(*recorded, batches);
+  for (std::size_t i = 0; i < batches.size(); ++i) {
+    SCOPED_TRACE("batch " + std::to_string(i));
+    expect_same_rows(got[i], want[i]);
+  }
+  return {rec.recordings_started, rec.replays};
+}
+
+TEST(RecordedRunner, ReplaysGiveTheRowsOfEagerRuns) {
+  const auto [recordings, replays] = compare_with_eager(/*refuse=*/false);
+  // Per slot: 3 shapes seen 4 times before the big batch (record once, replay twice or more),
+  // then the repeated shape warms up again after the buffers grew.
+  EXPECT_GE(recordings, 4);
+  EXPECT_GE(replays, 8);
+}
+
+TEST(RecordedRunner, ShapesThatCannotBeRecordedRunEagerly) {
+  const auto [recordings, replays] = compare_with_eager(/*refuse=*/true);
+  EXPECT_EQ(replays, 0);
+  // Each (slot, shape) is tried once, never again after the refusal: at most 6 before the big
+  // batch, and at most 2 after the memory change.
+  EXPECT_GE(recordings, 1);
+  EXPECT_LE(recordings, 8);
+}
+
+TEST(RecordedRunner, CudaGraphsGiveTheRowsOfEagerRuns) {
+  if (backend::cuda_device_count() == 0) GTEST_SKIP() << "no CUDA GPU visible: CUDA graph test not run";
+  const TinyJina model;
+  ASSERT_TRUE(model.ok());
+  const auto batches = batch_series(model.config.vocab_size);
+  for (DType dtype : {DType::kF32, DType::kF16, DType::kBF16}) {
+    SCOPED_TRACE(dtype_name(dtype));
+    auto cuda = [] { return std::move(backend::create_backends("cuda:0", {}).value().front()); };
+    auto eager = runner_on(cuda(), model, dtype, 0);
+    auto graphs = runner_on(cuda(), model, dtype, 1024);
+    ASSERT_TRUE(eager && graphs);
+    const auto want = run_pipelined(*eager, batches);
+    const auto got = run_pipelined(*graphs, batches);
+    for (std::size_t i = 0; i < batches.size(); ++i) {
+      SCOPED_TRACE("batch " + std::to_string(i));
+      expect_same_rows(got[i], want[i]);
+    }
+    EXPECT_GT(graphs->recorded_shapes(), 0u);
+  }
+}
+
+}  // namespace
+}  // namespace embd
