@@ -9,7 +9,8 @@
 //   server_load_bench --model DIR --serve BIN         # spawns `BIN serve --port 0` itself
 // Options: --requests N (per scenario, default 2000 for q16, 100 for b32x128; --batch-requests N
 // sets b32x128's alone, after --requests), --threads T,
-// --device D and --dtype T (for the library engine and the spawned server alike; default cpu, auto).
+// --device D and --dtype T (for the library engine and the spawned server alike; default cpu, auto),
+// --io-threads N and --workers N (the spawned server's; default 0 = machine-sized).
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -45,11 +46,40 @@ struct Args {
   int threads = 0;
   std::string device = "cpu";
   std::string dtype = "auto";
+  int io_threads = 0;  // for the spawned server; 0 = its machine-sized default
+  int workers = 0;
 };
 
 struct Stats {
   std::size_t requests = 0, failures = 0, texts = 0;
   double seconds = 0, p50_ms = 0, p99_ms = 0;
+  // HTTP only: the server's own timing headers, averaged (ms): from receiving the request to
+  // its encoded response (x-total-time), and the engine's tokenising, queueing and inference.
+  double server_total_ms = 0, tokenize_ms = 0, queue_ms = 0, inference_ms = 0;
+};
+
+// Sums of the timing headers of successful responses.
+struct HeaderSums {
+  double total = 0, tokenize = 0, queue = 0, inference = 0;
+  std::size_t n = 0;
+  void add(const http::RawResponse& r) {
+    auto ms = [&](const char* name) {
+      auto it = r.headers.find(name);
+      return it == r.headers.end() ? 0.0 : std::atof(it->second.c_str());
+    };
+    total += ms("x-total-time");
+    tokenize += ms("x-tokenization-time");
+    queue += ms("x-queue-time");
+    inference += ms("x-inference-time");
+    ++n;
+  }
+  void merge(const HeaderSums& o) {
+    total += o.total;
+    tokenize += o.tokenize;
+    queue += o.queue;
+    inference += o.inference;
+    n += o.n;
+  }
 };
 
 Stats summarize(std::vector<double> ms, double seconds, std::size_t failures,
@@ -93,6 +123,7 @@ Stats run_http(std::uint16_t port, const std::vector<std::string>& bodies, std::
                int concurrency, std::size_t texts_per_request) {
   std::atomic<std::size_t> next{0}, failures{0};
   std::vector<std::vector<double>> latencies(concurrency);
+  std::vector<HeaderSums> headers(concurrency);
   std::vector<std::thread> threads;
   StartLine line(concurrency);
   for (int t = 0; t < concurrency; ++t) {
@@ -114,6 +145,7 @@ Stats run_http(std::uint16_t port, const std::vector<std::string>& bodies, std::
           continue;
         }
         latencies[t].push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
+        headers[t].add(*r);
       }
     });
   }
@@ -121,7 +153,17 @@ Stats run_http(std::uint16_t port, const std::vector<std::string>& bodies, std::
   const double seconds = std::chrono::duration<double>(Clock::now() - line.start()).count();
   std::vector<double> all;
   for (auto& l : latencies) all.insert(all.end(), l.begin(), l.end());
-  return summarize(std::move(all), seconds, failures.load(), texts_per_request);
+  Stats s = summarize(std::move(all), seconds, failures.load(), texts_per_request);
+  HeaderSums sum;
+  for (const auto& h : headers) sum.merge(h);
+  if (sum.n > 0) {
+    const double n = static_cast<double>(sum.n);
+    s.server_total_ms = sum.total / n;
+    s.tokenize_ms = sum.tokenize / n;
+    s.queue_ms = sum.queue / n;
+    s.inference_ms = sum.inference / n;
+  }
+  return s;
 }
 
 // The same inputs through Engine::embed in this process.
@@ -158,6 +200,10 @@ void print(const char* what, const char* scenario, int concurrency, const Stats&
   std::printf("%-8s %-8s c=%-4d %7zu req %5zu fail %8.1f req/s %10.0f tok/s %9.3f p50 ms %9.3f p99 ms\n",
               what, scenario, concurrency, s.requests, s.failures, rps,
               rps * double(tokens_per_request), s.p50_ms, s.p99_ms);
+  if (s.server_total_ms > 0) {
+    std::printf("         (server headers, mean ms: total %.3f = tokenize %.3f + queue %.3f + inference %.3f + rest)\n",
+                s.server_total_ms, s.tokenize_ms, s.queue_ms, s.inference_ms);
+  }
 }
 
 bool parse_args(int argc, char** argv, Args& a) {
@@ -171,6 +217,8 @@ bool parse_args(int argc, char** argv, Args& a) {
     else if (k == "--threads") a.threads = std::stoi(v);
     else if (k == "--device") a.device = v;
     else if (k == "--dtype") a.dtype = v;
+    else if (k == "--io-threads") a.io_threads = std::stoi(v);
+    else if (k == "--workers") a.workers = std::stoi(v);
     else return false;
   }
   return !a.model.empty() && (a.port != 0 || !a.serve_binary.empty());
@@ -184,10 +232,11 @@ std::pair<pid_t, std::uint16_t> spawn_server(const Args& a) {
   if (pid == 0) {
     dup2(fds[1], STDOUT_FILENO);
     close(fds[0]);
-    std::string threads = std::to_string(a.threads);
+    std::string threads = std::to_string(a.threads), io = std::to_string(a.io_threads),
+                workers = std::to_string(a.workers);
     execl(a.serve_binary.c_str(), a.serve_binary.c_str(), "serve", "--model", a.model.c_str(),
           "--host", "127.0.0.1", "--port", "0", "--threads", threads.c_str(), "--device", a.device.c_str(),
-          "--dtype", a.dtype.c_str(),
+          "--dtype", a.dtype.c_str(), "--io-threads", io.c_str(), "--workers", workers.c_str(),
           "--max-client-batch-size", "64", "--max-concurrent-requests", "4096", nullptr);
     _exit(127);
   }
@@ -208,7 +257,7 @@ std::pair<pid_t, std::uint16_t> spawn_server(const Args& a) {
 int main(int argc, char** argv) {
   Args args;
   if (!parse_args(argc, argv, args)) {
-    std::fprintf(stderr, "usage: %s --model DIR (--port P | --serve BIN) [--requests N] [--threads T] [--device D] [--dtype T]\n",
+    std::fprintf(stderr, "usage: %s --model DIR (--port P | --serve BIN) [--requests N] [--threads T] [--device D] [--dtype T] [--io-threads N] [--workers N]\n",
                  argv[0]);
     return 2;
   }

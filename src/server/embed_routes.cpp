@@ -5,9 +5,11 @@
 // (the I/O thread for small bodies, the worker pool for large ones, see kInlineBodyBytes). The
 // completion callback runs on the engine's executor thread and does no encoding there: a small
 // result is encoded on the connection's own I/O thread (respond_with: the one hop the response
-// needs anyway), a large one on the worker pool. So no request waits on a thread of its own and
-// the executor is back at its batches at once.
+// needs anyway), a large one on the worker pool (in pieces on several workers when very large).
+// So no request waits on a thread of its own and the executor is back at its batches at once.
 #include <algorithm>
+#include <atomic>
+#include <memory>
 #include <numeric>
 
 #include "json_codec.h"
@@ -54,7 +56,7 @@ struct EmbedJob {
   EmbedInputs inputs;
   EmbedOptions options;
   std::optional<Priority> priority;  // from the body
-  std::function<std::string(const Embeddings&)> encode;
+  EmbeddingsFormat format;
 };
 
 // Exact token counts for the request-token limit when the cheap bound cannot rule it out.
@@ -159,11 +161,13 @@ struct Completion {
   std::size_t characters = 0;
   ApiFlavor flavor;
   std::string field;
-  std::function<std::string(const Embeddings&)> encode;
+  EmbeddingsFormat format;
 };
 
-// The response to a resolved request, encoded, with its bookkeeping done.
-HttpResponse answer(const Completion& c, Clock::duration engine_time, Result<Embeddings> result) {
+// The response to a resolved request, encoded (unless `body` already holds the encoding), with
+// its bookkeeping done.
+HttpResponse answer(const Completion& c, Clock::duration engine_time, Result<Embeddings> result,
+                    std::optional<std::string> body = std::nullopt) {
   c.ctx->admission.release(c.inputs);
   if (!result.ok()) return failure(*c.ctx, from_status(result.status(), c.field), c.flavor, c.received);
   const Embeddings& e = *result;
@@ -176,7 +180,7 @@ HttpResponse answer(const Completion& c, Clock::duration engine_time, Result<Emb
   }
   std::uint64_t tokens = std::accumulate(e.token_counts.begin(), e.token_counts.end(),
                                          std::uint64_t{0});
-  HttpResponse response = json_response(200, c.encode(e));
+  HttpResponse response = json_response(200, body ? std::move(*body) : encode_embeddings(c.format, e));
   response.headers.push_back({"x-compute-type", c.compute_type});
   response.headers.push_back({"x-compute-time", format_ms(engine_time)});
   response.headers.push_back({"x-compute-characters", std::to_string(c.characters)});
@@ -191,11 +195,49 @@ HttpResponse answer(const Completion& c, Clock::duration engine_time, Result<Emb
   return settle(*c.ctx, std::move(response), c.received, c.inputs, tokens);
 }
 
+// A large result encoded in pieces on several workers; the last piece done answers.
+struct PieceEncoding {
+  PieceEncoding(const Completion& c, Clock::duration engine_time, Result<Embeddings> result, std::size_t pieces)
+      : c(c), engine_time(engine_time), result(std::move(result)), pieces(pieces), left(pieces) {}
+  Completion c;
+  Clock::duration engine_time;
+  Result<Embeddings> result;
+  std::vector<std::string> pieces;
+  std::atomic<std::size_t> left;
+};
+
+void encode_in_pieces(const Completion& c, Clock::duration engine_time, Result<Embeddings> result,
+                      std::size_t pieces) {
+  const std::size_t rows = result->rows;
+  auto job = std::make_shared<PieceEncoding>(c, engine_time, std::move(result), pieces);
+  for (std::size_t k = 0; k < pieces; ++k) {
+    c.ctx->post_work([job, k, begin = rows * k / pieces, end = rows * (k + 1) / pieces] {
+      append_rows(job->pieces[k], job->c.format, *job->result, begin, end);
+      if (job->left.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
+      std::string body = encode_head(job->c.format);
+      std::size_t bytes = body.size();
+      for (const auto& p : job->pieces) bytes += p.size();
+      body.reserve(bytes + 256);
+      for (const auto& p : job->pieces) body += p;
+      body += encode_tail(job->c.format, *job->result);
+      job->c.exchange->respond(answer(job->c, job->engine_time, std::move(job->result), std::move(body)));
+    });
+  }
+}
+
 // The engine's completion callback (on an executor thread, or the submitting thread for a
 // refusal): it only hands the result on, so the executor goes back to its batches at once.
 void on_resolved(const Completion& c, Result<Embeddings> result) {
   const auto engine_time = Clock::now() - c.submitted;
   const bool large = result.ok() && result->data.size() > kInlineEncodeFloats;
+  // A large result (32 x 512 floats take ~0.7 ms to print on one thread) goes out in pieces
+  // (ServerOptions::encode_piece_floats).
+  const std::size_t piece = std::max<std::size_t>(1, c.ctx->options.encode_piece_floats);
+  if (large && result->data.size() >= 2 * piece && result->rows >= 2) {
+    const std::size_t pieces = std::min({result->rows, result->data.size() / piece,
+                                         static_cast<std::size_t>(std::max(1, c.ctx->options.workers))});
+    if (pieces >= 2) return encode_in_pieces(c, engine_time, std::move(result), pieces);
+  }
   auto make = [c, engine_time, result = std::move(result)]() mutable {
     return answer(c, engine_time, std::move(result));
   };
@@ -227,7 +269,7 @@ void submit(ServiceContext& ctx, const HttpRequest& request,
   job.options.cancel = token;
   exchange->on_disconnect([token] { token.cancel(); });
   Completion c{&ctx, exchange, slot->compute_type, request.received, Clock::now(), n, 0,
-               job.flavor, job.field, std::move(job.encode)};
+               job.flavor, job.field, std::move(job.format)};
   for (const auto& t : job.inputs.texts) c.characters += count_characters(t);
   auto done = [c = std::move(c)](Result<Embeddings> result) { on_resolved(c, std::move(result)); };
   if (job.inputs.is_tokens) {
@@ -253,7 +295,7 @@ void handle_tei_embed(ServiceContext& ctx, HttpRequest request,
   job.options.truncation_direction = r.truncation_direction;
   job.options.dimensions = r.dimensions;
   job.priority = r.priority;
-  job.encode = [](const Embeddings& e) { return encode_tei_embeddings(e); };
+  job.format = EmbeddingsFormat{};
   submit(ctx, request, std::move(exchange), std::move(job));
 }
 
@@ -274,9 +316,7 @@ void handle_openai_embed(ServiceContext& ctx, HttpRequest request,
   job.priority = r.priority;
   auto slot = ctx.slot();
   std::string model = slot ? slot->model_name : std::string();
-  job.encode = [model, base64 = r.base64](const Embeddings& e) {
-    return encode_openai_embeddings(e, model, base64);
-  };
+  job.format = EmbeddingsFormat{EmbeddingsFormat::Kind::kOpenAi, model, r.base64};
   submit(ctx, request, std::move(exchange), std::move(job));
 }
 

@@ -349,30 +349,25 @@ void append_row(std::string& out, std::span<const float> row) {
 
 }  // namespace
 
-std::string encode_tei_embeddings(const Embeddings& embeddings) {
-  std::string out;
-  out.reserve(2 + embeddings.rows * (embeddings.dim * 12 + 3));
-  out += '[';
-  for (std::size_t i = 0; i < embeddings.rows; ++i) {
-    if (i) out += ',';
-    append_row(out, embeddings.row(i));
-  }
-  out += ']';
-  return out;
+std::string encode_head(const EmbeddingsFormat& format) {
+  return format.kind == EmbeddingsFormat::Kind::kTei ? "[" : "{\"object\":\"list\",\"data\":[";
 }
 
-std::string encode_openai_embeddings(const Embeddings& embeddings, std::string_view model,
-                                     bool base64) {
-  std::string out;
-  const std::size_t per_row = base64 ? embeddings.dim * 4 * 4 / 3 + 64 : embeddings.dim * 12 + 64;
-  out.reserve(128 + embeddings.rows * per_row);
-  out += "{\"object\":\"list\",\"data\":[";
-  for (std::size_t i = 0; i < embeddings.rows; ++i) {
+void append_rows(std::string& out, const EmbeddingsFormat& format, const Embeddings& embeddings,
+                 std::size_t begin, std::size_t end) {
+  const bool tei = format.kind == EmbeddingsFormat::Kind::kTei;
+  const std::size_t per_row = format.base64 ? embeddings.dim * 4 * 4 / 3 + 64 : embeddings.dim * 12 + 64;
+  out.reserve(out.size() + (end - begin) * per_row);
+  for (std::size_t i = begin; i < end; ++i) {
     if (i) out += ',';
+    if (tei) {
+      append_row(out, embeddings.row(i));
+      continue;
+    }
     out += "{\"object\":\"embedding\",\"index\":";
     out += std::to_string(i);
     out += ",\"embedding\":";
-    if (base64) {
+    if (format.base64) {
       out += '"';
       out += base64_floats(embeddings.row(i));
       out += '"';
@@ -381,16 +376,36 @@ std::string encode_openai_embeddings(const Embeddings& embeddings, std::string_v
     }
     out += '}';
   }
+}
+
+std::string encode_tail(const EmbeddingsFormat& format, const Embeddings& embeddings) {
+  if (format.kind == EmbeddingsFormat::Kind::kTei) return "]";
   std::uint64_t tokens = 0;
   for (auto count : embeddings.token_counts) tokens += count;
-  out += "],\"model\":";
-  out += json_quote(model);
+  std::string out = "],\"model\":";
+  out += json_quote(format.model);
   out += ",\"usage\":{\"prompt_tokens\":";
   out += std::to_string(tokens);
   out += ",\"total_tokens\":";
   out += std::to_string(tokens);
   out += "}}";
   return out;
+}
+
+std::string encode_embeddings(const EmbeddingsFormat& format, const Embeddings& embeddings) {
+  std::string out = encode_head(format);
+  append_rows(out, format, embeddings, 0, embeddings.rows);
+  out += encode_tail(format, embeddings);
+  return out;
+}
+
+std::string encode_tei_embeddings(const Embeddings& embeddings) {
+  return encode_embeddings(EmbeddingsFormat{}, embeddings);
+}
+
+std::string encode_openai_embeddings(const Embeddings& embeddings, std::string_view model,
+                                     bool base64) {
+  return encode_embeddings({EmbeddingsFormat::Kind::kOpenAi, std::string(model), base64}, embeddings);
 }
 
 std::string base64_encode(std::span<const std::uint8_t> bytes) {

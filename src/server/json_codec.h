@@ -62,9 +62,23 @@ std::optional<Priority> parse_priority(std::string_view text);
 
 // Appends the shortest decimal that reads back as exactly `value` (JSON has no NaN/Inf: null).
 void append_float(std::string& out, float value);
-// [[...], [...]]: one array per row (TEI /embed).
+// How an embeddings response body is written: TEI's [[...], [...]] (one array per row), or
+// OpenAI's list object (base64 rows are little-endian float32).
+struct EmbeddingsFormat {
+  enum class Kind { kTei, kOpenAi } kind = Kind::kTei;
+  std::string model;    // OpenAI
+  bool base64 = false;  // OpenAI
+};
+// A body is head + rows [0, n) + tail, and rows may be appended in any split:
+// append_rows(0, k) then append_rows(k, n) gives rows(0, n) (a row after the first brings its
+// comma), so large results can be encoded in parallel pieces.
+std::string encode_head(const EmbeddingsFormat& format);
+void append_rows(std::string& out, const EmbeddingsFormat& format, const Embeddings& embeddings,
+                 std::size_t begin, std::size_t end);
+std::string encode_tail(const EmbeddingsFormat& format, const Embeddings& embeddings);
+// The whole body.
+std::string encode_embeddings(const EmbeddingsFormat& format, const Embeddings& embeddings);
 std::string encode_tei_embeddings(const Embeddings& embeddings);
-// OpenAI's list object; base64 rows are little-endian float32.
 std::string encode_openai_embeddings(const Embeddings& embeddings, std::string_view model,
                                      bool base64);
 std::string base64_encode(std::span<const std::uint8_t> bytes);

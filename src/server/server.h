@@ -38,6 +38,9 @@ struct ServerOptions {
   std::size_t max_concurrent_requests = 512;   // admission permits, one per input (429 beyond)
   std::size_t max_request_tokens = 300000;     // tokens per request, 0 = no limit
   std::size_t max_connections = 4096;          // open connections (503 and close beyond)
+  // Results of at least twice this many floats are encoded in pieces of about this many, on
+  // several workers at once (latency of large responses).
+  std::size_t encode_piece_floats = 4096;
   bool auto_truncate = false;                  // default of `truncate`; OpenAI routes always use it
   std::string api_key;                         // non-empty: require `Authorization: Bearer <key>`
   std::string served_model_name;               // "" = the engine's model id

@@ -194,6 +194,33 @@ TEST(Encode, OpenAiShape) {
   EXPECT_EQ(b["data"][0]["embedding"], base64_floats(sample().row(0)));
 }
 
+// Rows appended in any split between head and tail make the body encode_embeddings writes (the
+// server encodes large results in pieces on several workers).
+TEST(Encode, RowsInAnySplitMakeTheWholeBody) {
+  Embeddings e;
+  e.rows = 7;
+  e.dim = 5;
+  for (std::size_t i = 0; i < e.rows * e.dim; ++i) e.data.push_back(0.01f * static_cast<float>(i) - 0.1f);
+  e.token_counts = {1, 2, 3, 4, 5, 6, 7};
+  const EmbeddingsFormat formats[] = {{}, {EmbeddingsFormat::Kind::kOpenAi, "m", false},
+                                      {EmbeddingsFormat::Kind::kOpenAi, "m", true}};
+  for (const auto& f : formats) {
+    const std::string whole = encode_embeddings(f, e);
+    for (std::size_t a = 0; a <= e.rows; ++a) {
+      for (std::size_t b = a; b <= e.rows; ++b) {
+        std::string body = encode_head(f), p1, p2, p3;
+        append_rows(p1, f, e, 0, a);
+        append_rows(p2, f, e, a, b);
+        append_rows(p3, f, e, b, e.rows);
+        body += p1 + p2 + p3 + encode_tail(f, e);
+        ASSERT_EQ(body, whole) << "split " << a << ", " << b;
+      }
+    }
+    EXPECT_TRUE(nlohmann::json::accept(whole));
+  }
+  EXPECT_EQ(encode_embeddings({}, e), encode_tei_embeddings(e));
+}
+
 TEST(ApiErrors, StatusByFlavor) {
   struct Row {
     Kind kind;

@@ -396,6 +396,47 @@ TEST_F(ServerE2E, TenMegabyteBodyIs413) {
   expect_healthy_and_serving();
 }
 
+// Large results are encoded in pieces on several workers (ServerOptions::encode_piece_floats,
+// small here): every route and encoding gives the library's rows in order, also with several
+// clients at once.
+TEST(ServerLargeResults, EncodedInPiecesMatchLibrary) {
+  ServerOptions o;
+  o.max_client_batch_size = 32;
+  o.workers = 4;
+  o.encode_piece_floats = 64;
+  auto engine = shared_engine();
+  auto server = start_server(engine, o);
+  ASSERT_TRUE(server);
+  std::vector<std::string> texts;
+  for (int i = 0; i < 20; ++i) texts.push_back(words(3 + i) + " " + std::to_string(i));
+  const auto want = library(*engine, texts);
+  ASSERT_GT(want.data.size(), 1024u);  // above the inline-encoding size: the pieces path
+  std::vector<std::thread> clients;
+  for (int c = 0; c < 4; ++c) {
+    clients.emplace_back([&, c] {
+      for (int round = 0; round < 3; ++round) {
+        auto tei = post(server->port(), "/embed", json{{"inputs", texts}}.dump());
+        ASSERT_EQ(tei.status, 200) << tei.body;
+        expect_rows_near(json::parse(tei.body).get<std::vector<std::vector<float>>>(), want);
+        const bool base64 = (c + round) % 2;
+        json req{{"input", texts}};
+        if (base64) req["encoding_format"] = "base64";
+        auto oa = post(server->port(), "/v1/embeddings", req.dump());
+        ASSERT_EQ(oa.status, 200) << oa.body;
+        const json j = json::parse(oa.body);
+        std::vector<std::vector<float>> rows;
+        for (std::size_t i = 0; i < j["data"].size(); ++i) {
+          ASSERT_EQ(j["data"][i]["index"], i);
+          rows.push_back(base64 ? decode_base64_floats(j["data"][i]["embedding"])
+                                : j["data"][i]["embedding"].get<std::vector<float>>());
+        }
+        expect_rows_near(rows, want);
+      }
+    });
+  }
+  for (auto& t : clients) t.join();
+}
+
 TEST(ServerAuth, BearerApiKey) {
   ServerOptions o;
   o.api_key = "s3cret";
