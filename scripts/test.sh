@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Quick start 2: install dependencies, build everything and run every test.
 #   1. ASan+UBSan build: the parsers, tokenizer and kernels on hostile input.
-#   2. TSan build: the scheduler and engine concurrency tests.
+#   2. TSan build: the scheduler, engine and server concurrency tests.
 #   3. Release build (CUDA targets compiled when nvcc is present): the whole suite via CTest.
 #      GPU tests report themselves as skipped where no GPU is visible.
 # SKIP_SANITIZERS=1 runs step 3 alone.
@@ -25,7 +25,7 @@ if [[ "${SKIP_SANITIZERS:-0}" != 1 ]]; then
   done
   stamp "TSan build"
   cmake --preset tsan >/dev/null
-  tsan_tests=(runtime_scheduler_tests runtime_stress_tests engine_tests)
+  tsan_tests=(runtime_scheduler_tests runtime_stress_tests engine_tests server_e2e_tests)
   cmake --build build/tsan -j "$JOBS" --target "${tsan_tests[@]}"
   for t in "${tsan_tests[@]}"; do
     exe=$(find build/tsan/tests -type f -name "$t" | head -n1)

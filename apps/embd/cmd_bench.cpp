@@ -67,6 +67,9 @@ nlohmann::ordered_json result_json(const wl::WorkloadResult& r) {
   j["p50_ms"] = r.p50_ms;
   j["p99_ms"] = r.p99_ms;
   j["mean_ms"] = r.mean_ms;
+  j["mean_tokenize_ms"] = r.mean_tokenize_ms;
+  j["mean_queue_ms"] = r.mean_queue_ms;
+  j["mean_inference_ms"] = r.mean_inference_ms;
   if (r.mode == "background") j["backlog_tokens_per_s"] = r.backlog_tokens_per_s;
   j["batches"] = r.batches;
   j["tokens_per_batch"] = r.tokens_per_batch;
@@ -79,10 +82,10 @@ void print_table_row(const wl::WorkloadResult& r) {
     std::printf("%-10s %-12s skipped: %s\n", r.name.c_str(), r.mode.c_str(), r.note.c_str());
     return;
   }
-  std::printf("%-10s %-12s %8zu %10llu %9.3f %12.1f %12.2f %10.3f %10.3f %8llu %9.0f %6.0f%%", r.name.c_str(),
-              r.mode.c_str(), r.texts, static_cast<unsigned long long>(r.tokens), r.seconds, r.tokens_per_s,
-              r.embeddings_per_s, r.p50_ms, r.p99_ms, static_cast<unsigned long long>(r.batches),
-              r.tokens_per_batch, 100.0 * r.device_busy);
+  std::printf("%-10s %-12s %8zu %10llu %9.3f %12.1f %12.2f %10.3f %10.3f %8llu %9.0f %6.0f%% %8.3f %8.3f %8.3f",
+              r.name.c_str(), r.mode.c_str(), r.texts, static_cast<unsigned long long>(r.tokens), r.seconds,
+              r.tokens_per_s, r.embeddings_per_s, r.p50_ms, r.p99_ms, static_cast<unsigned long long>(r.batches),
+              r.tokens_per_batch, 100.0 * r.device_busy, r.mean_tokenize_ms, r.mean_queue_ms, r.mean_inference_ms);
   if (r.mode == "background") std::printf("  backlog %.1f tokens/s", r.backlog_tokens_per_s);
   std::printf("\n");
   std::fflush(stdout);
@@ -111,8 +114,9 @@ int run_bench(const BenchFlags& flags) {
     std::string threads = flags.model.threads > 0 ? std::to_string(flags.model.threads) : "all cores";
     std::printf("model %s (%s, %s on %s), threads: %s\n", info.model_id.c_str(), info.architecture.c_str(),
                 info.compute_dtype.c_str(), flags.model.device.c_str(), threads.c_str());
-    std::printf("%-10s %-12s %8s %10s %9s %12s %12s %10s %10s %8s %9s %7s\n", "workload", "mode", "texts", "tokens",
-                "seconds", "tokens/s", "embeds/s", "p50 ms", "p99 ms", "batches", "tok/batch", "device");
+    std::printf("%-10s %-12s %8s %10s %9s %12s %12s %10s %10s %8s %9s %7s %8s %8s %8s\n", "workload", "mode",
+                "texts", "tokens", "seconds", "tokens/s", "embeds/s", "p50 ms", "p99 ms", "batches", "tok/batch",
+                "device", "tok ms", "queue ms", "infer ms");
   }
   nlohmann::ordered_json results = nlohmann::ordered_json::array();
   for (const auto& name : names) {

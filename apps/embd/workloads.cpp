@@ -35,6 +35,16 @@ struct RequestStats {
   std::size_t texts = 0;
   std::uint64_t tokens = 0;
   std::vector<double> latencies_ms;
+  // Sums over the requests of the engine's own phase times (Embeddings), in seconds.
+  double tokenize_s = 0, queue_s = 0, inference_s = 0;
+  void add(const RequestStats& o) {
+    texts += o.texts;
+    tokens += o.tokens;
+    latencies_ms.insert(latencies_ms.end(), o.latencies_ms.begin(), o.latencies_ms.end());
+    tokenize_s += o.tokenize_s;
+    queue_s += o.queue_s;
+    inference_s += o.inference_s;
+  }
 };
 
 // Runs `requests` from `threads` threads (1 = one at a time, in order). Stops at the first error.
@@ -59,13 +69,14 @@ Result<RequestStats> run_requests(Engine& engine, const std::vector<std::vector<
     local.texts += rows->rows;
     for (auto n : rows->token_counts) local.tokens += n;
     local.latencies_ms.push_back(ms);
+    local.tokenize_s += rows->tokenization_seconds;
+    local.queue_s += rows->queue_seconds;
+    local.inference_s += rows->inference_seconds;
     return true;
   };
   auto merge = [&](const RequestStats& local) {
     std::lock_guard<std::mutex> lock(mu);
-    total.texts += local.texts;
-    total.tokens += local.tokens;
-    total.latencies_ms.insert(total.latencies_ms.end(), local.latencies_ms.begin(), local.latencies_ms.end());
+    total.add(local);
   };
   auto blocking = [&] {
     RequestStats local;
@@ -217,7 +228,11 @@ void fill_rates(WorkloadResult& r, const RequestStats& stats, double seconds) {
   r.p99_ms = percentile(stats.latencies_ms, 99);
   double sum = 0;
   for (double v : stats.latencies_ms) sum += v;
-  r.mean_ms = stats.latencies_ms.empty() ? 0 : sum / double(stats.latencies_ms.size());
+  const double n = static_cast<double>(std::max<std::size_t>(1, stats.latencies_ms.size()));
+  r.mean_ms = sum / n;
+  r.mean_tokenize_ms = 1e3 * stats.tokenize_s / n;
+  r.mean_queue_ms = 1e3 * stats.queue_s / n;
+  r.mean_inference_ms = 1e3 * stats.inference_s / n;
 }
 
 const Shape* find_shape(const std::string& name) {
@@ -382,9 +397,7 @@ Result<WorkloadResult> run_workload(Engine& engine, TextFactory& factory, const 
   for (int round = 0; round < std::max(1, config.repeat); ++round) {
     auto stats = run_requests(engine, plan->requests, plan->options, plan->threads, plan->pipelined);
     if (!stats.ok()) return stats.status().with_context(name);
-    all.texts += stats->texts;
-    all.tokens += stats->tokens;
-    all.latencies_ms.insert(all.latencies_ms.end(), stats->latencies_ms.begin(), stats->latencies_ms.end());
+    all.add(*stats);
   }
   double seconds = std::chrono::duration<double>(Clock::now() - start).count();
   fill_rates(result, all, seconds);

@@ -77,6 +77,11 @@ struct WorkloadResult {
   double p50_ms = 0;
   double p99_ms = 0;
   double mean_ms = 0;
+  // Means per request of the engine's phases (Embeddings::tokenization_seconds, queue_seconds,
+  // inference_seconds): where a request's latency goes.
+  double mean_tokenize_ms = 0;
+  double mean_queue_ms = 0;
+  double mean_inference_ms = 0;
   double backlog_tokens_per_s = 0;  // --background only: throughput of the batch backlog
   // From Engine::stats() over the timed rounds: device batches, their mean size, and the share
   // of the wall time the devices spent on batches (above 1 with several devices).

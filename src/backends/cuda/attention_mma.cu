@@ -5,8 +5,9 @@
 // Q fragments, scores S (16 x 64 keys) and the output O (16 x 64) in registers. K/V tiles of 64
 // keys are double-buffered in shared memory with cp.async (rows past the sequence are
 // zero-filled, never read). A Q / V bias (AttentionParams::q_bias / v_bias) is added to the Q
-// tile in shared memory and to the output. Scores get scale and ALiBi in F32, online softmax in base 2; P is
-// rounded to the input dtype for the P V product (as in FlashAttention), sums stay F32.
+// fragments in registers and to the output. Scores get scale and ALiBi in F32, online softmax in
+// base 2; P is rounded to the input dtype for the P V product (as in FlashAttention), sums stay
+// F32.
 //
 // ALiBi tile skipping. In base-2 units a score is s(i,j) = c q_i.k_j - b|i-j| (c = scale log2 e,
 // b = slope log2 e), so s(i,j) <= |c| |q_i| K - b|i-j| with K the largest key norm of the
@@ -185,25 +186,10 @@ __global__ void __launch_bounds__(kThreads) attention_mma_kernel(AttentionParams
 
   const int diag = qblock;  // kBQ == kBK: the key tile of the block's rows
   load_tile(qs, qg, p.qkv_ld, q0, len);
-  cp_async_commit();
   load_tile(ks[0], kg, p.qkv_ld, diag * kBK, len);
   load_tile(vs[0], vg, p.qkv_ld, diag * kBK, len);
   cp_async_commit();
-  if (p.q_bias != nullptr) {
-    // Q += its bias, rounded to T as a biased projection would have stored it (the K/V tiles
-    // keep loading meanwhile).
-    cp_async_wait<1>();
-    __syncthreads();
-    const float* qb = p.q_bias + h * kD;
-    for (int c = threadIdx.x; c < kBQ * kD / 2; c += kThreads) {
-      const int r = c / (kD / 2);
-      const int col = (c - r * (kD / 2)) * 2;
-      T* q = &qs[r * kStride + col];
-      const std::uint32_t v = pack2<T>(to_f32(q[0]) + qb[col], to_f32(q[1]) + qb[col + 1]);
-      memcpy(q, &v, 4);
-    }
-    __syncthreads();
-  }
+  const float* qb = p.q_bias != nullptr ? p.q_bias + h * kD : nullptr;  // added to Q's fragments
 
   const float scale2 = p.scale * kLog2e;
   const float slope2 = p.alibi_slopes != nullptr ? p.alibi_slopes[h] * kLog2e : 0.0f;
@@ -219,7 +205,7 @@ __global__ void __launch_bounds__(kThreads) attention_mma_kernel(AttentionParams
     float qq = 0.0f, qk = 0.0f;
 #pragma unroll 8
     for (int c = c0; c < c0 + 32; ++c) {
-      const float q = to_f32(qs[r * kStride + c]);
+      const float q = to_f32(qs[r * kStride + c]) + (qb != nullptr ? qb[c] : 0.0f);
       qq = fmaf(q, q, qq);
       qk = fmaf(q, to_f32(ks[0][r * kStride + c]), qk);
     }
@@ -262,6 +248,17 @@ __global__ void __launch_bounds__(kThreads) attention_mma_kernel(AttentionParams
 #pragma unroll
       for (int kk = 0; kk < 4; ++kk) {
         ldmatrix_x4(qf[kk], &qs[(warp * 16 + (lane & 15)) * kStride + kk * 16 + (lane >> 4) * 8]);
+        if (qb != nullptr) {
+          // Fragment j holds columns kk*16 + 2t, 2t+1 (j = 0, 1) or + 8 (j = 2, 3): Q + bias,
+          // rounded to T as a biased projection would have stored it.
+#pragma unroll
+          for (int j = 0; j < 4; ++j) {
+            const int col = kk * 16 + (j >= 2 ? 8 : 0) + 2 * t;
+            T pair[2];
+            memcpy(pair, &qf[kk][j], 4);
+            qf[kk][j] = pack2<T>(to_f32(pair[0]) + qb[col], to_f32(pair[1]) + qb[col + 1]);
+          }
+        }
       }
     }
     const T* kt = ks[step & 1];
