@@ -164,6 +164,7 @@ __global__ void __launch_bounds__(kThreads) attention_mma_kernel(AttentionParams
   __shared__ __align__(128) T qs[kBQ * kStride];
   __shared__ __align__(128) T ks[2][kBK * kStride];
   __shared__ __align__(128) T vs[2][kBK * kStride];
+  __shared__ float bias_s[2][kD];  // this head's Q and V bias (AttentionParams::q_bias / v_bias)
 
   // Grid: x = query block + qblocks * sequence, y = head (reversed). The query blocks of one
   // (sequence, head) are neighbours in launch order, so its K/V tiles come from L2 after the first.
@@ -189,7 +190,13 @@ __global__ void __launch_bounds__(kThreads) attention_mma_kernel(AttentionParams
   load_tile(ks[0], kg, p.qkv_ld, diag * kBK, len);
   load_tile(vs[0], vg, p.qkv_ld, diag * kBK, len);
   cp_async_commit();
-  const float* qb = p.q_bias != nullptr ? p.q_bias + h * kD : nullptr;  // added to Q's fragments
+  // The biases go through shared memory, loaded while the tiles are in flight: a short block
+  // (a 128-token sequence has two key tiles) would otherwise wait on 32 scattered global loads
+  // per thread. The first use is after a barrier below.
+  static_assert(kThreads == 2 * kD, "one thread per bias element");
+  const float* bias_src = threadIdx.x < kD ? p.q_bias : p.v_bias;
+  if (bias_src != nullptr) bias_s[threadIdx.x / kD][threadIdx.x % kD] = bias_src[h * kD + threadIdx.x % kD];
+  const float* qb = p.q_bias != nullptr ? bias_s[0] : nullptr;  // added to Q's fragments
 
   const float scale2 = p.scale * kLog2e;
   const float slope2 = p.alibi_slopes != nullptr ? p.alibi_slopes[h] * kLog2e : 0.0f;
@@ -333,7 +340,7 @@ __global__ void __launch_bounds__(kThreads) attention_mma_kernel(AttentionParams
   // Each thread owns column pairs (2t, 2t+1): one 32-bit store per pair when every row start is
   // 4-byte aligned (uniform over the grid), else two 16-bit stores.
   const bool paired = (reinterpret_cast<std::uintptr_t>(p.out) & 3u) == 0 && (p.out_ld & 1) == 0;
-  const float* vb = p.v_bias != nullptr ? p.v_bias + h * kD : nullptr;  // out += V's bias
+  const float* vb = p.v_bias != nullptr ? bias_s[1] : nullptr;  // out += V's bias
 #pragma unroll
   for (int r = 0; r < 2; ++r) {
     l[r] += __shfl_xor_sync(0xffffffffu, l[r], 1);
