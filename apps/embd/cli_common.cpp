@@ -28,6 +28,10 @@ void add_model_flags(CLI::App& cmd, ModelFlags& flags, bool compute) {
     cmd.add_option("--graph-tokens", flags.graph_tokens,
                    "GPU batches of at most this many tokens replay as CUDA graphs (0 = never)")
         ->capture_default_str();
+    cmd.add_option("--fill-delay-us", flags.fill_delay_us,
+                   "microseconds a device waits for more requests when less than a batch is queued")
+        ->check(CLI::NonNegativeNumber)
+        ->capture_default_str();
   }
 }
 
@@ -40,6 +44,7 @@ Result<std::unique_ptr<Engine>> load_engine(const ModelFlags& flags) {
   options.max_length = flags.max_length;
   if (flags.batch_tokens > 0) options.max_batch_tokens = flags.batch_tokens;
   options.graph_max_tokens = flags.graph_tokens;
+  options.batch_fill_delay = std::chrono::microseconds(flags.fill_delay_us);
   auto engine = Engine::load(flags.model, options);
   if (!engine.ok() && engine.status().message().find(flags.model) == std::string::npos) {
     return engine.status().with_context("loading model '" + flags.model + "'");  // name the model

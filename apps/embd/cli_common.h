@@ -31,6 +31,7 @@ struct ModelFlags {
   std::size_t max_length = 0;
   std::size_t batch_tokens = 0;  // 0 = engine default
   std::size_t graph_tokens = LoadOptions{}.graph_max_tokens;
+  std::int64_t fill_delay_us = LoadOptions{}.batch_fill_delay.count();
   bool offline = false;
 };
 void add_model_flags(CLI::App& cmd, ModelFlags& flags, bool compute);

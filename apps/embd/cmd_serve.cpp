@@ -39,6 +39,9 @@ void add_server_flags(CLI::App& cmd, ServeFlags& f) {
   cmd.add_option("--graph-tokens", f.model.graph_tokens,
                  "GPU batches of at most this many tokens replay as CUDA graphs (0 = never)")
       ->envname("EMBD_GRAPH_TOKENS")->capture_default_str();
+  cmd.add_option("--fill-delay-us", f.model.fill_delay_us,
+                 "microseconds a device waits for more requests when less than a batch is queued")
+      ->envname("EMBD_FILL_DELAY_US")->check(CLI::NonNegativeNumber)->capture_default_str();
   cmd.add_option("--max-client-batch-size", s.max_client_batch_size,
                  "inputs per request")
       ->envname("MAX_CLIENT_BATCH_SIZE")->check(CLI::PositiveNumber)->capture_default_str();
@@ -113,6 +116,7 @@ int run_serve(ServeFlags& f) {
   options.max_length = f.model.max_length;
   options.max_batch_tokens = f.max_batch_tokens;
   options.graph_max_tokens = f.model.graph_tokens;
+  options.batch_fill_delay = std::chrono::microseconds(f.model.fill_delay_us);
   if (f.max_queued_tokens > 0) options.max_queued_tokens = f.max_queued_tokens;
   auto engine = Engine::load(f.model.model, options);
   if (!engine.ok()) {

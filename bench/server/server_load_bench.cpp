@@ -10,7 +10,8 @@
 // Options: --requests N (per scenario, default 2000 for q16, 100 for b32x128; --batch-requests N
 // sets b32x128's alone, after --requests), --threads T,
 // --device D and --dtype T (for the library engine and the spawned server alike; default cpu, auto),
-// --io-threads N and --workers N (the spawned server's; default 0 = machine-sized).
+// --io-threads N and --workers N (the spawned server's; default 0 = machine-sized),
+// --fill-delay-us N (the batch fill delay of both engines).
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -48,6 +49,7 @@ struct Args {
   std::string dtype = "auto";
   int io_threads = 0;  // for the spawned server; 0 = its machine-sized default
   int workers = 0;
+  long fill_delay_us = -1;  // both engines; -1 = the default
 };
 
 struct Stats {
@@ -219,6 +221,7 @@ bool parse_args(int argc, char** argv, Args& a) {
     else if (k == "--dtype") a.dtype = v;
     else if (k == "--io-threads") a.io_threads = std::stoi(v);
     else if (k == "--workers") a.workers = std::stoi(v);
+    else if (k == "--fill-delay-us") a.fill_delay_us = std::stol(v);
     else return false;
   }
   return !a.model.empty() && (a.port != 0 || !a.serve_binary.empty());
@@ -233,10 +236,13 @@ std::pair<pid_t, std::uint16_t> spawn_server(const Args& a) {
     dup2(fds[1], STDOUT_FILENO);
     close(fds[0]);
     std::string threads = std::to_string(a.threads), io = std::to_string(a.io_threads),
-                workers = std::to_string(a.workers);
+                workers = std::to_string(a.workers),
+                fill = std::to_string(a.fill_delay_us >= 0 ? a.fill_delay_us
+                                                           : embd::LoadOptions{}.batch_fill_delay.count());
     execl(a.serve_binary.c_str(), a.serve_binary.c_str(), "serve", "--model", a.model.c_str(),
           "--host", "127.0.0.1", "--port", "0", "--threads", threads.c_str(), "--device", a.device.c_str(),
           "--dtype", a.dtype.c_str(), "--io-threads", io.c_str(), "--workers", workers.c_str(),
+          "--fill-delay-us", fill.c_str(),
           "--max-client-batch-size", "64", "--max-concurrent-requests", "4096", nullptr);
     _exit(127);
   }
@@ -257,7 +263,7 @@ std::pair<pid_t, std::uint16_t> spawn_server(const Args& a) {
 int main(int argc, char** argv) {
   Args args;
   if (!parse_args(argc, argv, args)) {
-    std::fprintf(stderr, "usage: %s --model DIR (--port P | --serve BIN) [--requests N] [--threads T] [--device D] [--dtype T] [--io-threads N] [--workers N]\n",
+    std::fprintf(stderr, "usage: %s --model DIR (--port P | --serve BIN) [--requests N] [--threads T] [--device D] [--dtype T] [--io-threads N] [--workers N] [--fill-delay-us N]\n",
                  argv[0]);
     return 2;
   }
@@ -265,6 +271,7 @@ int main(int argc, char** argv) {
   options.threads = args.threads;
   options.device = args.device;
   options.dtype = args.dtype;
+  if (args.fill_delay_us >= 0) options.batch_fill_delay = std::chrono::microseconds(args.fill_delay_us);
   auto engine = embd::Engine::load(args.model, options);
   if (!engine.ok()) {
     std::fprintf(stderr, "%s\n", engine.status().to_string().c_str());

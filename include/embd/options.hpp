@@ -34,9 +34,11 @@ struct LoadOptions {
   // Ageing: each ageing_step a priority class waits raises it one level, so `batch` work is
   // never starved by a stream of queries; zero = strict priority.
   std::chrono::microseconds ageing_step{std::chrono::seconds(1)};
-  // Let concurrent arrivals share a batch: the executor waits at most this long for more work
-  // when the queued work is smaller than the budget.
-  std::chrono::microseconds batch_fill_delay{50};
+  // Let concurrent arrivals share a batch: a device waits at most this long for more work
+  // when less than a batch is queued. 0 (default): it starts at once; arrivals meanwhile still
+  // share the next batch, which is taken while the device runs this one (a sleep this short costs
+  // ~0.1 ms of timer slack: 16-token queries took 0.25 ms with 50 us, 0.14 ms with 0, on an H200).
+  std::chrono::microseconds batch_fill_delay{0};
   // GPU batches of at most this many tokens are recorded once per shape (CUDA graphs) and then
   // replayed as one launch: small batches spend longer launching kernels than running them.
   // 0 = never.
