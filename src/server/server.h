@@ -29,7 +29,7 @@ namespace embd::server {
 struct ServerOptions {
   std::string host = "0.0.0.0";
   std::uint16_t port = 8080;  // 0 = any free port
-  // 0 = sized to the machine: I/O max(2, cores / 4), workers (parse / validate / encode pool)
+  // 0 = sized to the machine: I/O max(2, cores), workers (parse / validate / encode pool)
   // max(2, cores / 2); a fixed pair starves a many-core GPU host.
   int io_threads = 0;
   int workers = 0;
