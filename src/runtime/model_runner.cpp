@@ -124,7 +124,10 @@ Status ModelRunner::forward_and_pool(const models::EncoderInput& in, Slot& slot)
 
 Result<bool> ModelRunner::record_and_replay(const RecordedShapes::Shape& shape,
                                             const models::EncoderInput& in, Slot& slot) {
-  EMBD_TRY(be_->begin_recording());
+  if (!be_->begin_recording().ok()) {  // the device cannot record now: run eagerly instead
+    recorded_.store(shape, nullptr);
+    return false;
+  }
   const Status forward = forward_and_pool(in, slot);
   auto recording = be_->end_recording();
   if (!forward.ok() || !recording.ok()) {

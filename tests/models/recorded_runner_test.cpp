@@ -78,6 +78,8 @@ class RecordingBackend final : public testing::ForwardingBackend {
   Status begin_recording() override {
     if (recording_) return internal_error("nested recording");
     ++recordings_started;
+    // Refusing: the first recording cannot even start, later ones fail at the end.
+    if (refuse_ && recordings_started == 1) return unsupported("this test backend cannot record now");
     recording_ = std::make_unique<ClosureRecording>();
     return ok_status();
   }
