@@ -219,8 +219,9 @@ class Backend {
   // Uploads a host tensor converted to `dtype` (any dtype to any dtype).
   Result<DeviceMemory> upload_tensor(const HostTensor& t, DType dtype);
 
-  // Whether linear() adds this weight's bias in a separate pass, so that adding it in the next
-  // add_layernorm instead (LinearArgs::skip_bias) saves a trip through memory.
+  // Whether linear() adds this weight's bias in a separate pass, so that adding it later instead
+  // (LinearArgs::skip_bias: in the next add_layernorm, or as attention's q_bias / v_bias) saves a
+  // trip through memory.
   virtual bool defers_linear_bias(const LinearWeight& w) const {
     (void)w;
     return false;

@@ -132,10 +132,20 @@ backend::AttentionArgs attention_args(const io::ModelConfig& c, const EncoderInp
   return a;
 }
 
+namespace {
+
+// Whether the caller should leave w's bias out of linear() and add it itself (see
+// Backend::defers_linear_bias).
+bool defer_bias(const Backend& be, const LinearWeight& w) {
+  return w.has_bias && be.defers_linear_bias(w);
+}
+
+}  // namespace
+
 Status qkv_attention(Backend& be, const LinearWeight& wqkv, const io::ModelConfig& config,
                      const EncoderInput& in, const Mat& x, const Mat& qkv, const Mat& out,
                      const float* alibi_slopes) {
-  const bool fold = wqkv.has_bias && be.defers_linear_bias(wqkv);
+  const bool fold = defer_bias(be, wqkv);
   EMBD_TRY(ops::linear(be, wqkv, x, qkv, backend::Activation::kNone, fold));
   backend::AttentionArgs a = attention_args(config, in, qkv, out, alibi_slopes);
   if (fold) {
@@ -169,7 +179,7 @@ Status layernorm(Backend& be, const LayerNormWeights& ln, float eps, const Mat& 
 
 Status linear_layernorm(Backend& be, const LinearWeight& w, const Mat& in, const Mat& tmp,
                         const LayerNormWeights& ln, float eps, const Mat& residual, const Mat& out) {
-  const bool defer = w.has_bias && be.defers_linear_bias(w);
+  const bool defer = defer_bias(be, w);
   EMBD_TRY(ops::linear(be, w, in, tmp, backend::Activation::kNone, defer));
   return add_layernorm(be, ln, eps, tmp, defer ? w.bias_f32 : nullptr, residual, out);
 }

@@ -73,23 +73,15 @@ Status ModelRunner::enqueue(const PackedBatch& batch, Slot& slot) {
   EMBD_TRY(grow(slot.pooled_host, bytes, [&](std::size_t n) { return be_->allocate_host(n); }));
   const RecordedShapes::Shape shape{static_cast<std::size_t>(&slot - slots_.data()), in.tokens, in.batch,
                                     in.max_seqlen};
-  bool done = false;
-  switch (recorded_.plan(shape, be_->memory_generation())) {
-    case RecordedShapes::Action::kReplay: {
-      // Small work: the next batch may be staged as soon as the ones before this are done.
-      EMBD_ASSIGN_OR_RETURN(slot.almost_done, be_->fence());
-      EMBD_TRY(be_->replay(recorded_.recording(shape)));
-      done = true;
-      break;
-    }
-    case RecordedShapes::Action::kRecord: {
-      EMBD_ASSIGN_OR_RETURN(done, record_and_replay(shape, in, slot));
-      break;
-    }
-    case RecordedShapes::Action::kRunEagerly:
-      break;
+  RecordedShapes::Action action = recorded_.plan(shape, be_->memory_generation());
+  if (action == RecordedShapes::Action::kRecord && record(shape, in, slot)) {
+    action = RecordedShapes::Action::kReplay;
   }
-  if (!done) {
+  if (action == RecordedShapes::Action::kReplay) {
+    // Small work: the next batch may be staged as soon as the ones before this are done.
+    EMBD_ASSIGN_OR_RETURN(slot.almost_done, be_->fence());
+    EMBD_TRY(be_->replay(recorded_.recording(shape)));
+  } else {
     const int layers = encoder_->config().num_hidden_layers;
     slot.almost_done = 0;
     if (layers < 2) {
@@ -122,24 +114,18 @@ Status ModelRunner::forward_and_pool(const models::EncoderInput& in, Slot& slot)
   return ops::pool(*be_, p);
 }
 
-Result<bool> ModelRunner::record_and_replay(const RecordedShapes::Shape& shape,
-                                            const models::EncoderInput& in, Slot& slot) {
-  if (!be_->begin_recording().ok()) {  // the device cannot record now: run eagerly instead
-    recorded_.store(shape, nullptr);
-    return false;
+bool ModelRunner::record(const RecordedShapes::Shape& shape, const models::EncoderInput& in, Slot& slot) {
+  // Whatever fails (the device cannot record now, an op that cannot be recorded, or a real error
+  // that the eager run will report again), nothing ran: the shape runs eagerly from now on.
+  std::unique_ptr<backend::Recording> recording;
+  if (be_->begin_recording().ok()) {
+    const Status forward = forward_and_pool(in, slot);
+    auto recorded = be_->end_recording();
+    if (forward.ok() && recorded.ok()) recording = std::move(recorded).value();
   }
-  const Status forward = forward_and_pool(in, slot);
-  auto recording = be_->end_recording();
-  if (!forward.ok() || !recording.ok()) {
-    // Whatever failed (an op that cannot be recorded, or a real error that the eager run will
-    // report again), nothing ran: run this shape eagerly from now on.
-    recorded_.store(shape, nullptr);
-    return false;
-  }
-  recorded_.store(shape, std::move(recording).value());
-  EMBD_ASSIGN_OR_RETURN(slot.almost_done, be_->fence());
-  EMBD_TRY(be_->replay(recorded_.recording(shape)));
-  return true;
+  const bool ok = recording != nullptr;
+  recorded_.store(shape, std::move(recording));
+  return ok;
 }
 
 Status ModelRunner::collect(const Slot& slot, std::vector<float>& pooled) {

@@ -67,10 +67,9 @@ class ModelRunner final : public BatchRunner {
   Status enqueue(const PackedBatch& batch, Slot& slot);
   // The encoder and pooling into slot.pooled; in.layer_enqueued may mark progress.
   Status forward_and_pool(const models::EncoderInput& in, Slot& slot);
-  // Records forward_and_pool for this shape and replays it; false when recording failed (then
-  // nothing was enqueued and the shape runs eagerly from now on).
-  Result<bool> record_and_replay(const RecordedShapes::Shape& shape, const models::EncoderInput& in,
-                                 Slot& slot);
+  // Records forward_and_pool for this shape (nothing runs yet); false when recording failed (the
+  // shape then runs eagerly from now on).
+  bool record(const RecordedShapes::Shape& shape, const models::EncoderInput& in, Slot& slot);
   Status stage_inputs(const PackedBatch& batch, Slot& slot, models::EncoderInput& in);
   // Sequences [begin, end) of a batch as a batch of their own.
   static PackedBatch slice(const PackedBatch& batch, std::size_t begin, std::size_t end);

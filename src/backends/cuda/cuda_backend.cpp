@@ -115,7 +115,7 @@ class CudaBackend final : public Backend {
                                                        DType compute_dtype) override;
   // A 16-bit output whose bias cuBLASLt does not fuse (not exact in that dtype, as cuBLASLt
   // refuses an F32 bias with 16-bit output, or refused for the shape) gets the bias in a pass
-  // of its own: add it in the next LayerNorm instead.
+  // of its own: add it in the next LayerNorm or in attention instead.
   bool defers_linear_bias(const LinearWeight& w) const override {
     const auto* cw = dynamic_cast<const CudaLinearWeight*>(&w);
     return cw != nullptr && cw->has_bias && cw->dtype != DType::kF32 &&
