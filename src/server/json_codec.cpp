@@ -1,5 +1,7 @@
 #include "json_codec.h"
 
+#include "float_text.h"
+
 #include <array>
 #include <bit>
 #include <charconv>
@@ -331,20 +333,20 @@ void append_float(std::string& out, float value) {
     out += "null";
     return;
   }
-  std::array<char, 32> buffer;
-  auto [end, ec] = std::to_chars(buffer.data(), buffer.data() + buffer.size(), value);
-  out.append(buffer.data(), ec == std::errc() ? end : buffer.data());
+  char buffer[kFloatTextRoom];
+  out.append(buffer, write_shortest_float(value, buffer));
 }
 
 namespace {
 
 void append_row(std::string& out, std::span<const float> row) {
-  out += '[';
-  for (std::size_t j = 0; j < row.size(); ++j) {
-    if (j) out += ',';
-    append_float(out, row[j]);
-  }
-  out += ']';
+  const std::size_t start = out.size();
+  out.resize(start + 2 + float_list_room(row.size()));
+  char* text = out.data() + start;
+  *text++ = '[';
+  text = write_float_list(row, text);
+  *text++ = ']';
+  out.resize(static_cast<std::size_t>(text - out.data()));
 }
 
 }  // namespace
@@ -356,7 +358,8 @@ std::string encode_head(const EmbeddingsFormat& format) {
 void append_rows(std::string& out, const EmbeddingsFormat& format, const Embeddings& embeddings,
                  std::size_t begin, std::size_t end) {
   const bool tei = format.kind == EmbeddingsFormat::Kind::kTei;
-  const std::size_t per_row = format.base64 ? embeddings.dim * 4 * 4 / 3 + 64 : embeddings.dim * 12 + 64;
+  const std::size_t per_row = format.base64 ? embeddings.dim * 4 * 4 / 3 + 64
+                                           : float_list_room(embeddings.dim) + 64;
   out.reserve(out.size() + (end - begin) * per_row);
   for (std::size_t i = begin; i < end; ++i) {
     if (i) out += ',';

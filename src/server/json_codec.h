@@ -4,8 +4,8 @@
 // validates every field with an error that names it (and the input index where one is at
 // fault). Limits that need the engine or the server configuration (batch size, token counts)
 // are checked by the caller. Encoding writes floats in their shortest round-trip form
-// (std::to_chars) or as base64 of little-endian float32 bytes. All functions are pure and
-// thread-safe (the simdjson parser is per thread); none throws.
+// (std::to_chars's text, see float_text.h) or as base64 of little-endian float32 bytes. All
+// functions are pure and thread-safe (the simdjson parser is per thread); none throws.
 #pragma once
 
 #include <cstddef>
