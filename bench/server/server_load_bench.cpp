@@ -11,7 +11,8 @@
 // sets b32x128's alone, after --requests), --threads T,
 // --device D and --dtype T (for the library engine and the spawned server alike; default cpu, auto),
 // --io-threads N and --workers N (the spawned server's; default 0 = machine-sized),
-// --fill-delay-us N (the batch fill delay of both engines).
+// --fill-delay-us N (the batch fill delay of both engines), --only LIST (scenarios to run, e.g.
+// "q16:256,b32x128:1"; default all), --no-library (skip the library rows, e.g. while profiling).
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -50,6 +51,19 @@ struct Args {
   int io_threads = 0;  // for the spawned server; 0 = its machine-sized default
   int workers = 0;
   long fill_delay_us = -1;  // both engines; -1 = the default
+  std::string only;         // "scenario:concurrency,..."; empty = all
+  bool library = true;
+  bool wants(const std::string& scenario, int concurrency) const {
+    if (only.empty()) return true;
+    const std::string key = scenario + ":" + std::to_string(concurrency);
+    std::size_t pos = 0;
+    while (pos <= only.size()) {
+      const std::size_t end = std::min(only.find(',', pos), only.size());
+      if (only.compare(pos, end - pos, key) == 0) return true;
+      pos = end + 1;
+    }
+    return false;
+  }
 };
 
 struct Stats {
@@ -222,6 +236,8 @@ bool parse_args(int argc, char** argv, Args& a) {
     else if (k == "--io-threads") a.io_threads = std::stoi(v);
     else if (k == "--workers") a.workers = std::stoi(v);
     else if (k == "--fill-delay-us") a.fill_delay_us = std::stol(v);
+    else if (k == "--only") a.only = v;
+    else if (k == "--no-library") a.library = v == "0";
     else return false;
   }
   return !a.model.empty() && (a.port != 0 || !a.serve_binary.empty());
@@ -263,7 +279,7 @@ std::pair<pid_t, std::uint16_t> spawn_server(const Args& a) {
 int main(int argc, char** argv) {
   Args args;
   if (!parse_args(argc, argv, args)) {
-    std::fprintf(stderr, "usage: %s --model DIR (--port P | --serve BIN) [--requests N] [--threads T] [--device D] [--dtype T] [--io-threads N] [--workers N] [--fill-delay-us N]\n",
+    std::fprintf(stderr, "usage: %s --model DIR (--port P | --serve BIN) [--requests N] [--threads T] [--device D] [--dtype T] [--io-threads N] [--workers N] [--fill-delay-us N] [--only q16:256,...] [--no-library 1]\n",
                  argv[0]);
     return 2;
   }
@@ -308,11 +324,15 @@ int main(int argc, char** argv) {
   run_http(port, q16_bodies, 50, 1, 1);  // warm-up: connections, caches
   run_library(**engine, q16_inputs, 50, 1);
   for (int c : {1, 16, 256}) {
+    if (!args.wants("q16", c)) continue;
     print("server", "q16", c, run_http(port, q16_bodies, args.q16_requests, c, 1), 16);
+    if (!args.library) continue;
     print("library", "q16", c, run_library(**engine, q16_inputs, args.q16_requests, c), 16);
   }
   for (int c : {1, 4}) {
+    if (!args.wants("b32x128", c)) continue;
     print("server", "b32x128", c, run_http(port, b32_bodies, args.batch_requests, c, 32), 32 * 128);
+    if (!args.library) continue;
     print("library", "b32x128", c, run_library(**engine, b32_inputs, args.batch_requests, c),
           32 * 128);
   }

@@ -45,6 +45,10 @@ struct LoadOptions {
   std::size_t graph_max_tokens = 1024;
   // Override the model's maximum input length (tokens, specials included); 0 = model's own.
   std::size_t max_length = 0;
+  // Queue a large request (several texts, at least 32 KB of text) in two parts: its first
+  // quarter of text as soon as that is tokenised, so the device starts on it while the rest is
+  // tokenised. Unset: on GPUs only (on a CPU, tokenising and inference share the cores).
+  std::optional<bool> split_large_requests;
 };
 
 enum class Priority : std::uint8_t { kQuery = 0, kInteractive = 1, kBatch = 2 };

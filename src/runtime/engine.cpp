@@ -3,8 +3,10 @@
 #include "embd/engine.hpp"
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cstdlib>
+#include <span>
 #include <string>
 #include <utility>
 
@@ -15,6 +17,7 @@
 #include "io/safetensors.h"
 #include "runtime/executor.h"
 #include "runtime/model_runner.h"
+#include "runtime/request_parts.h"
 #include "runtime/scheduler.h"
 #include "tokenizer/tokenizer.h"
 
@@ -24,6 +27,10 @@ namespace {
 
 // Texts per request below which tokenising on the calling thread beats waking the pool.
 constexpr std::size_t kPoolTokenizeMinTexts = 16;
+// Requests with at least this much text (about half a device batch of tokens) are queued in two
+// parts when splitting is on; the first part holds this fraction of the text.
+constexpr std::size_t kSplitMinBytes = 32 * 1024;
+constexpr std::size_t kHeadFraction = 4;
 
 template <typename T>
 std::future<T> ready_future(T value) {
@@ -48,9 +55,10 @@ class Engine::Impl {
   };
 
   Status load(const std::string& model, const LoadOptions& options);
-  // Tokenise texts / check and truncate ids. A refusal is counted as an invalid request.
-  Result<Prepared> prepare_texts(const std::vector<std::string>& texts,
-                                 const EmbedOptions& options);
+  // Tokenise texts / check and truncate ids. A refusal is counted as an invalid request; its
+  // message names the input by its index in the whole request (`first` is texts[0]'s).
+  Result<Prepared> prepare_texts(std::span<const std::string> texts, const EmbedOptions& options,
+                                 std::size_t first = 0);
   Result<Prepared> prepare_ids(std::vector<std::vector<std::int32_t>> ids,
                                const EmbedOptions& options);
   // The outcome of a refusal or a submission, through a future or a callback.
@@ -58,10 +66,16 @@ class Engine::Impl {
   void submit(Result<Prepared> prepared, const EmbedOptions& options, EmbedCallback done);
   // An empty callback could never hear about its request: it is refused (and counted) up front.
   bool refuse_empty(const EmbedCallback& done);
-  Result<std::vector<std::vector<std::int32_t>>> encode(const std::vector<std::string>& texts,
+  Result<std::vector<std::vector<std::int32_t>>> encode(std::span<const std::string> texts,
                                                        std::size_t max_length,
                                                        TruncationDirection direction,
-                                                       bool length_is_error) const;
+                                                       bool length_is_error,
+                                                       std::size_t first = 0) const;
+  // How many texts go in a large request's first part; 0: queue it whole.
+  std::size_t head_part(const std::vector<std::string>& texts) const;
+  // Texts tokenised and queued in two parts (head_part), answered as one through `done`.
+  void submit_in_parts(const std::vector<std::string>& texts, std::size_t head,
+                       const EmbedOptions& options, EmbedCallback done);
 
   ModelInfo info;
   io::ModelConfig config;
@@ -70,6 +84,7 @@ class Engine::Impl {
   std::unique_ptr<ThreadPool> tokenize_pool;
   std::unique_ptr<runtime::Scheduler> scheduler;
   std::vector<std::unique_ptr<runtime::Executor>> executors;
+  bool split_large_requests = false;
 
  private:
   Status start_executors(std::shared_ptr<const io::WeightSet> weights, DType dtype,
@@ -113,6 +128,7 @@ Status Engine::Impl::start_executors(std::shared_ptr<const io::WeightSet> weight
   bo.threads = options.threads;
   EMBD_ASSIGN_OR_RETURN(auto backends, backend::create_backends(options.device, bo));
   if (options.dtype == "auto") dtype = backends.front()->preferred_dtype(dtype);
+  split_large_requests = options.split_large_requests.value_or(backends.front()->asynchronous());
   info.compute_dtype = std::string(dtype_name(dtype));
   for (auto& be : backends) info.devices.push_back(be->name());
   scheduler = std::make_unique<runtime::Scheduler>(runtime::SchedulerOptions::from(options),
@@ -155,8 +171,8 @@ void Engine::Impl::fill_info(const std::string& model, const std::string& dir,
 }
 
 Result<std::vector<std::vector<std::int32_t>>> Engine::Impl::encode(
-    const std::vector<std::string>& texts, std::size_t limit, TruncationDirection direction,
-    bool length_is_error) const {
+    std::span<const std::string> texts, std::size_t limit, TruncationDirection direction,
+    bool length_is_error, std::size_t first) const {
   tokenizer::EncodeOptions eo;
   eo.max_length = limit;
   eo.direction = direction;
@@ -167,10 +183,11 @@ Result<std::vector<std::vector<std::int32_t>>> Engine::Impl::encode(
   auto encodings = tokenizer->encode_batch(texts, eo, pool);
   std::vector<std::vector<std::int32_t>> ids(texts.size());
   for (std::size_t i = 0; i < texts.size(); ++i) {
-    if (!encodings[i].ok()) return encodings[i].status().with_context("input " + std::to_string(i));
+    const std::string input = "input " + std::to_string(first + i);
+    if (!encodings[i].ok()) return encodings[i].status().with_context(input);
     if (length_is_error && encodings[i]->ids.size() > max_length) {
       return Status(ErrorCode::kInputTooLong,
-                    "input " + std::to_string(i) + " has " + std::to_string(encodings[i]->ids.size()) +
+                    input + " has " + std::to_string(encodings[i]->ids.size()) +
                         " tokens, more than the model's maximum of " + std::to_string(max_length) +
                         " (enable truncation to cut it)");
     }
@@ -179,8 +196,9 @@ Result<std::vector<std::vector<std::int32_t>>> Engine::Impl::encode(
   return ids;
 }
 
-Result<Engine::Impl::Prepared> Engine::Impl::prepare_texts(const std::vector<std::string>& texts,
-                                                           const EmbedOptions& options) {
+Result<Engine::Impl::Prepared> Engine::Impl::prepare_texts(std::span<const std::string> texts,
+                                                           const EmbedOptions& options,
+                                                           std::size_t first) {
   const auto reject = [&](Status s) {
     scheduler->stats().record_rejected_invalid();
     return s;
@@ -188,7 +206,7 @@ Result<Engine::Impl::Prepared> Engine::Impl::prepare_texts(const std::vector<std
   if (texts.empty()) return reject(invalid_argument("no input texts"));
   const auto start = std::chrono::steady_clock::now();
   auto ids = encode(texts, options.truncate ? max_length : 0, options.truncation_direction,
-                    !options.truncate);
+                    !options.truncate, first);
   if (!ids.ok()) return reject(ids.status());
   return Prepared{std::move(ids).value(),
                   std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count()};
@@ -243,6 +261,31 @@ void Engine::Impl::submit(Result<Prepared> prepared, const EmbedOptions& options
   scheduler->submit(std::move(p.sequences), options, std::move(done), p.tokenization_seconds);
 }
 
+std::size_t Engine::Impl::head_part(const std::vector<std::string>& texts) const {
+  if (!split_large_requests || texts.size() < 2) return 0;
+  std::size_t total = 0;
+  for (const auto& t : texts) total += t.size();
+  if (total < kSplitMinBytes) return 0;
+  std::size_t head = 0, bytes = 0;
+  while (head + 1 < texts.size() && bytes * kHeadFraction < total) bytes += texts[head++].size();
+  return head;
+}
+
+void Engine::Impl::submit_in_parts(const std::vector<std::string>& texts, std::size_t head,
+                                   const EmbedOptions& options, EmbedCallback done) {
+  auto join = std::make_shared<runtime::PartsJoin>(2, std::move(done));
+  const std::span<const std::string> all(texts);
+  const std::array<std::span<const std::string>, 2> parts{all.first(head), all.subspan(head)};
+  for (std::size_t k = 0; k < parts.size(); ++k) {
+    if (join->resolved()) return;  // an earlier part was refused: the rest need not be queued
+    const std::size_t first = k == 0 ? 0 : head;
+    auto prepared = prepare_texts(parts[k], options, first);
+    if (!prepared.ok()) return join->deliver(k, prepared.status());
+    submit(std::move(prepared), options,
+           [join, k](Result<Embeddings> outcome) { join->deliver(k, std::move(outcome)); });
+  }
+}
+
 bool Engine::Impl::refuse_empty(const EmbedCallback& done) {
   if (done) return false;
   scheduler->stats().record_rejected_invalid();
@@ -263,6 +306,13 @@ Result<std::unique_ptr<Engine>> Engine::load(const std::string& model, const Loa
 
 std::future<Result<Embeddings>> Engine::embed(std::vector<std::string> texts,
                                               const EmbedOptions& options) {
+  if (const std::size_t head = impl_->head_part(texts); head > 0) {
+    auto promise = std::make_shared<std::promise<Result<Embeddings>>>();
+    auto future = promise->get_future();
+    impl_->submit_in_parts(texts, head, options,
+                           [promise](Result<Embeddings> outcome) { promise->set_value(std::move(outcome)); });
+    return future;
+  }
   return impl_->submit(impl_->prepare_texts(texts, options), options);
 }
 
@@ -274,6 +324,9 @@ std::future<Result<Embeddings>> Engine::embed_tokens(std::vector<std::vector<std
 void Engine::embed_async(std::vector<std::string> texts, const EmbedOptions& options,
                          EmbedCallback done) {
   if (impl_->refuse_empty(done)) return;
+  if (const std::size_t head = impl_->head_part(texts); head > 0) {
+    return impl_->submit_in_parts(texts, head, options, std::move(done));
+  }
   impl_->submit(impl_->prepare_texts(texts, options), options, std::move(done));
 }
 

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -61,9 +62,13 @@ class Tokenizer {
   // Invalid UTF-8 is an error naming the byte offset.
   virtual Result<Encoding> encode(std::string_view text, const EncodeOptions& options) const = 0;
   // One result per text, in order; uses `pool` when given (else the calling thread).
-  virtual std::vector<Result<Encoding>> encode_batch(const std::vector<std::string>& texts,
+  virtual std::vector<Result<Encoding>> encode_batch(std::span<const std::string> texts,
                                                      const EncodeOptions& options,
                                                      ThreadPool* pool) const = 0;
+  std::vector<Result<Encoding>> encode_batch(const std::vector<std::string>& texts,
+                                             const EncodeOptions& options, ThreadPool* pool) const {
+    return encode_batch(std::span<const std::string>(texts), options, pool);
+  }
 
   virtual std::size_t vocab_size() const = 0;
   // "" for ids outside the vocabulary.

@@ -412,7 +412,7 @@ Result<Encoding> WordPieceTokenizer::finish(const std::vector<std::int32_t>& bod
 }
 
 std::vector<Result<Encoding>> WordPieceTokenizer::encode_batch(
-    const std::vector<std::string>& texts, const EncodeOptions& options, ThreadPool* pool) const {
+    std::span<const std::string> texts, const EncodeOptions& options, ThreadPool* pool) const {
   std::vector<Result<Encoding>> results(texts.size(),
                                         Result<Encoding>(internal_error("batch item not run")));
   if (pool == nullptr || pool->size() <= 1) {

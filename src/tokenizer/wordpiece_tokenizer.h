@@ -44,7 +44,8 @@ class WordPieceTokenizer final : public Tokenizer {
   static Result<std::unique_ptr<WordPieceTokenizer>> create(TokenizerSpec spec);
 
   Result<Encoding> encode(std::string_view text, const EncodeOptions& options) const override;
-  std::vector<Result<Encoding>> encode_batch(const std::vector<std::string>& texts,
+  using Tokenizer::encode_batch;
+  std::vector<Result<Encoding>> encode_batch(std::span<const std::string> texts,
                                              const EncodeOptions& options,
                                              ThreadPool* pool) const override;
   std::size_t vocab_size() const override { return id_to_token_.size(); }

@@ -1,0 +1,39 @@
+// One request queued as several scheduler requests (its parts, each a run of consecutive
+// inputs), answered as one: the Engine queues a large request's first texts while it still
+// tokenises the rest, so the device starts early (see Engine::Impl::head_part).
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <mutex>
+#include <optional>
+#include <vector>
+
+#include "embd/engine.hpp"
+
+namespace embd::runtime {
+
+// Thread-safe. `done` runs exactly once: with the parts' rows joined in order once every part
+// has its rows, or with the first error any part reports (later outcomes are then dropped). It
+// runs on the thread that delivers the deciding outcome.
+class PartsJoin {
+ public:
+  PartsJoin(std::size_t parts, EmbedCallback done);
+
+  // The outcome of part `index`.
+  void deliver(std::size_t index, Result<Embeddings> outcome);
+  // Whether `done` has run (or is running): the parts not yet queued need not be.
+  bool resolved();
+
+ private:
+  Embeddings join();
+
+  std::mutex mu_;
+  std::vector<std::optional<Embeddings>> parts_;  // GUARDED_BY(mu_)
+  std::size_t missing_;                           // GUARDED_BY(mu_)
+  bool resolved_ = false;                         // GUARDED_BY(mu_)
+  EmbedCallback done_;
+  const std::chrono::steady_clock::time_point created_ = std::chrono::steady_clock::now();
+};
+
+}  // namespace embd::runtime

@@ -1,0 +1,98 @@
+// PartsJoin: the parts of one request answered as one, whatever order they finish in, from
+// several threads, with the first error winning and `done` running exactly once.
+#include "runtime/request_parts.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <thread>
+#include <vector>
+
+namespace embd::runtime {
+namespace {
+
+// `rows` rows of width 2 whose values are first, first + 1, ...
+Embeddings rows_from(float first, std::size_t rows, double seconds) {
+  Embeddings e;
+  e.rows = rows;
+  e.dim = 2;
+  for (std::size_t i = 0; i < rows * 2; ++i) e.data.push_back(first + static_cast<float>(i));
+  e.token_counts.assign(rows, static_cast<std::uint32_t>(first));
+  e.tokenization_seconds = seconds;
+  e.queue_seconds = seconds;
+  e.inference_seconds = seconds;
+  return e;
+}
+
+TEST(PartsJoin, JoinsRowsInPartOrderWhateverOrderTheyArrive) {
+  std::vector<Result<Embeddings>> seen;
+  PartsJoin join(3, [&](Result<Embeddings> r) { seen.push_back(std::move(r)); });
+  join.deliver(2, rows_from(100, 1, 3e-9));
+  join.deliver(0, rows_from(0, 2, 1e-9));
+  EXPECT_TRUE(seen.empty());
+  EXPECT_FALSE(join.resolved());
+  join.deliver(1, rows_from(10, 1, 2e-9));
+  ASSERT_EQ(seen.size(), 1u);
+  EXPECT_TRUE(join.resolved());
+  ASSERT_TRUE(seen[0].ok());
+  const Embeddings& e = *seen[0];
+  EXPECT_EQ(e.rows, 4u);
+  EXPECT_EQ(e.dim, 2u);
+  EXPECT_EQ(e.data, (std::vector<float>{0, 1, 2, 3, 10, 11, 100, 101}));
+  EXPECT_EQ(e.token_counts, (std::vector<std::uint32_t>{0, 0, 10, 100}));
+  EXPECT_DOUBLE_EQ(e.tokenization_seconds, 6e-9);  // summed
+  EXPECT_DOUBLE_EQ(e.queue_seconds, 1e-9);         // the first part's
+  EXPECT_NEAR(e.inference_seconds, 6e-9, 1e-18);   // summed (less than the time since the start)
+}
+
+TEST(PartsJoin, DeviceTimeIsCappedAtTheTimeSinceTheStart) {
+  // Parts that rode in the same batch both count its time: the sum may exceed the wall time.
+  const auto start = std::chrono::steady_clock::now();
+  double inference = -1;
+  PartsJoin join(2, [&](Result<Embeddings> r) { inference = r->inference_seconds; });
+  join.deliver(0, rows_from(0, 1, 0));
+  join.deliver(1, rows_from(1, 1, 100));
+  const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  EXPECT_GE(inference, 0.0);
+  EXPECT_LE(inference, elapsed);
+}
+
+TEST(PartsJoin, FirstErrorAnswersAndLaterOutcomesAreDropped) {
+  int calls = 0;
+  Status last;
+  PartsJoin join(2, [&](Result<Embeddings> r) {
+    ++calls;
+    last = r.ok() ? Status() : r.status();
+  });
+  join.deliver(1, Status(ErrorCode::kInputTooLong, "input 7 is too long"));
+  EXPECT_EQ(calls, 1);
+  EXPECT_EQ(last.code(), ErrorCode::kInputTooLong);
+  EXPECT_TRUE(join.resolved());
+  join.deliver(0, rows_from(0, 1, 0));
+  join.deliver(1, Status(ErrorCode::kCancelled, "late"));
+  join.deliver(5, rows_from(0, 1, 0));  // no such part: ignored
+  EXPECT_EQ(calls, 1);
+}
+
+TEST(PartsJoin, PartsFromManyThreadsAnswerOnce) {
+  constexpr std::size_t kParts = 16;
+  for (int round = 0; round < 50; ++round) {
+    std::atomic<int> calls{0};
+    std::size_t rows = 0;
+    PartsJoin join(kParts, [&](Result<Embeddings> r) {
+      calls.fetch_add(1);
+      rows = r.ok() ? r->rows : 0;
+    });
+    std::vector<std::thread> threads;
+    for (std::size_t k = 0; k < kParts; ++k) {
+      threads.emplace_back([&join, k] { join.deliver(k, rows_from(static_cast<float>(k), 1, 0)); });
+    }
+    for (auto& t : threads) t.join();
+    EXPECT_EQ(calls.load(), 1);
+    EXPECT_EQ(rows, kParts);
+  }
+}
+
+}  // namespace
+}  // namespace embd::runtime
