@@ -101,8 +101,9 @@ class Engine {
   Engine& operator=(const Engine&) = delete;
 
   // Embeds texts. The future resolves with one row per text, or with the first error that
-  // concerns this request (an error in another request never reaches this one).
-  std::future<Result<Embeddings>> embed(std::vector<std::string> texts,
+  // concerns this request (an error in another request never reaches this one). The texts are
+  // read (tokenised) before the call returns and not kept.
+  std::future<Result<Embeddings>> embed(const std::vector<std::string>& texts,
                                         const EmbedOptions& options = {});
   // Same, from token ids (OpenAI's token-array input). Ids are validated against the vocabulary.
   std::future<Result<Embeddings>> embed_tokens(std::vector<std::vector<std::int32_t>> ids,
@@ -121,7 +122,7 @@ class Engine {
   // for the engine, must not destroy the engine, and must not throw (an exception is caught
   // and dropped). Its captures are destroyed on the same thread right after it returns. An
   // empty `done` is refused: nothing runs and the request counts as invalid.
-  void embed_async(std::vector<std::string> texts, const EmbedOptions& options,
+  void embed_async(const std::vector<std::string>& texts, const EmbedOptions& options,
                    EmbedCallback done);
   void embed_tokens_async(std::vector<std::vector<std::int32_t>> ids, const EmbedOptions& options,
                           EmbedCallback done);

@@ -304,7 +304,7 @@ Result<std::unique_ptr<Engine>> Engine::load(const std::string& model, const Loa
   return std::unique_ptr<Engine>(new Engine(std::move(impl)));
 }
 
-std::future<Result<Embeddings>> Engine::embed(std::vector<std::string> texts,
+std::future<Result<Embeddings>> Engine::embed(const std::vector<std::string>& texts,
                                               const EmbedOptions& options) {
   if (const std::size_t head = impl_->head_part(texts); head > 0) {
     auto promise = std::make_shared<std::promise<Result<Embeddings>>>();
@@ -321,7 +321,7 @@ std::future<Result<Embeddings>> Engine::embed_tokens(std::vector<std::vector<std
   return impl_->submit(impl_->prepare_ids(std::move(ids), options), options);
 }
 
-void Engine::embed_async(std::vector<std::string> texts, const EmbedOptions& options,
+void Engine::embed_async(const std::vector<std::string>& texts, const EmbedOptions& options,
                          EmbedCallback done) {
   if (impl_->refuse_empty(done)) return;
   if (const std::size_t head = impl_->head_part(texts); head > 0) {

@@ -438,8 +438,11 @@ void Scheduler::complete(ScheduledBatch& batch, const Status& status,
     } else if (!r.resolved.load(std::memory_order_relaxed)) {
       // A resolved request (cancelled, failed elsewhere) discards its rows.
       const std::size_t seq = batch.slots[i].sequence;
-      copy_truncated_row(std::span<const float>(pooled).subspan(i * hidden_size_, hidden_size_),
-                         std::span<float>(r.out).subspan(seq * r.dim, r.dim));
+      const std::span<float> row = std::span<float>(r.out).subspan(seq * r.dim, r.dim);
+      copy_truncated_row(std::span<const float>(pooled).subspan(i * hidden_size_, hidden_size_), row);
+      // Row by row as batches land (the executor has the next batch running by then), so the
+      // request's last batch leaves only its own rows to normalise.
+      if (r.normalize) l2_normalize_rows(row, 1, r.dim);
     }
     if (r.remaining.fetch_sub(1, std::memory_order_acq_rel) == 1) finish(r);
   }
@@ -454,7 +457,6 @@ void Scheduler::finish(Request& r) {
   e.data = std::move(r.out);
   e.token_counts.reserve(e.rows);
   for (const auto& s : r.sequences) e.token_counts.push_back(static_cast<std::uint32_t>(s.size()));
-  if (r.normalize) l2_normalize_rows(e.data, e.rows, e.dim);
   e.tokenization_seconds = r.tokenization_seconds;
   e.queue_seconds = r.queue_seconds;
   e.inference_seconds = static_cast<double>(r.inference_ns.load(std::memory_order_relaxed)) * 1e-9;
