@@ -183,11 +183,11 @@ Result<std::vector<std::vector<std::int32_t>>> Engine::Impl::encode(
   auto encodings = tokenizer->encode_batch(texts, eo, pool);
   std::vector<std::vector<std::int32_t>> ids(texts.size());
   for (std::size_t i = 0; i < texts.size(); ++i) {
-    const std::string input = "input " + std::to_string(first + i);
-    if (!encodings[i].ok()) return encodings[i].status().with_context(input);
+    const auto input = [&] { return "input " + std::to_string(first + i); };
+    if (!encodings[i].ok()) return encodings[i].status().with_context(input());
     if (length_is_error && encodings[i]->ids.size() > max_length) {
       return Status(ErrorCode::kInputTooLong,
-                    input + " has " + std::to_string(encodings[i]->ids.size()) +
+                    input() + " has " + std::to_string(encodings[i]->ids.size()) +
                         " tokens, more than the model's maximum of " + std::to_string(max_length) +
                         " (enable truncation to cut it)");
     }

@@ -435,11 +435,8 @@ std::vector<Result<Encoding>> WordPieceTokenizer::encode_batch(
       }
     });
   }
-  for (std::size_t i = 0; i < results.size(); ++i) {
-    if (!results[i].ok()) {
-      results[i] = Result<Encoding>(results[i].status().with_context("batch item " + std::to_string(i)));
-    }
-  }
+  // results[i] is texts[i]'s: the caller names the input (its index may differ from i when it
+  // tokenises part of a request).
   return results;
 }
 

@@ -91,8 +91,10 @@ TEST(SplitRequests, ErrorsNameTheInputInTheWholeRequest) {
     with_bad[bad] += "\xff";
     auto r = split->embed(with_bad).get();
     ASSERT_FALSE(r.ok()) << bad;
+    // Named once, by its place in the whole request (no part-relative index).
     EXPECT_NE(r.status().message().find("input " + std::to_string(bad) + ":"), std::string::npos)
         << r.status().message();
+    EXPECT_EQ(r.status().message().find("item"), std::string::npos) << r.status().message();
 
     auto too_long = texts;
     for (int k = 0; k < 800; ++k) too_long[bad] += " word";

@@ -400,8 +400,7 @@ TEST(Tokenizer, BatchReportsItemErrors) {
   texts[17] = "bad \xff";
   auto out = fixture().encode_batch(texts, {}, &pool);
   for (std::size_t i = 0; i < texts.size(); ++i) EXPECT_EQ(out[i].ok(), i != 17) << i;
-  EXPECT_NE(out[17].status().message().find("batch item 17"), std::string::npos);
-  EXPECT_NE(out[17].status().message().find("byte offset 4"), std::string::npos);
+  EXPECT_NE(out[17].status().message().find("byte offset 4"), std::string::npos) << out[17].status().message();
 }
 
 }  // namespace
