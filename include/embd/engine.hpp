@@ -70,6 +70,8 @@ struct Histogram {
   std::uint64_t count = 0;
 };
 
+// The scheduler's counters. They count scheduler requests: a large request queued in two parts
+// (LoadOptions::split_large_requests) counts as two.
 struct EngineStats {
   std::uint64_t requests_submitted = 0;
   std::uint64_t requests_completed = 0;
