@@ -17,7 +17,7 @@ constexpr char kTwoDigits[] =
     "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
     "8081828384858687888990919293949596979899";
 
-// Dragonbox gives at most 9 significant digits for a float.
+// Digits of n (Dragonbox's significand of a float has at most 9).
 int count_digits(std::uint32_t n) {
   static constexpr std::uint32_t kPowers[] = {1,      10,      100,      1000,     10000,
                                               100000, 1000000, 10000000, 100000000, 1000000000};
@@ -38,16 +38,16 @@ std::uint64_t eight_digits(std::uint32_t n) {
   return digits + 0x3030303030303030ULL;
 }
 
-}  // namespace
-
-namespace {
-
+// fmt's Dragonbox, called directly: fmt's public formatting reaches it through a general path
+// that costs as much as std::to_chars. fmt::detail is internal, but this entry point is the one
+// fmt's own float formatting uses (fmt 9, as Debian 12 ships it).
 using Decimal = fmt::detail::dragonbox::decimal_fp<float>;
 
-// Dragonbox is defined for finite non-zero values; zero gets a stand-in that write_decimal never
-// reads.
+// Dragonbox is defined for finite non-zero values; zero, infinities and NaN get a stand-in that
+// write_decimal never reads.
 Decimal shortest_decimal(float value) {
-  return fmt::detail::dragonbox::to_decimal(value == 0.0f ? 1.0f : std::fabs(value));
+  const bool stand_in = value == 0.0f || !std::isfinite(value);
+  return fmt::detail::dragonbox::to_decimal(stand_in ? 1.0f : std::fabs(value));
 }
 
 // Writes `value` given its shortest decimal (from shortest_decimal).
@@ -119,8 +119,8 @@ char* write_shortest_float(float value, char* out) {
 }
 
 char* write_float_list(std::span<const float> values, char* out) {
-  // Decimals for a block first, then the text: the block's Dragonbox runs are independent of
-  // one another and of where each text lands, so the CPU overlaps them (about 2x here).
+  // Decimals for a block first, then the text: the block's Dragonbox runs do not wait for the
+  // end pointer of the text before them.
   constexpr std::size_t kBlock = 8;
   Decimal decimals[kBlock];
   for (std::size_t begin = 0; begin < values.size(); begin += kBlock) {

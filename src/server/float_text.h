@@ -14,8 +14,8 @@ namespace embd::server {
 
 // Longest text write_shortest_float produces ("-1.1754944e-38" is 14 characters).
 inline constexpr int kMaxFloatText = 15;
-// Room the caller must leave at `out`: the writer stores whole 16-byte blocks past the text's
-// end (scratch that the next write overwrites).
+// Room the caller must leave at `out`: the writer stores whole 8-byte words that may reach past
+// the text's end (scratch that the next write overwrites).
 inline constexpr int kFloatTextRoom = 32;
 
 // Writes `value` (finite) at `out`, which has kFloatTextRoom bytes of room; returns the end of
