@@ -7,6 +7,7 @@
 // sigma 0.8), longest first, as the scheduler packs them.
 //   forward_profile --model DIR [--dtype f16] [--shapes 512x128,mixed,1x8192] [--batch-tokens 16384]
 //                   [--repeat 5] [--defer-bias 0]   (0: add Linear biases in linear(), not in the LayerNorm)
+//                   [--fused-glu 0]    (0: cuBLASLt + the GLU kernel instead of the fused Hopper kernel)
 // Prints "no CUDA device: skipped" without a GPU.
 #include <cuda_runtime_api.h>
 
@@ -65,6 +66,18 @@ class ProfilingBackend final : public be::Backend {
   Result<std::unique_ptr<be::LinearWeight>> prepare_linear(const embd::HostTensor& w, const embd::HostTensor* b,
                                                            embd::DType t) override {
     return inner_->prepare_linear(w, b, t);
+  }
+  Result<std::unique_ptr<be::LinearWeight>> prepare_gated_linear(const embd::HostTensor& w, bool first,
+                                                                 embd::DType t) override {
+    return inner_->prepare_gated_linear(w, first, t);
+  }
+  bool fuses_gated_linear(const be::LinearWeight& w, be::Activation act) const override {
+    return inner_->fuses_gated_linear(w, act);
+  }
+  Status gated_linear(const be::GatedLinearArgs& a) override {
+    const std::string what = "gated_linear " + std::to_string(a.weight->in_features) + "->" +
+                             std::to_string(a.weight->out_features / 2);
+    return timed(what, [&] { return inner_->gated_linear(a); });
   }
 
   Status linear(const be::LinearArgs& a) override {
@@ -140,6 +153,7 @@ int main(int argc, char** argv) {
   int repeat = 5;
   long long batch_tokens = 16384;
   bool defer_bias = true;
+  bool fused_glu = true;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string k = argv[i], v = argv[i + 1];
     if (k == "--model") model = v;
@@ -148,6 +162,7 @@ int main(int argc, char** argv) {
     else if (k == "--repeat") repeat = std::max(1, std::atoi(v.c_str()));
     else if (k == "--batch-tokens") batch_tokens = std::max(1LL, std::atoll(v.c_str()));
     else if (k == "--defer-bias") defer_bias = v != "0";
+    else if (k == "--fused-glu") fused_glu = v != "0";
     else return die("unknown flag " + k);
   }
   if (model.empty()) return die("--model DIR is required");
@@ -161,7 +176,9 @@ int main(int argc, char** argv) {
   if (!weights.ok()) return die(weights.status().to_string());
   auto dtype = embd::parse_dtype(dtype_name);
   if (!dtype.ok()) return die(dtype.status().to_string());
-  auto cuda = be::cuda::make_cuda_backend(0);
+  be::cuda::CudaBackendOptions options;
+  options.fused_gated_linear = fused_glu;
+  auto cuda = be::cuda::make_cuda_backend(0, options);
   if (!cuda.ok()) return die(cuda.status().to_string());
   auto profiling = std::make_unique<ProfilingBackend>(std::move(cuda).value(), defer_bias);
   ProfilingBackend* prof = profiling.get();

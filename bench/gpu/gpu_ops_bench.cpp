@@ -6,7 +6,8 @@
 // reference (itself checked against double on the CPU), so numbers from a wrong kernel are
 // flagged "FAIL" and the exit code is 1. Linear rows also name the path the backend took (the
 // cuBLASLt epilogue, the bias dtype, any extra epilogue kernel). Without a GPU it prints
-// "no CUDA device: skipped".
+// "no CUDA device: skipped". The gated MLP projection (fused Hopper kernel, and cuBLASLt + GLU
+// kernel on a second backend) is timed first; `gpu_ops_bench --gated-only` stops after it.
 #include <cuda_runtime_api.h>
 
 #include <algorithm>
@@ -22,6 +23,7 @@
 #include "backends/backend.h"
 #include "backends/cuda/cuda_backend.h"
 #include "gpu_bench_kernels.h"
+#include "ops/ops.h"
 
 namespace {
 
@@ -189,6 +191,57 @@ void bench_linear(Backend& be, cudaStream_t s, DType t, long long m, long long k
                     verdict(rel, linear_tolerance(t), bad), path});
 }
 
+// The gated MLP input projection + GEGLU (out [m, inner] from x [m, k]): the fused Hopper kernel
+// when `be` has it, else (or on `unfused`) cuBLASLt into [m, 2 inner] and the GLU kernel. 64
+// sampled rows x 16 outputs are checked against a double product of the same rounded inputs.
+void bench_gated(Backend& be, cudaStream_t s, DType t, long long m, long long k, long long inner, const char* op) {
+  const long long n = 2 * inner;
+  std::vector<std::uint16_t> w16;
+  std::vector<float> w;
+  random_f16(static_cast<std::size_t>(n * k), 1.0f / std::sqrt(static_cast<float>(k)), 9, t, w16, w);
+  embd::HostTensor wt{"bench.gated.weight", DType::kF16, {n, k}, w16.data()};
+  auto weight = value_or_die(be.prepare_gated_linear(wt, true, t), "prepare_gated_linear");
+  const std::size_t es = embd::dtype_size(t);
+  const bool fused = be.fuses_gated_linear(*weight, embd::backend::Activation::kGeluErf);
+  DeviceMemory x = value_or_die(be.allocate(m * k * es), "allocate x");
+  DeviceMemory scratch = value_or_die(be.allocate(fused ? es : m * n * es), "allocate scratch");
+  DeviceMemory y = value_or_die(be.allocate(m * inner * es), "allocate y");
+  CK(embd::bench::fill_uniform(x.get(), elem(t), m * k, 13, -1.0f, 1.0f, s));
+  CK(cudaMemsetAsync(y.get(), 0xFF, m * inner * es, s));
+  const embd::backend::GatedLinearArgs args{weight.get(), Mat::of(x.get(), t, m, k), Mat::of(y.get(), t, m, inner),
+                                            embd::backend::Activation::kGeluErf,
+                                            fused ? Mat{} : Mat::of(scratch.get(), t, m, n)};
+  auto run = [&] { status_ok(embd::ops::gated_linear(be, args), "gated_linear"); };
+  run();
+  const unsigned long long bad = nonfinite(be, s, y.get(), t, m, inner);
+  std::mt19937 rng(4321);
+  double err2 = 0, ref2 = 0;
+  std::vector<std::uint8_t> xr(k * es), yr(inner * es);
+  for (int r = 0; r < 64; ++r) {
+    const long long row = std::uniform_int_distribution<long long>(0, m - 1)(rng);
+    status_ok(be.download(xr.data(), x.as<std::uint8_t>() + row * k * es, xr.size()), "download x row");
+    status_ok(be.download(yr.data(), y.as<std::uint8_t>() + row * inner * es, yr.size()), "download y row");
+    const std::vector<float> xf = to_f32(xr, t), yf = to_f32(yr, t);
+    for (int c = 0; c < 16; ++c) {
+      const long long col = std::uniform_int_distribution<long long>(0, inner - 1)(rng);
+      double g = 0, u = 0;
+      for (long long i = 0; i < k; ++i) {
+        g += static_cast<double>(xf[i]) * w[col * k + i];
+        u += static_cast<double>(xf[i]) * w[(inner + col) * k + i];
+      }
+      const double ref = 0.5 * g * (1.0 + std::erf(g / std::sqrt(2.0))) * u;
+      err2 += (yf[col] - ref) * (yf[col] - ref);
+      ref2 += ref * ref;
+    }
+  }
+  const double rel = std::sqrt(err2 / std::max(ref2, 1e-300));
+  const double ms = time_ms(s, run);
+  char shape[96];
+  std::snprintf(shape, sizeof(shape), "M=%lld %lld->2x%lld geglu", m, k, inner);
+  g_rows.push_back({op, name_of(t), shape, ms, 2.0 * m * n * k / (ms * 1e-3) / 1e12, "TFLOP/s",
+                    verdict(rel, linear_tolerance(t), bad), fused ? "fused wgmma kernel" : "cuBLASLt + glu kernel"});
+}
+
 void bench_copy(Backend& be, cudaStream_t s) {
   const std::size_t bytes = std::size_t{1} << 30;
   DeviceMemory a = value_or_die(be.allocate(bytes), "allocate copy src");
@@ -329,7 +382,7 @@ void run_attention_benches(Backend& fast, Backend& dense, Backend& portable) {
   }
 }
 
-int run_all() {
+int run_all(bool gated_only) {
   const int count = embd::backend::cuda::device_count();
   if (count == 0) {
     std::printf("no CUDA device: skipped\n");
@@ -346,18 +399,33 @@ int run_all() {
   auto* s = static_cast<cudaStream_t>(embd::backend::cuda::native_stream(*be));
   const auto t0 = std::chrono::steady_clock::now();
 
-  bench_copy(*be, s);
+  embd::backend::cuda::CudaBackendOptions uopt;
+  uopt.fused_gated_linear = false;
+  auto unfused = value_or_die(embd::backend::cuda::make_cuda_backend(0, uopt), "make_cuda_backend(0, unfused)");
   for (DType t : {DType::kF16, DType::kBF16}) bench_linear(*be, s, t, 8192, 8192, 8192, false, false, "peak gemm");
+  embd::backend::cuda::CudaBackendOptions fopt;
+  fopt.gated_fused_min_rows = 0;
+  auto fused = value_or_die(embd::backend::cuda::make_cuda_backend(0, fopt), "make_cuda_backend(0, fused)");
+  for (DType t : {DType::kF16, DType::kBF16}) {
+    for (long long m : {16LL, 64LL, 128LL, 256LL, 512LL, 1024LL, 4096LL, 16384LL, 65536LL}) {
+      bench_gated(*fused, static_cast<cudaStream_t>(embd::backend::cuda::native_stream(*fused)), t, m, 512, 2048,
+                  "gated_linear");
+      bench_gated(*unfused, static_cast<cudaStream_t>(embd::backend::cuda::native_stream(*unfused)), t, m, 512, 2048,
+                  "gated_linear unfused");
+    }
+  }
+  if (!gated_only) bench_copy(*be, s);
   struct Shape { long long k, n; bool bias, gelu; };
   const Shape shapes[] = {{512, 1536, true, false}, {512, 512, true, false}, {512, 4096, false, false},
                           {2048, 512, true, false}, {512, 2048, true, true}};
   for (DType t : {DType::kF16, DType::kBF16, DType::kF32}) {
     for (long long m : {4096LL, 16384LL, 65536LL}) {
+      if (gated_only) break;
       for (const Shape& sh : shapes) bench_linear(*be, s, t, m, sh.k, sh.n, sh.bias, sh.gelu, "linear");
     }
   }
   status_ok(be->synchronize(), "synchronize");
-  run_attention_benches(*be, *dense, *portable);
+  if (!gated_only) run_attention_benches(*be, *dense, *portable);
 
   std::printf("\n%-22s %-5s %-28s %10s %10s %-12s %-14s %s\n", "op", "dtype", "shape", "median ms", "rate", "unit",
               "check", "path");
@@ -372,4 +440,7 @@ int run_all() {
 
 }  // namespace
 
-int main() { return run_all(); }
+int main(int argc, char** argv) {
+  const bool gated_only = argc > 1 && std::string(argv[1]) == "--gated-only";
+  return run_all(gated_only);
+}

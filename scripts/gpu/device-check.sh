@@ -25,7 +25,7 @@ if [[ $what == tests || $what == all ]]; then
     run memcheck timeout 150 "$cs" --tool memcheck --error-exitcode 9 "$bin/backend_ops_tests" --gtest_brief=1 --gtest_filter='*cuda*'
     # The kernels that share memory between threads (cuBLAS is not ours to check).
     EMBD_TEST_SHORT=1 run racecheck timeout 400 "$cs" --tool racecheck --error-exitcode 9 "$bin/backend_ops_tests" --gtest_brief=1 \
-      --gtest_filter='*.Attention/cuda*:*LayerNorm*/cuda*:*.Pool/cuda*'
+      --gtest_filter='*.Attention/cuda*:*LayerNorm*/cuda*:*.Pool/cuda*:*.GatedLinear/cuda*'
   fi
 fi
 if [[ $what == bench || $what == all ]]; then

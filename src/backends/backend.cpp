@@ -72,6 +72,19 @@ Status Backend::replay(const Recording& r) {
   return unsupported(name() + ": cannot replay recorded work");
 }
 
+Result<std::unique_ptr<LinearWeight>> Backend::prepare_gated_linear(const HostTensor& weight,
+                                                                    bool activate_first_half,
+                                                                    DType compute_dtype) {
+  EMBD_ASSIGN_OR_RETURN(auto w, prepare_linear(weight, nullptr, compute_dtype));
+  w->activates_first_half = activate_first_half;
+  return w;
+}
+
+Status Backend::gated_linear(const GatedLinearArgs& a) {
+  (void)a;
+  return unsupported(name() + ": gated_linear is not fused here (use linear, then glu)");
+}
+
 Result<DeviceMemory> Backend::upload_tensor(const HostTensor& t, DType dtype) {
   const std::size_t n = static_cast<std::size_t>(t.numel());
   EMBD_ASSIGN_OR_RETURN(DeviceMemory mem, allocate(n * dtype_size(dtype)));

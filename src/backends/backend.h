@@ -89,6 +89,8 @@ class LinearWeight {
   DType dtype = DType::kF32;
   bool has_bias = false;
   const float* bias_f32 = nullptr;  // the bias as F32 on this backend's device, when has_bias
+  // Set by Backend::prepare_gated_linear(): which half of the outputs the GLU activates.
+  bool activates_first_half = true;
 };
 
 struct LinearArgs {
@@ -133,6 +135,19 @@ struct GluArgs {
   // (JinaBERT code-model up_gated_layer).
   bool activate_first_half = true;
   Activation activation = Activation::kGeluErf;
+};
+
+// A gated MLP's input projection and its GLU in one: out = act(gate) * up, where x W^T is
+// [gate | up] or [up | gate] (LinearWeight::activates_first_half). The weight ([2I, in], no bias)
+// comes from Backend::prepare_gated_linear(), possibly in a layout of the backend's own.
+struct GatedLinearArgs {
+  const LinearWeight* weight = nullptr;
+  Mat x;    // [T, in]
+  Mat out;  // [T, I]
+  Activation activation = Activation::kGeluErf;
+  // [T, 2I] for the projection where it is computed in a pass of its own (the unfused path, or
+  // a backend's choice for some batches); data may be null, then gated_linear() fuses always.
+  Mat scratch;
 };
 
 struct AttentionArgs {
@@ -232,7 +247,23 @@ class Backend {
                                                                const HostTensor* bias,
                                                                DType compute_dtype) = 0;
 
+  // Prepares a gated MLP's input projection (see GatedLinearArgs). A backend whose
+  // gated_linear() fuses the GLU may store it in a layout only that kernel reads; by default it
+  // is an ordinary Linear weight.
+  virtual Result<std::unique_ptr<LinearWeight>> prepare_gated_linear(const HostTensor& weight,
+                                                                     bool activate_first_half,
+                                                                     DType compute_dtype);
+  // Whether gated_linear() runs for this weight and activation (the projection and GLU in one
+  // pass, at least for large batches). Otherwise the ops layer computes linear() into the scratch
+  // and then glu().
+  virtual bool fuses_gated_linear(const LinearWeight& w, Activation act) const {
+    (void)w;
+    (void)act;
+    return false;
+  }
+
   // Kernels.
+  virtual Status gated_linear(const GatedLinearArgs& a);
   virtual Status linear(const LinearArgs& a) = 0;
   virtual Status embed_layernorm(const EmbedLayerNormArgs& a) = 0;
   virtual Status add_layernorm(const AddLayerNormArgs& a) = 0;

@@ -43,6 +43,10 @@ class JinaBert final : public Encoder {
   Status load_layer(const io::WeightSet& w, int index);
   Status attention_block(const JinaLayer& layer, const EncoderInput& in);
   Status mlp_block(const JinaLayer& layer, std::int64_t tokens);
+  backend::Activation ffn_activation() const {
+    return config_.feed_forward == io::FeedForward::kReglu ? backend::Activation::kRelu
+                                                           : backend::Activation::kGeluErf;
+  }
 
   io::ModelConfig config_;
   Backend& be_;
@@ -75,10 +79,10 @@ Status JinaBert::load_layer(const io::WeightSet& w, int index) {
   if (config_.variant == JinaVariant::kQkPostNorm) {
     EMBD_ASSIGN_OR_RETURN(layer.ln1, load_layernorm(be_, w, p + "layer_norm_1", h));
     EMBD_ASSIGN_OR_RETURN(layer.ln2, load_layernorm(be_, w, p + "layer_norm_2", h));
-    EMBD_ASSIGN_OR_RETURN(layer.ffn_in, load_linear(be_, w, p + "mlp.up_gated_layer", 2 * inter, h, false, dtype_));
+    EMBD_ASSIGN_OR_RETURN(layer.ffn_in, load_gated_linear(be_, w, p + "mlp.up_gated_layer", inter, h, false, dtype_));
     EMBD_ASSIGN_OR_RETURN(layer.ffn_out, load_linear(be_, w, p + "mlp.down_layer", h, inter, true, dtype_));
   } else {
-    EMBD_ASSIGN_OR_RETURN(layer.ffn_in, load_linear(be_, w, p + "mlp.gated_layers", 2 * inter, h, false, dtype_));
+    EMBD_ASSIGN_OR_RETURN(layer.ffn_in, load_gated_linear(be_, w, p + "mlp.gated_layers", inter, h, true, dtype_));
     EMBD_ASSIGN_OR_RETURN(layer.ffn_out, load_linear(be_, w, p + "mlp.wo", h, inter, true, dtype_));
     EMBD_ASSIGN_OR_RETURN(layer.ffn_ln, load_layernorm(be_, w, p + "mlp.layernorm", h));
   }
@@ -111,15 +115,9 @@ Status JinaBert::mlp_block(const JinaLayer& layer, std::int64_t t) {
   const float eps = static_cast<float>(config_.layer_norm_eps);
   const Mat x = workspace_.mat(kX, t), tmp = workspace_.mat(kTmp, t);
   const Mat ffn_in = workspace_.mat(kFfnIn, t), ffn_act = workspace_.mat(kFfnAct, t);
-  EMBD_TRY(ops::linear(be_, *layer.ffn_in, x, ffn_in));
-  backend::GluArgs g;
-  g.in = ffn_in;
-  g.out = ffn_act;
-  // gated_layers activates its first half; the code model's up_gated_layer its second.
-  g.activate_first_half = config_.variant != JinaVariant::kQkPostNorm;
-  g.activation = config_.feed_forward == io::FeedForward::kReglu ? backend::Activation::kRelu
-                                                                 : backend::Activation::kGeluErf;
-  EMBD_TRY(ops::glu(be_, g));
+  // gated_layers activates its first half; the code model's up_gated_layer its second (set when
+  // the weight was loaded).
+  EMBD_TRY(ops::gated_linear(be_, {layer.ffn_in.get(), x, ffn_act, ffn_activation(), ffn_in}));
   const LayerNormWeights& ln = config_.variant == JinaVariant::kQkPostNorm ? layer.ln2 : layer.ffn_ln;
   return linear_layernorm(be_, *layer.ffn_out, ffn_act, tmp, ln, eps, x, x);
 }

@@ -47,6 +47,14 @@ Result<std::unique_ptr<LinearWeight>> load_linear(Backend& be, const io::WeightS
   return be.prepare_linear(*weight, bias, dtype);
 }
 
+Result<std::unique_ptr<LinearWeight>> load_gated_linear(Backend& be, const io::WeightSet& w,
+                                                        const std::string& prefix, std::int64_t inner,
+                                                        std::int64_t in, bool activate_first_half,
+                                                        DType dtype) {
+  EMBD_ASSIGN_OR_RETURN(const HostTensor* weight, w.require(prefix + ".weight", {2 * inner, in}));
+  return be.prepare_gated_linear(*weight, activate_first_half, dtype);
+}
+
 Result<std::unique_ptr<LinearWeight>> load_fused_linear(Backend& be, const io::WeightSet& w,
                                                         const std::vector<std::string>& prefixes,
                                                         std::int64_t out_each, std::int64_t in,

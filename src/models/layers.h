@@ -33,6 +33,13 @@ Result<std::unique_ptr<LinearWeight>> load_linear(Backend& be, const io::WeightS
                                                   const std::string& prefix, std::int64_t out,
                                                   std::int64_t in, bool with_bias, DType dtype);
 
+// A gated MLP's input projection "<prefix>.weight" [2I, in] (no bias) for ops::gated_linear;
+// activate_first_half says which half of its outputs the GLU activates.
+Result<std::unique_ptr<LinearWeight>> load_gated_linear(Backend& be, const io::WeightSet& w,
+                                                        const std::string& prefix, std::int64_t inner,
+                                                        std::int64_t in, bool activate_first_half,
+                                                        DType dtype);
+
 // Several Linear layers with the same input fused into one (rows stacked in the given order),
 // e.g. query/key/value into one [3H, H] projection. All have biases.
 Result<std::unique_ptr<LinearWeight>> load_fused_linear(Backend& be, const io::WeightSet& w,

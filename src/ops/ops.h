@@ -20,6 +20,9 @@ Status embed_layernorm(Backend& be, const backend::EmbedLayerNormArgs& args);
 // out = LayerNorm(x + bias + residual); bias and residual.data may be null.
 Status add_layernorm(Backend& be, const backend::AddLayerNormArgs& args);
 Status glu(Backend& be, const backend::GluArgs& args);
+// out = act(gate) * up from x and a weight made by prepare_gated_linear (see GatedLinearArgs):
+// in one pass where the backend fuses it, else linear() into args.scratch and glu().
+Status gated_linear(Backend& be, const backend::GatedLinearArgs& args);
 Status attention(Backend& be, const backend::AttentionArgs& args);
 Status pool(Backend& be, const backend::PoolArgs& args);
 

@@ -1,9 +1,10 @@
-// Linear, LayerNorm, GLU and pooling on every backend x dtype against the double reference.
+// Linear, LayerNorm, GLU, the gated projection and pooling on every backend x dtype against the double reference.
 #include <gtest/gtest.h>
 
 #include <cmath>
 
 #include "backends/backend_test_util.h"
+#include "ops/ops.h"
 #include "reference/reference_ops.h"
 
 namespace embd::testing {
@@ -250,6 +251,78 @@ TEST_P(BackendOpTest, Glu) {
     const auto want = ref::glu(to_double(in), c.rows, c.inter, c.first, to_ref(c.act));
     EXPECT_LT(rel_l2(got, want), tolerance(dtype()));
   }
+}
+
+// A gated MLP's input projection and GLU through ops::gated_linear: one fused kernel where the
+// backend has it (CUDA on Hopper, F16/BF16, K % 64 == 0, I % 128 == 0), else linear + glu.
+TEST_P(BackendOpTest, GatedLinear) {
+  EMBD_REQUIRE_OP(Op::kLinear);
+  EMBD_REQUIRE_OP(Op::kGlu);
+  struct Case {
+    std::vector<std::int64_t> ms;  // row counts run with the same prepared weight
+    std::int64_t k, inner;
+    bool first;
+    Activation act;
+    std::int64_t x_pad, out_pad;
+    DType stored;
+    bool fusable;  // by the Hopper kernel
+  };
+  const std::vector<Case> cases = {
+      // jina-embeddings-v2-small-en's shape: partial, single and multi-tile row counts.
+      {{1, 7, 128, 129, 520}, 512, 2048, true, Activation::kGeluErf, 0, 0, DType::kF32, true},
+      {{8192}, 64, 128, true, Activation::kGeluErf, 0, 0, DType::kF16, true},
+      {{3, 300}, 768, 384, false, Activation::kRelu, 8, 2, DType::kBF16, true},
+      {{5, 64}, 64, 256, false, Activation::kGeluErf, 0, 6, DType::kF32, true},
+      {{9}, 100, 33, true, Activation::kGeluErf, 1, 1, DType::kF32, false},
+  };
+  const bool hopper = backend_->name().rfind("cuda", 0) == 0 &&
+                      backend_->description().find("(sm_90,") != std::string::npos;
+  for (const Case& c : cases) {
+    SCOPED_TRACE("k=" + std::to_string(c.k) + " inner=" + std::to_string(c.inner));
+    const float wscale = 1.0f / std::sqrt(static_cast<float>(c.k));
+    const std::int64_t n = 2 * c.inner;
+    std::vector<float> w = random_as(static_cast<std::size_t>(n * c.k), -wscale, wscale, c.stored);
+    std::vector<std::uint8_t> stored_bytes(w.size() * dtype_size(c.stored));
+    convert(w.data(), DType::kF32, stored_bytes.data(), c.stored, w.size());
+    const HostTensor wt{"mlp.gated_layers.weight", c.stored, {n, c.k}, stored_bytes.data()};
+    auto prepared = backend_->prepare_gated_linear(wt, c.first, dtype());
+    ASSERT_TRUE(prepared.ok()) << prepared.status().to_string();
+    const backend::LinearWeight& pw = *prepared.value();
+    EXPECT_EQ(pw.activates_first_half, c.first);
+    EXPECT_EQ(backend_->fuses_gated_linear(pw, c.act), hopper && c.fusable && dtype() != DType::kF32)
+        << backend_->description();
+    const std::vector<double> w_ref = to_double(round_to(w, dtype()));
+    for (std::int64_t m : c.ms) {
+      SCOPED_TRACE("m=" + std::to_string(m));
+      const std::vector<float> x = random(static_cast<std::size_t>(m * c.k), -1.0f, 1.0f);
+      DevMat xd = make_mat(m, c.k, c.k + c.x_pad, x);
+      DevMat scratch = make_mat(m, n, n, {});
+      const auto proj = ref::linear(to_double(x), w_ref, {}, m, c.k, n, ref::Act::kNone);
+      const auto want = ref::glu(proj, m, c.inner, c.first, to_ref(c.act));
+      // With scratch the backend may pick two passes for short batches; without, it must fuse.
+      for (const bool with_scratch : {true, false}) {
+        if (!with_scratch && !backend_->fuses_gated_linear(pw, c.act)) continue;
+        SCOPED_TRACE(with_scratch ? "with scratch" : "fused only");
+        DevMat od = make_mat(m, c.inner, c.inner + c.out_pad, {});
+        const Status st = ops::gated_linear(*backend_, {&pw, xd.mat, od.mat, c.act, with_scratch ? scratch.mat : Mat{}});
+        ASSERT_TRUE(st.ok()) << st.to_string();
+        EXPECT_LT(rel_l2(download(od.mat, "gated_linear out"), want), tolerance(dtype()));
+      }
+    }
+  }
+}
+
+TEST_P(BackendOpTest, GatedLinearRejectsBadArguments) {
+  EMBD_REQUIRE_OP(Op::kLinear);
+  const std::vector<float> w(3 * 64, 0.25f);
+  const HostTensor odd{"w", DType::kF32, {3, 64}, w.data()};
+  auto prepared = backend_->prepare_linear(odd, nullptr, dtype());
+  ASSERT_TRUE(prepared.ok());
+  DevMat x = make_mat(2, 64, 64, random(128, -1.0f, 1.0f));
+  DevMat out = make_mat(2, 1, 1, {});
+  const Status st = ops::gated_linear(*backend_, {prepared.value().get(), x.mat, out.mat, Activation::kGeluErf, {}});
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.message().find("even row count"), std::string::npos) << st.to_string();
 }
 
 TEST_P(BackendOpTest, Pool) {

@@ -25,6 +25,14 @@ class ForwardingBackend : public backend::Backend {
                                                                 DType t) override {
     return inner_->prepare_linear(w, b, t);
   }
+  Result<std::unique_ptr<backend::LinearWeight>> prepare_gated_linear(const HostTensor& w, bool first,
+                                                                      DType t) override {
+    return inner_->prepare_gated_linear(w, first, t);
+  }
+  bool fuses_gated_linear(const backend::LinearWeight& w, backend::Activation act) const override {
+    return inner_->fuses_gated_linear(w, act);
+  }
+  Status gated_linear(const backend::GatedLinearArgs& a) override { return inner_->gated_linear(a); }
   Status linear(const backend::LinearArgs& a) override { return inner_->linear(a); }
   Status embed_layernorm(const backend::EmbedLayerNormArgs& a) override { return inner_->embed_layernorm(a); }
   Status add_layernorm(const backend::AddLayerNormArgs& a) override { return inner_->add_layernorm(a); }

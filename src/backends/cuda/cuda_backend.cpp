@@ -10,6 +10,7 @@
 
 #include "attention_launch.h"
 #include "cuda_status.h"
+#include "gated_gemm_launch.h"
 #include "gemm.h"
 #include "norm_launch.h"
 #include "pointwise_launch.h"
@@ -51,6 +52,10 @@ class CudaLinearWeight final : public LinearWeight {
   // Whether cuBLASLt fused the bias the last time it was asked (-1: not asked yet). The backend's
   // one thread updates it; it decides defers_linear_bias().
   mutable int bias_fused = -1;
+  // A gated projection stored for the fused kernel (rows interleaved; see gated_gemm_launch.h):
+  // only gated_linear() may read it.
+  bool gated_interleaved = false;
+  GatedGemmWeightMap gated_map{};
 };
 
 // How the last linear() ran (for benchmarks; see linear_path()).
@@ -121,6 +126,13 @@ class CudaBackend final : public Backend {
     return cw != nullptr && cw->has_bias && cw->dtype != DType::kF32 &&
            (cw->bias_lt == nullptr || cw->bias_fused == 0);
   }
+  Result<std::unique_ptr<LinearWeight>> prepare_gated_linear(const HostTensor& weight, bool activate_first_half,
+                                                             DType compute_dtype) override;
+  bool fuses_gated_linear(const LinearWeight& w, Activation act) const override {
+    const auto* cw = dynamic_cast<const CudaLinearWeight*>(&w);
+    return cw != nullptr && cw->gated_interleaved && act != Activation::kNone;
+  }
+  Status gated_linear(const GatedLinearArgs& a) override;
   Status linear(const LinearArgs& a) override;
   Status embed_layernorm(const EmbedLayerNormArgs& a) override;
   Status add_layernorm(const AddLayerNormArgs& a) override;
@@ -486,6 +498,85 @@ Result<std::unique_ptr<LinearWeight>> CudaBackend::prepare_linear(const HostTens
     EMBD_TRY(prepare_bias(*w, *bias, compute_dtype));
   }
   return std::unique_ptr<LinearWeight>(std::move(w));
+}
+
+Result<std::unique_ptr<LinearWeight>> CudaBackend::prepare_gated_linear(const HostTensor& weight,
+                                                                        bool activate_first_half,
+                                                                        DType compute_dtype) {
+  const bool matrix = weight.shape.size() == 2 && weight.shape[0] % 2 == 0 && weight.data != nullptr;
+  const long long inner = matrix ? weight.shape[0] / 2 : 0, k = matrix ? weight.shape[1] : 0;
+  if (!options_.fused_gated_linear || !matrix ||
+      !gated_gemm_supported(props_.major, props_.minor, elem(compute_dtype), k, inner, ActKind::kGeluErf)) {
+    return Backend::prepare_gated_linear(weight, activate_first_half, compute_dtype);
+  }
+  // Reorder the rows on the host (stored dtype), then upload as any Linear weight.
+  const std::size_t row_bytes = static_cast<std::size_t>(k) * dtype_size(weight.dtype);
+  std::vector<std::int64_t> dst_of_src(static_cast<std::size_t>(2 * inner));
+  interleave_gated_rows(inner, activate_first_half, dst_of_src.data());
+  std::vector<std::uint8_t> rows(static_cast<std::size_t>(2 * inner) * row_bytes);
+  const auto* src = static_cast<const std::uint8_t*>(weight.data);
+  for (std::size_t r = 0; r < dst_of_src.size(); ++r) {
+    std::memcpy(rows.data() + static_cast<std::size_t>(dst_of_src[r]) * row_bytes, src + r * row_bytes, row_bytes);
+  }
+  HostTensor interleaved = weight;
+  interleaved.data = rows.data();
+  EMBD_ASSIGN_OR_RETURN(auto prepared, prepare_linear(interleaved, nullptr, compute_dtype));
+  auto* w = static_cast<CudaLinearWeight*>(prepared.get());
+  w->activates_first_half = activate_first_half;
+  if (make_gated_gemm_weight_map(elem(compute_dtype), w->weight.get(), inner, k, &w->gated_map) != cudaSuccess) {
+    (void)cudaGetLastError();
+    return Backend::prepare_gated_linear(weight, activate_first_half, compute_dtype);
+  }
+  w->gated_interleaved = true;
+  return prepared;
+}
+
+Status CudaBackend::gated_linear(const GatedLinearArgs& a) {
+  EMBD_TRY(set_device());
+  const auto* w = dynamic_cast<const CudaLinearWeight*>(a.weight);
+  if (w == nullptr || w->owner != this || !w->gated_interleaved) {
+    return invalid_argument(name() + ": gated_linear weight was not prepared for the fused kernel by this backend");
+  }
+  GatedGemmParams p;
+  p.type = elem(w->dtype);
+  p.rows = a.x.rows;
+  p.k = w->in_features;
+  p.inner = w->out_features / 2;
+  p.x = a.x.data;
+  p.ldx = a.x.ld;
+  p.out = a.out.data;
+  p.ldo = a.out.ld;
+  p.act = act_kind(a.activation);
+  p.sm_count = props_.multiProcessorCount;
+  if (a.x.rows < options_.gated_fused_min_rows && a.scratch.data != nullptr) {
+    GemmProblem g;
+    g.type = p.type;
+    g.m = a.x.rows;
+    g.n = w->out_features;
+    g.k = w->in_features;
+    g.w = w->weight.get();
+    g.x = a.x.data;
+    g.ldx = a.x.ld;
+    g.y = a.scratch.data;
+    g.ldy = a.scratch.ld;
+    EMBD_TRY(run_gemm(*w, g, false, false));
+    GluParams glu;
+    glu.type = p.type;
+    glu.rows = a.x.rows;
+    glu.inner = p.inner;
+    glu.in = a.scratch.data;
+    glu.in_ld = a.scratch.ld;
+    glu.out = a.out.data;
+    glu.out_ld = a.out.ld;
+    glu.act = p.act;
+    glu.interleave_block = kGatedGemmBlockN / 2;
+    return launched(launch_glu(glu, stream_), "gated_linear glu " + dims(a.scratch));
+  }
+  if (!gated_gemm_aligned(p)) {
+    return unsupported(name() + ": gated_linear x " + dims(a.x) + " / out " + dims(a.out) +
+                       ": the fused kernel needs 16-byte aligned input rows and 4-byte aligned output rows");
+  }
+  return launched(launch_gated_gemm(p, w->gated_map, stream_), "gated_linear " + dims(a.x));
 }
 
 Status CudaBackend::linear(const LinearArgs& a) {

@@ -28,6 +28,13 @@ struct CudaBackendOptions {
   bool alibi_tile_skipping = true;
   // Offer recording (can_record(): CUDA graphs). Off only to measure the gain.
   bool graphs = true;
+  // On Hopper, run a gated MLP's input projection and its GLU as one kernel (gated_gemm_sm90a.cu)
+  // instead of cuBLASLt + the GLU kernel. Off only to measure the gain.
+  bool fused_gated_linear = true;
+  // Batches of fewer tokens than this run the gated projection as cuBLASLt + the GLU kernel (on
+  // the same interleaved weight) when the caller gives scratch room: the fused kernel's 128-row
+  // tiles, 16 across at I = 2048, leave most SMs idle on short batches.
+  long long gated_fused_min_rows = 256;
 };
 
 // Number of visible CUDA devices; 0 (silently) when there is no driver or GPU.

@@ -53,6 +53,16 @@ __global__ void bias_act_vec_kernel(T* y, long long rows, long long cols, long l
   }
 }
 
+// The input column of output column c's first factor, and how far its second factor is.
+__device__ __forceinline__ long long glu_source_column(const GluParams& p, long long c) {
+  if (p.interleave_block == 0) return c;
+  const long long b = c / p.interleave_block;
+  return b * 2 * p.interleave_block + (c - b * p.interleave_block);
+}
+__device__ __forceinline__ long long glu_second_offset(const GluParams& p) {
+  return p.interleave_block == 0 ? p.inner : p.interleave_block;
+}
+
 template <typename T>
 __global__ void glu_kernel(GluParams p) {
   const T* in = static_cast<const T*>(p.in);
@@ -62,8 +72,9 @@ __global__ void glu_kernel(GluParams p) {
        i += static_cast<long long>(gridDim.x) * blockDim.x) {
     const long long r = i / p.inner;
     const long long c = i - r * p.inner;
-    const float first = to_f32(in[r * p.in_ld + c]);
-    const float second = to_f32(in[r * p.in_ld + p.inner + c]);
+    const long long src = glu_source_column(p, c);
+    const float first = to_f32(in[r * p.in_ld + src]);
+    const float second = to_f32(in[r * p.in_ld + src + glu_second_offset(p)]);
     const float v = p.activate_first_half ? activate(first, p.act) * second
                                           : first * activate(second, p.act);
     out[r * p.out_ld + c] = from_f32<T>(v);
@@ -83,8 +94,9 @@ __global__ void glu_vec_kernel(GluParams p) {
     const long long r = i / per_row;
     const long long c = (i - r * per_row) * kN;
     float first[kN], second[kN], v[kN];
-    load_vec16(in + r * p.in_ld + c, first);
-    load_vec16(in + r * p.in_ld + p.inner + c, second);
+    const long long src = glu_source_column(p, c);  // a vector never straddles two blocks
+    load_vec16(in + r * p.in_ld + src, first);
+    load_vec16(in + r * p.in_ld + src + glu_second_offset(p), second);
 #pragma unroll
     for (int e = 0; e < kN; ++e) {
       v[e] = p.activate_first_half ? activate(first[e], p.act) * second[e]

@@ -22,6 +22,10 @@ struct GluParams {
   long long out_ld = 0;
   bool activate_first_half = true;
   ActKind act = ActKind::kGeluErf;
+  // > 0: `in` is interleaved in blocks (the gated GEMM's weight layout, gated_gemm_launch.h):
+  // output column c reads column (c / block) * 2 * block + c % block, activated, and the column
+  // `block` after it. activate_first_half must then be true. block must be a multiple of 8.
+  long long interleave_block = 0;
 };
 cudaError_t launch_glu(const GluParams& p, cudaStream_t stream);
 
