@@ -16,6 +16,7 @@
 
 #include <algorithm>
 #include <mutex>
+#include <vector>
 
 #include "device_util.cuh"
 #include "gated_gemm_launch.h"
@@ -301,16 +302,26 @@ cudaError_t make_map(ElemType type, const void* data, long long rows, long long 
   return r == CUDA_SUCCESS ? cudaSuccess : cudaErrorInvalidValue;
 }
 
+// The kernel's shared memory is over the default 48 KiB limit. The attribute is held per device,
+// so it is set once on each device the kernel runs on (executors of several GPUs race here).
+template <typename T, ActKind Act>
+cudaError_t allow_shared_memory() {
+  int device = 0;
+  if (const cudaError_t err = cudaGetDevice(&device); err != cudaSuccess) return err;
+  static std::mutex mu;
+  static std::vector<int> ready;
+  std::lock_guard lock(mu);
+  if (std::find(ready.begin(), ready.end(), device) != ready.end()) return cudaSuccess;
+  const cudaError_t err = cudaFuncSetAttribute(gated_gemm_kernel<T, Act>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                               static_cast<int>(kSmemBytes));
+  if (err == cudaSuccess) ready.push_back(device);
+  return err;
+}
+
 template <typename T, ActKind Act>
 cudaError_t launch_typed(const GatedGemmParams& p, const CUtensorMap& x_map, const CUtensorMap& w_map,
                          cudaStream_t stream) {
-  static std::once_flag once;
-  static cudaError_t attr = cudaSuccess;
-  std::call_once(once, [] {
-    attr = cudaFuncSetAttribute(gated_gemm_kernel<T, Act>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                static_cast<int>(kSmemBytes));
-  });
-  if (attr != cudaSuccess) return attr;
+  if (const cudaError_t err = allow_shared_memory<T, Act>(); err != cudaSuccess) return err;
   const long long tiles_n = p.inner / kOutN;
   const long long tiles = (p.rows + kBlockM - 1) / kBlockM * tiles_n;
   const long long grid = std::min<long long>(tiles, p.sm_count > 0 ? p.sm_count : 132);
