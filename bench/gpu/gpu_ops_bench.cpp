@@ -117,12 +117,12 @@ std::string verdict(double rel, double tol, unsigned long long bad) {
 
 double linear_tolerance(DType t) { return t == DType::kF32 ? 1e-5 : t == DType::kF16 ? 2e-3 : 1e-2; }
 
-// Compares 64 sampled rows of y = act(x W^T + b) with a double-precision product of the same
-// (dtype-rounded) inputs; act is none or the exact (erf) GELU.
-double linear_sample_error(Backend& be, DType t, const DeviceMemory& x, const DeviceMemory& y, long long m,
-                           long long k, long long n, const std::vector<float>& w, const std::vector<float>& bias,
-                           bool gelu) {
-  std::mt19937 rng(1234);
+// Relative L2 error of 64 sampled rows x 16 columns of y [m, n] against `reference(x_row, col)`
+// in double, x [m, k] read back as the device holds it (dtype-rounded).
+template <typename Reference>
+double sampled_error(Backend& be, DType t, const DeviceMemory& x, const DeviceMemory& y, long long m, long long k,
+                     long long n, std::uint32_t seed, Reference reference) {
+  std::mt19937 rng(seed);
   const std::size_t es = embd::dtype_size(t);
   double err2 = 0, ref2 = 0;
   std::vector<std::uint8_t> xr(k * es), yr(n * es);
@@ -133,14 +133,26 @@ double linear_sample_error(Backend& be, DType t, const DeviceMemory& x, const De
     const std::vector<float> xf = to_f32(xr, t), yf = to_f32(yr, t);
     for (int c = 0; c < 16; ++c) {
       const long long col = std::uniform_int_distribution<long long>(0, n - 1)(rng);
-      double ref = bias.empty() ? 0.0 : bias[col];
-      for (long long i = 0; i < k; ++i) ref += static_cast<double>(xf[i]) * w[col * k + i];
-      if (gelu) ref = 0.5 * ref * (1.0 + std::erf(ref / std::sqrt(2.0)));
+      const double ref = reference(xf, col);
       err2 += (yf[col] - ref) * (yf[col] - ref);
       ref2 += ref * ref;
     }
   }
   return std::sqrt(err2 / std::max(ref2, 1e-300));
+}
+
+double gelu_erf(double v) { return 0.5 * v * (1.0 + std::erf(v / std::sqrt(2.0))); }
+
+// y = act(x W^T + b) against a double-precision product of the same inputs; act is none or the
+// exact (erf) GELU.
+double linear_sample_error(Backend& be, DType t, const DeviceMemory& x, const DeviceMemory& y, long long m,
+                           long long k, long long n, const std::vector<float>& w, const std::vector<float>& bias,
+                           bool gelu) {
+  return sampled_error(be, t, x, y, m, k, n, 1234, [&](const std::vector<float>& xf, long long col) {
+    double ref = bias.empty() ? 0.0 : bias[col];
+    for (long long i = 0; i < k; ++i) ref += static_cast<double>(xf[i]) * w[col * k + i];
+    return gelu ? gelu_erf(ref) : ref;
+  });
 }
 
 // Host tensor data as F16 (the stored dtype of JinaBERT checkpoints), and its value after
@@ -214,27 +226,14 @@ void bench_gated(Backend& be, cudaStream_t s, DType t, long long m, long long k,
   auto run = [&] { status_ok(embd::ops::gated_linear(be, args), "gated_linear"); };
   run();
   const unsigned long long bad = nonfinite(be, s, y.get(), t, m, inner);
-  std::mt19937 rng(4321);
-  double err2 = 0, ref2 = 0;
-  std::vector<std::uint8_t> xr(k * es), yr(inner * es);
-  for (int r = 0; r < 64; ++r) {
-    const long long row = std::uniform_int_distribution<long long>(0, m - 1)(rng);
-    status_ok(be.download(xr.data(), x.as<std::uint8_t>() + row * k * es, xr.size()), "download x row");
-    status_ok(be.download(yr.data(), y.as<std::uint8_t>() + row * inner * es, yr.size()), "download y row");
-    const std::vector<float> xf = to_f32(xr, t), yf = to_f32(yr, t);
-    for (int c = 0; c < 16; ++c) {
-      const long long col = std::uniform_int_distribution<long long>(0, inner - 1)(rng);
-      double g = 0, u = 0;
-      for (long long i = 0; i < k; ++i) {
-        g += static_cast<double>(xf[i]) * w[col * k + i];
-        u += static_cast<double>(xf[i]) * w[(inner + col) * k + i];
-      }
-      const double ref = 0.5 * g * (1.0 + std::erf(g / std::sqrt(2.0))) * u;
-      err2 += (yf[col] - ref) * (yf[col] - ref);
-      ref2 += ref * ref;
+  const double rel = sampled_error(be, t, x, y, m, k, inner, 4321, [&](const std::vector<float>& xf, long long col) {
+    double g = 0, u = 0;
+    for (long long i = 0; i < k; ++i) {
+      g += static_cast<double>(xf[i]) * w[col * k + i];
+      u += static_cast<double>(xf[i]) * w[(inner + col) * k + i];
     }
-  }
-  const double rel = std::sqrt(err2 / std::max(ref2, 1e-300));
+    return gelu_erf(g) * u;
+  });
   const double ms = time_ms(s, run);
   char shape[96];
   std::snprintf(shape, sizeof(shape), "M=%lld %lld->2x%lld geglu", m, k, inner);

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Runs on the GPU machine (the bundle comes from scripts/gpu/make-bundle.sh): unpacks the bundle built here, runs the
 # GPU tests, compute-sanitizer and the kernel benchmark, and leaves logs in $OUT.
-#   scripts/gpu/device-check.sh BUNDLE.tar.xz [tests|bench|all]
+#   scripts/gpu/device-check.sh BUNDLE.tar.xz [tests|bench|all|gated]
+# gated: the fused gated-MLP kernel alone (its tests, memcheck, against cuBLASLt + GLU in the same
+# run, and whole batches with --fused-glu 1 and 0), for iterating on that kernel.
 set -uo pipefail
 bundle=$1; what=${2:-all}
 out=${OUT:-/tmp/out}; mkdir -p "$out"
@@ -31,4 +33,23 @@ fi
 if [[ $what == bench || $what == all ]]; then
   run gpu_ops_bench "$bin/gpu_ops_bench"
   tail -n 60 "$out/gpu_ops_bench.log"
+fi
+if [[ $what == gated ]]; then
+  run gated_ops timeout 120 "$bin/backend_ops_tests" --gtest_brief=1 --gtest_filter='*Gated*:*Glu*:*Linear*'
+  cs=$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)
+  [[ -x $cs ]] && run gated_memcheck timeout 200 "$cs" --tool memcheck --error-exitcode 9 "$bin/backend_ops_tests" \
+    --gtest_brief=1 --gtest_filter='*GatedLinear*/cuda*'
+  run gated_bench timeout 200 "$bin/gpu_ops_bench" --gated-only
+  grep -E "^(gated|peak)" "$out/gated_bench.log"
+  model=/tmp/small-en
+  [[ -f $model/model.safetensors ]] || "$bin/make_synthetic_model" --out "$model" --dtype f16 \
+    --tokenizer tests/fixtures/models/tiny-jina/tokenizer.json > "$out/model.log" 2>&1
+  for dt in f16 bf16; do
+    for fused in 1 0; do
+      echo "== forward_profile $dt fused-glu $fused"
+      timeout 120 "$bin/forward_profile" --model "$model" --dtype $dt --shapes 512x128,mixed,1x8192 \
+        --fused-glu $fused > "$out/forward_profile_${dt}_fused$fused.txt" 2>&1
+      grep -E "^(==|gated|linear 512->4096|glu)" "$out/forward_profile_${dt}_fused$fused.txt"
+    done
+  done
 fi

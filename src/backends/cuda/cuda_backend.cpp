@@ -58,6 +58,21 @@ class CudaLinearWeight final : public LinearWeight {
   GatedGemmWeightMap gated_map{};
 };
 
+// y = x W^T for a weight on this device (no epilogue yet).
+GemmProblem gemm_problem(const CudaLinearWeight& w, const Mat& x, const Mat& y) {
+  GemmProblem p;
+  p.type = elem(w.dtype);
+  p.m = x.rows;
+  p.n = w.out_features;
+  p.k = w.in_features;
+  p.w = w.weight.get();
+  p.x = x.data;
+  p.ldx = x.ld;
+  p.y = y.data;
+  p.ldy = y.ld;
+  return p;
+}
+
 // How the last linear() ran (for benchmarks; see linear_path()).
 struct LinearPath {
   bool valid = false;
@@ -549,16 +564,7 @@ Status CudaBackend::gated_linear(const GatedLinearArgs& a) {
   p.act = act_kind(a.activation);
   p.sm_count = props_.multiProcessorCount;
   if (a.x.rows < options_.gated_fused_min_rows && a.scratch.data != nullptr) {
-    GemmProblem g;
-    g.type = p.type;
-    g.m = a.x.rows;
-    g.n = w->out_features;
-    g.k = w->in_features;
-    g.w = w->weight.get();
-    g.x = a.x.data;
-    g.ldx = a.x.ld;
-    g.y = a.scratch.data;
-    g.ldy = a.scratch.ld;
+    GemmProblem g = gemm_problem(*w, a.x, a.scratch);
     EMBD_TRY(run_gemm(*w, g, false, false));
     GluParams glu;
     glu.type = p.type;
@@ -589,16 +595,7 @@ Status CudaBackend::linear(const LinearArgs& a) {
     return invalid_argument(name() + ": linear x " + dims(a.x) + " / y " + dims(a.y) +
                             " do not match the weight dtype " + std::string(dtype_name(w->dtype)));
   }
-  GemmProblem p;
-  p.type = elem(w->dtype);
-  p.m = a.x.rows;
-  p.n = w->out_features;
-  p.k = w->in_features;
-  p.w = w->weight.get();
-  p.x = a.x.data;
-  p.ldx = a.x.ld;
-  p.y = a.y.data;
-  p.ldy = a.y.ld;
+  GemmProblem p = gemm_problem(*w, a.x, a.y);
   const bool relu = a.activation == Activation::kRelu;
   last_linear_ = LinearPath{};
   const bool with_bias = w->has_bias && !a.skip_bias;
