@@ -63,9 +63,7 @@ class Engine::Impl {
                                const EmbedOptions& options);
   // The outcome of a refusal or a submission, through a future or a callback.
   std::future<Result<Embeddings>> submit(Result<Prepared> prepared, const EmbedOptions& options);
-  // rows_before: room left in front of the rows (Scheduler::submit), for a request's last part.
-  void submit(Result<Prepared> prepared, const EmbedOptions& options, EmbedCallback done,
-              std::size_t rows_before = 0);
+  void submit(Result<Prepared> prepared, const EmbedOptions& options, EmbedCallback done);
   // An empty callback could never hear about its request: it is refused (and counted) up front.
   bool refuse_empty(const EmbedCallback& done);
   Result<std::vector<std::vector<std::int32_t>>> encode(std::span<const std::string> texts,
@@ -257,10 +255,10 @@ std::future<Result<Embeddings>> Engine::Impl::submit(Result<Prepared> prepared,
 }
 
 void Engine::Impl::submit(Result<Prepared> prepared, const EmbedOptions& options,
-                          EmbedCallback done, std::size_t rows_before) {
+                          EmbedCallback done) {
   if (!prepared.ok()) return runtime::invoke_callback(done, prepared.status());
   Prepared& p = prepared.value();
-  scheduler->submit(std::move(p.sequences), options, std::move(done), p.tokenization_seconds, rows_before);
+  scheduler->submit(std::move(p.sequences), options, std::move(done), p.tokenization_seconds);
 }
 
 std::size_t Engine::Impl::head_part(const std::vector<std::string>& texts) const {
@@ -283,11 +281,8 @@ void Engine::Impl::submit_in_parts(const std::vector<std::string>& texts, std::s
     const std::size_t first = k == 0 ? 0 : head;
     auto prepared = prepare_texts(parts[k], options, first);
     if (!prepared.ok()) return join->deliver(k, prepared.status());
-    // The last part's rows land behind room for the earlier parts' (PartsJoin fills it in).
-    const std::size_t rows_before = k + 1 == parts.size() ? first : 0;
-    submit(
-        std::move(prepared), options,
-        [join, k](Result<Embeddings> outcome) { join->deliver(k, std::move(outcome)); }, rows_before);
+    submit(std::move(prepared), options,
+           [join, k](Result<Embeddings> outcome) { join->deliver(k, std::move(outcome)); });
   }
 }
 

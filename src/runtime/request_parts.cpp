@@ -32,35 +32,24 @@ bool PartsJoin::resolved() {
   return resolved_;
 }
 
-// Rows in part order. The last part normally brings room for the earlier parts' rows in front
-// of its own (Scheduler::submit's rows_before): they are copied there, and its buffer is the
-// answer. Otherwise the rows are concatenated. Tokenising is summed (the parts were tokenised one
-// after the other); queueing is the first part's (until the request's first text reached a
-// device); device time is summed, but parts that shared a batch would count its time twice, so
-// it is capped at the time since the first part was tokenised.
+// Rows in part order. Tokenising is summed (the parts were tokenised one after the other);
+// queueing is the first part's (until the request's first text reached a device); device time
+// is summed, but parts that shared a batch would count its time twice, so it is capped at the
+// time since the first part was tokenised.
 Embeddings PartsJoin::join() {
-  Embeddings out;
-  out.dim = parts_.front()->dim;
-  out.queue_seconds = parts_.front()->queue_seconds;
-  for (const auto& part : parts_) out.rows += part->rows;
-  Embeddings& last = *parts_.back();
-  if (parts_.size() > 1 && last.data.size() == out.rows * out.dim) {
-    out.data = std::move(last.data);
-    auto at = out.data.begin();
-    for (std::size_t k = 0; k + 1 < parts_.size(); ++k) at = std::copy(parts_[k]->data.begin(), parts_[k]->data.end(), at);
-  } else {
-    out.data.reserve(out.rows * out.dim);
-    for (const auto& part : parts_) out.data.insert(out.data.end(), part->data.begin(), part->data.end());
-  }
-  out.token_counts.reserve(out.rows);
-  for (const auto& part : parts_) {
-    out.token_counts.insert(out.token_counts.end(), part->token_counts.begin(), part->token_counts.end());
-    out.tokenization_seconds += part->tokenization_seconds;
-    out.inference_seconds += part->inference_seconds;
+  const double first_tokenization = parts_.front()->tokenization_seconds;
+  Embeddings out = std::move(*parts_.front());
+  for (std::size_t k = 1; k < parts_.size(); ++k) {
+    Embeddings& part = *parts_[k];
+    out.rows += part.rows;
+    out.data.insert(out.data.end(), part.data.begin(), part.data.end());
+    out.token_counts.insert(out.token_counts.end(), part.token_counts.begin(), part.token_counts.end());
+    out.tokenization_seconds += part.tokenization_seconds;
+    out.inference_seconds += part.inference_seconds;
   }
   const double since_tokenised =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - created_).count() -
-      parts_.front()->tokenization_seconds;
+      first_tokenization;
   out.inference_seconds = std::min(out.inference_seconds, std::max(0.0, since_tokenised));
   return out;
 }

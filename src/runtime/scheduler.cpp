@@ -19,7 +19,6 @@ struct Request {
   std::optional<CancellationToken> cancel;
   Clock::time_point arrival;
   double tokenization_seconds = 0;
-  std::size_t rows_before = 0;  // zero rows in front of this request's in `out` (see submit())
 
   // Written under mu_ when sequence 0 is dispatched; read by finish() (ordered like `out`).
   double queue_seconds = 0;
@@ -200,13 +199,13 @@ std::future<Result<Embeddings>> Scheduler::submit(std::vector<std::vector<std::i
 
 void Scheduler::submit(std::vector<std::vector<std::int32_t>> sequences,
                        const EmbedOptions& options, EmbedCallback done,
-                       double tokenization_seconds, std::size_t rows_before) {
-  admit(std::move(sequences), options, tokenization_seconds, detail::Sink(std::move(done)), rows_before);
+                       double tokenization_seconds) {
+  admit(std::move(sequences), options, tokenization_seconds, detail::Sink(std::move(done)));
 }
 
 void Scheduler::admit(std::vector<std::vector<std::int32_t>> sequences,
                       const EmbedOptions& options, double tokenization_seconds,
-                      detail::Sink sink, std::size_t rows_before) {
+                      detail::Sink sink) {
   std::size_t tokens = 0;
   if (auto early = screen(sequences, options, tokens)) return deliver(sink, std::move(*early));
 
@@ -217,7 +216,6 @@ void Scheduler::admit(std::vector<std::vector<std::int32_t>> sequences,
   request->deadline = options.deadline;
   request->cancel = options.cancel;
   request->tokenization_seconds = tokenization_seconds;
-  request->rows_before = rows_before;
   request->queued_tokens = tokens;
   request->remaining.store(sequences.size(), std::memory_order_relaxed);
   request->sequences = std::move(sequences);
@@ -329,7 +327,7 @@ ScheduledBatch Scheduler::assemble_locked(Clock::time_point now, std::vector<Res
       if (r->next_sequence == 0) {
         r->queue_seconds = seconds_between(r->arrival, now);
         stats_.record_queue_time(r->queue_seconds);
-        r->out.resize((r->rows_before + n) * r->dim);
+        r->out.resize(n * r->dim);
       }
       batch.slots.push_back({r, r->next_sequence});
       tokens += len;
@@ -440,7 +438,7 @@ void Scheduler::complete(ScheduledBatch& batch, const Status& status,
     } else if (!r.resolved.load(std::memory_order_relaxed)) {
       // A resolved request (cancelled, failed elsewhere) discards its rows.
       const std::size_t seq = batch.slots[i].sequence;
-      const std::span<float> row = std::span<float>(r.out).subspan((r.rows_before + seq) * r.dim, r.dim);
+      const std::span<float> row = std::span<float>(r.out).subspan(seq * r.dim, r.dim);
       copy_truncated_row(std::span<const float>(pooled).subspan(i * hidden_size_, hidden_size_), row);
       // Row by row as batches land (the executor has the next batch running by then), so the
       // request's last batch leaves only its own rows to normalise.

@@ -123,12 +123,8 @@ class Scheduler {
   // for a rejection, else on the thread that resolves the request (an executor in complete() or
   // next_batch(), a submit() that sweeps it out as cancelled or expired, or stop()). Its
   // captures are destroyed on that thread right after it returns.
-  // rows_before > 0: the delivered Embeddings::data starts with that many zero rows (of the
-  // request's width) for the caller to fill, then this request's rows; Embeddings::rows counts
-  // only this request's. PartsJoin puts a split request's earlier parts there, so the last
-  // part's buffer becomes the whole answer without copying the last part's rows.
   void submit(std::vector<std::vector<std::int32_t>> sequences, const EmbedOptions& options,
-              EmbedCallback done, double tokenization_seconds = 0, std::size_t rows_before = 0);
+              EmbedCallback done, double tokenization_seconds = 0);
 
   // Executor side. Blocks until a batch is ready (see the fill delay); returns nullopt once the
   // scheduler is stopped or `stop` is requested. With wait = false it never blocks: nullopt
@@ -153,7 +149,7 @@ class Scheduler {
 
   // Both submit()s: screens, queues or rejects the request; `sink` receives the outcome.
   void admit(std::vector<std::vector<std::int32_t>> sequences, const EmbedOptions& options,
-             double tokenization_seconds, detail::Sink sink, std::size_t rows_before = 0);
+             double tokenization_seconds, detail::Sink sink);
   Status validate(const std::vector<std::vector<std::int32_t>>& sequences,
                   const EmbedOptions& options, std::size_t& tokens) const;
   // Answers a request that never needs the queue (invalid, cancelled, expired, empty).

@@ -46,26 +46,6 @@ TEST(PartsJoin, JoinsRowsInPartOrderWhateverOrderTheyArrive) {
   EXPECT_NEAR(e.inference_seconds, 6e-9, 1e-18);   // summed (less than the time since the start)
 }
 
-TEST(PartsJoin, FillsTheRoomTheLastPartLeftForTheEarlierRows) {
-  // As the scheduler delivers a last part submitted with rows_before = 3: three zero rows, then
-  // its own row.
-  Embeddings last = rows_from(100, 1, 0);
-  last.data.insert(last.data.begin(), 6, 0.0f);
-  const float* buffer = last.data.data();
-  std::vector<Result<Embeddings>> seen;
-  PartsJoin join(3, [&](Result<Embeddings> r) { seen.push_back(std::move(r)); });
-  join.deliver(2, std::move(last));
-  join.deliver(0, rows_from(0, 2, 0));
-  join.deliver(1, rows_from(10, 1, 0));
-  ASSERT_EQ(seen.size(), 1u);
-  ASSERT_TRUE(seen[0].ok());
-  const Embeddings& e = *seen[0];
-  EXPECT_EQ(e.rows, 4u);
-  EXPECT_EQ(e.data, (std::vector<float>{0, 1, 2, 3, 10, 11, 100, 101}));
-  EXPECT_EQ(e.data.data(), buffer);  // the last part's buffer, not a copy
-  EXPECT_EQ(e.token_counts, (std::vector<std::uint32_t>{0, 0, 10, 100}));
-}
-
 TEST(PartsJoin, DeviceTimeIsCappedAtTheTimeSinceTheStart) {
   // Parts that rode in the same batch both count its time: the sum may exceed the wall time.
   const auto start = std::chrono::steady_clock::now();

@@ -106,28 +106,6 @@ TEST(Scheduler, EmbedsLikeEachTextAlone) {
   expect_rows(get(f), seqs, h.hidden);
 }
 
-TEST(Scheduler, LeavesRoomBeforeTheRowsWhenAsked) {
-  Harness h(options());
-  const Seqs seqs = {text(1, 3), text(2, 5)};
-  EmbedOptions o;
-  o.dimensions = 4;
-  std::promise<Result<Embeddings>> done;
-  auto f = done.get_future();
-  h.scheduler->submit(seqs, o, [&](Result<Embeddings> r) { done.set_value(std::move(r)); }, 0, 3);
-  const auto r = get(f);
-  ASSERT_TRUE(r.ok()) << r.status().to_string();
-  ASSERT_EQ(r->rows, 2u);
-  ASSERT_EQ(r->dim, 4u);
-  ASSERT_EQ(r->data.size(), (3 + 2) * 4u);
-  for (std::size_t i = 0; i < 3 * 4; ++i) EXPECT_EQ(r->data[i], 0.0f) << "room element " << i;
-  for (std::size_t i = 0; i < seqs.size(); ++i) {
-    const auto want = expected_row(seqs[i], h.hidden, 4, true);
-    EXPECT_TRUE(std::equal(r->data.begin() + static_cast<std::ptrdiff_t>((3 + i) * 4),
-                           r->data.begin() + static_cast<std::ptrdiff_t>((4 + i) * 4), want.begin(), want.end()))
-        << "row " << i;
-  }
-}
-
 TEST(Scheduler, TruncatesDimensionsThenNormalizes) {
   Harness h(options());
   const Seqs seqs = {text(1, 9), text(2, 4)};
