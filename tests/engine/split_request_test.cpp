@@ -47,6 +47,7 @@ std::vector<std::string> large_request() {
 void expect_same(const Embeddings& got, const Embeddings& want) {
   ASSERT_EQ(got.rows, want.rows);
   ASSERT_EQ(got.dim, want.dim);
+  ASSERT_EQ(got.data.size(), want.data.size());
   EXPECT_EQ(got.token_counts, want.token_counts);
   for (std::size_t i = 0; i < want.data.size(); ++i) ASSERT_NEAR(got.data[i], want.data[i], 1e-6) << i;
 }
