@@ -12,7 +12,10 @@
 // --device D and --dtype T (for the library engine and the spawned server alike; default cpu, auto),
 // --io-threads N and --workers N (the spawned server's; default 0 = machine-sized),
 // --fill-delay-us N (the batch fill delay of both engines), --only LIST (scenarios to run, e.g.
-// "q16:256,b32x128:1"; default all), --no-library (skip the library rows, e.g. while profiling).
+// "q16:256,b32x128:1"; default all), --no-library (skip the library rows, e.g. while profiling),
+// --warmup N (unmeasured requests at the scenario's concurrency before each measured run, server
+// and library alike, default 0: a new mix of batch shapes is recorded as CUDA graphs on first
+// sight, and without a warm-up those recordings land in the measured tail).
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -53,6 +56,7 @@ struct Args {
   long fill_delay_us = -1;  // both engines; -1 = the default
   std::string only;         // "scenario:concurrency,..."; empty = all
   bool library = true;
+  std::size_t warmup = 0;   // q16 requests per warm-up run (b32x128: a tenth, at least 1)
   bool wants(const std::string& scenario, int concurrency) const {
     if (only.empty()) return true;
     const std::string key = scenario + ":" + std::to_string(concurrency);
@@ -238,6 +242,7 @@ bool parse_args(int argc, char** argv, Args& a) {
     else if (k == "--fill-delay-us") a.fill_delay_us = std::stol(v);
     else if (k == "--only") a.only = v;
     else if (k == "--no-library") a.library = v == "0";
+    else if (k == "--warmup") a.warmup = std::stoul(v);
     else return false;
   }
   return !a.model.empty() && (a.port != 0 || !a.serve_binary.empty());
@@ -279,7 +284,7 @@ std::pair<pid_t, std::uint16_t> spawn_server(const Args& a) {
 int main(int argc, char** argv) {
   Args args;
   if (!parse_args(argc, argv, args)) {
-    std::fprintf(stderr, "usage: %s --model DIR (--port P | --serve BIN) [--requests N] [--threads T] [--device D] [--dtype T] [--io-threads N] [--workers N] [--fill-delay-us N] [--only q16:256,...] [--no-library 1]\n",
+    std::fprintf(stderr, "usage: %s --model DIR (--port P | --serve BIN) [--requests N] [--threads T] [--device D] [--dtype T] [--io-threads N] [--workers N] [--fill-delay-us N] [--only q16:256,...] [--no-library 1] [--warmup N]\n",
                  argv[0]);
     return 2;
   }
@@ -323,16 +328,21 @@ int main(int argc, char** argv) {
               args.model.c_str(), unsigned(port), std::thread::hardware_concurrency());
   run_http(port, q16_bodies, 50, 1, 1);  // warm-up: connections, caches
   run_library(**engine, q16_inputs, 50, 1);
+  const std::size_t batch_warmup = args.warmup == 0 ? 0 : std::max<std::size_t>(1, args.warmup / 10);
   for (int c : {1, 16, 256}) {
     if (!args.wants("q16", c)) continue;
+    if (args.warmup > 0) run_http(port, q16_bodies, args.warmup, c, 1);
     print("server", "q16", c, run_http(port, q16_bodies, args.q16_requests, c, 1), 16);
     if (!args.library) continue;
+    if (args.warmup > 0) run_library(**engine, q16_inputs, args.warmup, c);
     print("library", "q16", c, run_library(**engine, q16_inputs, args.q16_requests, c), 16);
   }
   for (int c : {1, 4}) {
     if (!args.wants("b32x128", c)) continue;
+    if (batch_warmup > 0) run_http(port, b32_bodies, batch_warmup, c, 32);
     print("server", "b32x128", c, run_http(port, b32_bodies, args.batch_requests, c, 32), 32 * 128);
     if (!args.library) continue;
+    if (batch_warmup > 0) run_library(**engine, b32_inputs, batch_warmup, c);
     print("library", "b32x128", c, run_library(**engine, b32_inputs, args.batch_requests, c),
           32 * 128);
   }
