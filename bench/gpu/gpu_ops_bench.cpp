@@ -216,7 +216,8 @@ void bench_gated(Backend& be, cudaStream_t s, DType t, long long m, long long k,
   const std::size_t es = embd::dtype_size(t);
   const bool fused = be.fuses_gated_linear(*weight, embd::backend::Activation::kGeluErf);
   DeviceMemory x = value_or_die(be.allocate(m * k * es), "allocate x");
-  DeviceMemory scratch = value_or_die(be.allocate(fused ? es : m * n * es), "allocate scratch");
+  DeviceMemory scratch;  // the unfused path's [m, 2 inner] projection
+  if (!fused) scratch = value_or_die(be.allocate(m * n * es), "allocate scratch");
   DeviceMemory y = value_or_die(be.allocate(m * inner * es), "allocate y");
   CK(embd::bench::fill_uniform(x.get(), elem(t), m * k, 13, -1.0f, 1.0f, s));
   CK(cudaMemsetAsync(y.get(), 0xFF, m * inner * es, s));

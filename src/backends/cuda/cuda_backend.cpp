@@ -73,6 +73,21 @@ GemmProblem gemm_problem(const CudaLinearWeight& w, const Mat& x, const Mat& y) 
   return p;
 }
 
+// out = GLU(in) for [T, 2I] in and [T, I] out of the same dtype.
+GluParams glu_params(const Mat& in, const Mat& out, bool activate_first_half, Activation act) {
+  GluParams p;
+  p.type = elem(in.dtype);
+  p.rows = in.rows;
+  p.inner = out.cols;
+  p.in = in.data;
+  p.in_ld = in.ld;
+  p.out = out.data;
+  p.out_ld = out.ld;
+  p.activate_first_half = activate_first_half;
+  p.act = act_kind(act);
+  return p;
+}
+
 // How the last linear() ran (for benchmarks; see linear_path()).
 struct LinearPath {
   bool valid = false;
@@ -552,6 +567,14 @@ Status CudaBackend::gated_linear(const GatedLinearArgs& a) {
   if (w == nullptr || w->owner != this || !w->gated_interleaved) {
     return invalid_argument(name() + ": gated_linear weight was not prepared for the fused kernel by this backend");
   }
+  if (a.x.rows < options_.gated_fused_min_rows && a.scratch.data != nullptr) {
+    GemmProblem g = gemm_problem(*w, a.x, a.scratch);
+    EMBD_TRY(run_gemm(*w, g, false, false));
+    // The activated half comes first in every interleaved block.
+    GluParams glu = glu_params(a.scratch, a.out, true, a.activation);
+    glu.interleave_block = kGatedGemmBlockN / 2;
+    return launched(launch_glu(glu, stream_), "gated_linear glu " + dims(a.scratch));
+  }
   GatedGemmParams p;
   p.type = elem(w->dtype);
   p.rows = a.x.rows;
@@ -563,21 +586,6 @@ Status CudaBackend::gated_linear(const GatedLinearArgs& a) {
   p.ldo = a.out.ld;
   p.act = act_kind(a.activation);
   p.sm_count = props_.multiProcessorCount;
-  if (a.x.rows < options_.gated_fused_min_rows && a.scratch.data != nullptr) {
-    GemmProblem g = gemm_problem(*w, a.x, a.scratch);
-    EMBD_TRY(run_gemm(*w, g, false, false));
-    GluParams glu;
-    glu.type = p.type;
-    glu.rows = a.x.rows;
-    glu.inner = p.inner;
-    glu.in = a.scratch.data;
-    glu.in_ld = a.scratch.ld;
-    glu.out = a.out.data;
-    glu.out_ld = a.out.ld;
-    glu.act = p.act;
-    glu.interleave_block = kGatedGemmBlockN / 2;
-    return launched(launch_glu(glu, stream_), "gated_linear glu " + dims(a.scratch));
-  }
   if (!gated_gemm_aligned(p)) {
     return unsupported(name() + ": gated_linear x " + dims(a.x) + " / out " + dims(a.out) +
                        ": the fused kernel needs 16-byte aligned input rows and 4-byte aligned output rows");
@@ -713,17 +721,8 @@ Status CudaBackend::glu(const GluArgs& a) {
   if (a.in.dtype != a.out.dtype) {
     return invalid_argument(name() + ": glu in " + dims(a.in) + " / out " + dims(a.out) + ": dtypes differ");
   }
-  GluParams p;
-  p.type = elem(a.in.dtype);
-  p.rows = a.in.rows;
-  p.inner = a.out.cols;
-  p.in = a.in.data;
-  p.in_ld = a.in.ld;
-  p.out = a.out.data;
-  p.out_ld = a.out.ld;
-  p.activate_first_half = a.activate_first_half;
-  p.act = act_kind(a.activation);
-  return launched(launch_glu(p, stream_), "glu " + dims(a.in));
+  return launched(launch_glu(glu_params(a.in, a.out, a.activate_first_half, a.activation), stream_),
+                  "glu " + dims(a.in));
 }
 
 Status CudaBackend::attention(const AttentionArgs& a) {

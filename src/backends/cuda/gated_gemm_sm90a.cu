@@ -151,11 +151,7 @@ __device__ __forceinline__ void wgmma_256<__nv_bfloat16>(float (&d)[16][8], std:
 
 template <ActKind Act>
 __device__ __forceinline__ float gate(float g, float u) {
-  if constexpr (Act == ActKind::kGeluErf) {
-    return gelu_erf(g) * u;
-  } else {
-    return fmaxf(g, 0.0f) * u;
-  }
+  return activate(g, Act) * u;  // Act is a constant here: the switch folds away
 }
 
 template <typename T>
