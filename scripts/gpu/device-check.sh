@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # Runs on the GPU machine (the bundle comes from scripts/gpu/make-bundle.sh): unpacks the bundle built here, runs the
 # GPU tests, compute-sanitizer and the kernel benchmark, and leaves logs in $OUT.
-#   scripts/gpu/device-check.sh BUNDLE.tar.xz [tests|bench|all|gated]
+#   scripts/gpu/device-check.sh BUNDLE.tar.xz [tests|bench|all|gated|attention]
 # gated: the fused gated-MLP kernel alone (its tests, memcheck, against cuBLASLt + GLU in the same
 # run, and whole batches with --fused-glu 1 and 0), for iterating on that kernel.
+# attention: the attention kernels alone (their tests, memcheck, racecheck unless NO_RACECHECK is
+# set), then gpu_ops_bench's attention rows and whole batches (forward_profile), alternating with
+# the builds named in AB="name=bundle.tar.xz ..." for a same-run A/B.
 set -uo pipefail
 bundle=$1; what=${2:-all}
 out=${OUT:-/tmp/out}; mkdir -p "$out"
@@ -50,6 +53,35 @@ if [[ $what == gated ]]; then
       timeout 120 "$bin/forward_profile" --model "$model" --dtype $dt --shapes 512x128,mixed,1x8192 \
         --fused-glu $fused > "$out/forward_profile_${dt}_fused$fused.txt" 2>&1
       grep -E "^(==|gated|linear 512->4096|glu)" "$out/forward_profile_${dt}_fused$fused.txt"
+    done
+  done
+fi
+if [[ $what == attention ]]; then
+  cs=$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)
+  run attention_ops timeout 200 "$bin/backend_ops_tests" --gtest_brief=1 --gtest_filter='*Attention*'
+  [[ -x $cs ]] && run attention_memcheck timeout 200 "$cs" --tool memcheck --error-exitcode 9 "$bin/backend_ops_tests" \
+    --gtest_brief=1 --gtest_filter='*.Attention/cuda*'
+  [[ -x $cs && -z ${NO_RACECHECK:-} ]] && EMBD_TEST_SHORT=1 run attention_racecheck timeout 300 "$cs" --tool racecheck \
+    --error-exitcode 9 "$bin/backend_ops_tests" --gtest_brief=1 --gtest_filter='*.Attention/cuda*'
+  model=/tmp/small-en
+  [[ -f $model/model.safetensors ]] || "$bin/make_synthetic_model" --out "$model" --dtype f16 \
+    --tokenizer tests/fixtures/models/tiny-jina/tokenizer.json > "$out/model.log" 2>&1
+  # Other builds to compare with, as NAME=BUNDLE words in $AB (bundles of bin/gpu_ops_bench and
+  # bin/forward_profile), run alternately with this one.
+  sides="new"
+  for v in ${AB:-}; do
+    name=${v%%=*}; mkdir -p "/tmp/embd-$name"; tar -xJf "${v#*=}" -C "/tmp/embd-$name"; sides="$name $sides"
+  done
+  for round in 1 2; do
+    for side in $sides; do
+      dir=$bin; [[ $side != new ]] && dir=/tmp/embd-$side/bin
+      timeout 300 "$dir/gpu_ops_bench" > "$out/attention_bench_${side}_r$round.log" 2>&1
+      echo "== gpu_ops_bench $side round $round"
+      grep -E "^attention \((tensor|tc)" "$out/attention_bench_${side}_r$round.log"
+      echo "== forward_profile f16 $side round $round"
+      timeout 120 "$dir/forward_profile" --model "$model" --dtype f16 --shapes 512x128,mixed,1x8192 --repeat 5 \
+        > "$out/forward_profile_f16_${side}_r$round.txt" 2>&1
+      grep -E "^(==|attention)" "$out/forward_profile_f16_${side}_r$round.txt"
     done
   done
 fi

@@ -63,6 +63,23 @@ TEST_P(BackendOpTest, Attention) {
       {{37, 5}, 3, 6, false, 2, 1, 0, true},
       {{2500, 64, 900}, 8, 64, true, 0, 0, 64, true},
   };
+  // head_dim 64 (the tensor-core kernel on CUDA) with short sequences only, as in batches of
+  // queries: odd lengths, one token, partial key tiles, padded rows with an odd output stride,
+  // many sequences; the mixed cases stay under 2048 tokens for racecheck.
+  {
+    std::vector<std::int32_t> mixed;
+    for (int total = 0; total + 128 <= 2000;) {
+      for (std::int32_t l : {65, 1, 128, 64, 17, 100}) {
+        mixed.push_back(l);
+        total += l;
+      }
+    }
+    cases.push_back({{1}, 8, 64, true, 0, 0, 0});
+    cases.push_back({{5, 1, 17, 64, 65, 1, 128, 127, 63}, 12, 64, true, 8, 3, 0, true});
+    cases.push_back({mixed, 16, 64, true, 0, 0, 0, true});
+    cases.push_back({mixed, 6, 64, false, 0, 0, 0});
+    cases.push_back({std::vector<std::int32_t>(600, 128), 8, 64, true, 0, 0, 256, true});
+  }
   // More sequences than one CUDA grid y/z dimension would hold (65535).
   if (backend_->name().rfind("cuda", 0) == 0) {
     std::vector<std::int32_t> many(70000, 1);

@@ -5,9 +5,7 @@
 // Q fragments, scores S (16 x 64 keys) and the output O (16 x 64) in registers. K/V tiles of 64
 // keys are double-buffered in shared memory with cp.async (rows past the sequence are
 // zero-filled, never read). A Q / V bias (AttentionParams::q_bias / v_bias) is added to the Q
-// fragments in registers and to the output. Scores get scale and ALiBi in F32, online softmax in
-// base 2; P is rounded to the input dtype for the P V product (as in FlashAttention), sums stay
-// F32.
+// fragments in registers and to the output. The per-tile math is attention_mma_tile.cuh's.
 //
 // ALiBi tile skipping. In base-2 units a score is s(i,j) = c q_i.k_j - b|i-j| (c = scale log2 e,
 // b = slope log2 e), so s(i,j) <= |c| |q_i| K - b|i-j| with K the largest key norm of the
@@ -21,104 +19,14 @@
 // once (short sequences are bound by that traffic).
 #include <algorithm>
 #include <cstdint>
-#include <cstring>
 
 #include "attention_launch.h"
-#include "device_util.cuh"
+#include "attention_mma_tile.cuh"
 
 namespace embd::backend::cuda {
 namespace {
 
-constexpr int kD = 64;
-constexpr int kBQ = 64;
-constexpr int kBK = 64;
-constexpr int kThreads = 128;
-constexpr int kStride = kD + 8;  // 144-byte rows: ldmatrix row addresses hit distinct banks
-constexpr float kLog2e = 1.4426950408889634f;
-
-__device__ __forceinline__ std::uint32_t smem_addr(const void* p) {
-  return static_cast<std::uint32_t>(__cvta_generic_to_shared(p));
-}
-
-// 16-byte async copy global -> shared; src_bytes 0 zero-fills the destination (src unread).
-__device__ __forceinline__ void cp_async_16(void* dst, const void* src, int src_bytes) {
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(smem_addr(dst)), "l"(src),
-               "r"(src_bytes)
-               : "memory");
-}
-__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
-template <int N>
-__device__ __forceinline__ void cp_async_wait() {
-  asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
-}
-
-__device__ __forceinline__ void ldmatrix_x4(std::uint32_t (&r)[4], const void* p) {
-  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
-               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-               : "r"(smem_addr(p))
-               : "memory");
-}
-__device__ __forceinline__ void ldmatrix_x4_trans(std::uint32_t (&r)[4], const void* p) {
-  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
-               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-               : "r"(smem_addr(p))
-               : "memory");
-}
-
-// d += a * b for one m16n8k16 tile, F32 accumulators.
-template <typename T>
-__device__ __forceinline__ void mma_16816(float (&d)[4], const std::uint32_t (&a)[4], std::uint32_t b0,
-                                          std::uint32_t b1);
-template <>
-__device__ __forceinline__ void mma_16816<__half>(float (&d)[4], const std::uint32_t (&a)[4],
-                                                  std::uint32_t b0, std::uint32_t b1) {
-  asm volatile(
-      "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
-      "{%0,%1,%2,%3};\n"
-      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-}
-template <>
-__device__ __forceinline__ void mma_16816<__nv_bfloat16>(float (&d)[4], const std::uint32_t (&a)[4],
-                                                         std::uint32_t b0, std::uint32_t b1) {
-  asm volatile(
-      "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
-      "{%0,%1,%2,%3};\n"
-      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-}
-
-// Two floats as one register of two 16-bit values, `lo` in the low half (lower column).
-template <typename T>
-__device__ __forceinline__ std::uint32_t pack2(float lo, float hi);
-template <>
-__device__ __forceinline__ std::uint32_t pack2<__half>(float lo, float hi) {
-  const __half2 v = __floats2half2_rn(lo, hi);
-  std::uint32_t u;
-  memcpy(&u, &v, 4);
-  return u;
-}
-template <>
-__device__ __forceinline__ std::uint32_t pack2<__nv_bfloat16>(float lo, float hi) {
-  const __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
-  std::uint32_t u;
-  memcpy(&u, &v, 4);
-  return u;
-}
-
-// Copies rows [row0, row0 + 64) x 64 columns of a head (src = its first row and column) into a
-// [64][kStride] shared tile; rows at or past `len` are zero-filled.
-template <typename T>
-__device__ __forceinline__ void load_tile(T* dst, const T* src, long long ld, int row0, int len) {
-  for (int c = threadIdx.x; c < 64 * 8; c += kThreads) {
-    const int r = c >> 3;
-    const int chunk = c & 7;
-    const int row = row0 + r;
-    const bool valid = row < len;
-    const T* g = src + (valid ? static_cast<long long>(row) * ld : 0) + chunk * 8;
-    cp_async_16(dst + r * kStride + chunk * 8, g, valid ? 16 : 0);
-  }
-}
+using namespace attention_mma;
 
 constexpr float kSkipLog2 = 40.0f;     // skipped weights are below 2^-kSkipLog2 of the row max
 constexpr int kNormThreads = 256;
@@ -160,10 +68,10 @@ __device__ __forceinline__ int tile_at(int step, int diag, int hi) {
 }
 
 template <typename T>
-__global__ void __launch_bounds__(kThreads) attention_mma_kernel(AttentionParams p) {
-  __shared__ __align__(128) T qs[kBQ * kStride];
-  __shared__ __align__(128) T ks[2][kBK * kStride];
-  __shared__ __align__(128) T vs[2][kBK * kStride];
+__global__ void __launch_bounds__(kThreads, 3) attention_mma_kernel(AttentionParams p) {
+  __shared__ __align__(128) T qs[kTileElems];
+  __shared__ __align__(128) T ks[2][kTileElems];
+  __shared__ __align__(128) T vs[2][kTileElems];
   __shared__ float bias_s[2][kD];  // this head's Q and V bias (AttentionParams::q_bias / v_bias)
 
   // Grid: x = query block + qblocks * sequence, y = head (reversed). The query blocks of one
@@ -183,7 +91,6 @@ __global__ void __launch_bounds__(kThreads) attention_mma_kernel(AttentionParams
   const int lane = threadIdx.x & 31;
   const int warp = threadIdx.x >> 5;
   const int g = lane >> 2;  // fragment row group
-  const int t = lane & 3;   // thread in group
 
   const int diag = qblock;  // kBQ == kBK: the key tile of the block's rows
   load_tile(qs, qg, p.qkv_ld, q0, len);
@@ -234,11 +141,8 @@ __global__ void __launch_bounds__(kThreads) attention_mma_kernel(AttentionParams
   const int nsteps = hi - lo + 1;
   const int qi0 = q0 + warp * 16 + g;  // this thread's two query rows: qi0 and qi0 + 8
   std::uint32_t qf[4][4];
-  float o[8][4];
-#pragma unroll
-  for (int n = 0; n < 8; ++n) o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.0f;
-  float m[2] = {-INFINITY, -INFINITY};
-  float l[2] = {0.0f, 0.0f};
+  RowState st;
+  st.reset();
 
   for (int step = 0; step < nsteps; ++step) {
     if (step + 1 < nsteps) {
@@ -251,88 +155,8 @@ __global__ void __launch_bounds__(kThreads) attention_mma_kernel(AttentionParams
       cp_async_wait<0>();
     }
     __syncthreads();
-    if (step == 0) {
-#pragma unroll
-      for (int kk = 0; kk < 4; ++kk) {
-        ldmatrix_x4(qf[kk], &qs[(warp * 16 + (lane & 15)) * kStride + kk * 16 + (lane >> 4) * 8]);
-        if (qb != nullptr) {
-          // Fragment j holds columns kk*16 + 2t, 2t+1 (j = 0, 1) or + 8 (j = 2, 3): Q + bias,
-          // rounded to T as a biased projection would have stored it.
-#pragma unroll
-          for (int j = 0; j < 4; ++j) {
-            const int col = kk * 16 + (j >= 2 ? 8 : 0) + 2 * t;
-            T pair[2];
-            memcpy(pair, &qf[kk][j], 4);
-            qf[kk][j] = pack2<T>(to_f32(pair[0]) + qb[col], to_f32(pair[1]) + qb[col + 1]);
-          }
-        }
-      }
-    }
-    const T* kt = ks[step & 1];
-    const T* vt = vs[step & 1];
-
-    float s[8][4];
-#pragma unroll
-    for (int n = 0; n < 8; ++n) {
-      s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.0f;
-#pragma unroll
-      for (int kk = 0; kk < 4; kk += 2) {
-        std::uint32_t b[4];
-        ldmatrix_x4(b, &kt[(n * 8 + (lane & 7)) * kStride + kk * 16 + (lane >> 3) * 8]);
-        mma_16816<T>(s[n], qf[kk], b[0], b[1]);
-        mma_16816<T>(s[n], qf[kk + 1], b[2], b[3]);
-      }
-    }
-
-    // Scale, ALiBi, mask, and the online-softmax update (rows g and g + 8).
-    const int kbase = tile_at(step, diag, hi) * kBK;
-    float mx[2] = {m[0], m[1]};
-#pragma unroll
-    for (int n = 0; n < 8; ++n) {
-#pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        const int j = kbase + n * 8 + 2 * t + (e & 1);
-        const int i = qi0 + (e >> 1) * 8;
-        float v = s[n][e] * scale2 - slope2 * fabsf(static_cast<float>(i - j));
-        if (j >= len) v = -INFINITY;
-        s[n][e] = v;
-        mx[e >> 1] = fmaxf(mx[e >> 1], v);
-      }
-    }
-    float alpha[2];
-#pragma unroll
-    for (int r = 0; r < 2; ++r) {
-      mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 1));
-      mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 2));
-      alpha[r] = exp2f(m[r] - mx[r]);  // finite mx: key kbase < len is in this tile
-      m[r] = mx[r];
-      l[r] *= alpha[r];
-    }
-#pragma unroll
-    for (int n = 0; n < 8; ++n) {
-#pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        s[n][e] = exp2f(s[n][e] - m[e >> 1]);
-        l[e >> 1] += s[n][e];
-        o[n][e] *= alpha[e >> 1];
-      }
-    }
-
-    // O += P V: score tiles 2kk and 2kk+1 form the A fragment of key step kk.
-#pragma unroll
-    for (int kk = 0; kk < 4; ++kk) {
-      const std::uint32_t a[4] = {pack2<T>(s[2 * kk][0], s[2 * kk][1]), pack2<T>(s[2 * kk][2], s[2 * kk][3]),
-                                  pack2<T>(s[2 * kk + 1][0], s[2 * kk + 1][1]),
-                                  pack2<T>(s[2 * kk + 1][2], s[2 * kk + 1][3])};
-#pragma unroll
-      for (int n = 0; n < 8; n += 2) {
-        std::uint32_t b[4];
-        ldmatrix_x4_trans(b, &vt[(kk * 16 + (lane & 7) + ((lane >> 3) & 1) * 8) * kStride + n * 8 +
-                                 (lane >> 4) * 8]);
-        mma_16816<T>(o[n], a, b[0], b[1]);
-        mma_16816<T>(o[n + 1], a, b[2], b[3]);
-      }
-    }
+    if (step == 0) load_q_fragments<T>(qf, qs, qb);
+    attend_tile<T>(qf, ks[step & 1], vs[step & 1], tile_at(step, diag, hi) * kBK, qi0, len, scale2, slope2, st);
     __syncthreads();  // this buffer is refilled by the prefetch of the next iteration
   }
 
@@ -341,28 +165,7 @@ __global__ void __launch_bounds__(kThreads) attention_mma_kernel(AttentionParams
   // 4-byte aligned (uniform over the grid), else two 16-bit stores.
   const bool paired = (reinterpret_cast<std::uintptr_t>(p.out) & 3u) == 0 && (p.out_ld & 1) == 0;
   const float* vb = p.v_bias != nullptr ? bias_s[1] : nullptr;  // out += V's bias
-#pragma unroll
-  for (int r = 0; r < 2; ++r) {
-    l[r] += __shfl_xor_sync(0xffffffffu, l[r], 1);
-    l[r] += __shfl_xor_sync(0xffffffffu, l[r], 2);
-    const int i = qi0 + r * 8;
-    if (i >= len) continue;
-    const float inv = 1.0f / l[r];
-    T* row = og + static_cast<long long>(i) * p.out_ld;
-#pragma unroll
-    for (int n = 0; n < 8; ++n) {
-      const int col = n * 8 + 2 * t;
-      const float b0 = vb != nullptr ? vb[col] : 0.0f;
-      const float b1 = vb != nullptr ? vb[col + 1] : 0.0f;
-      const float y0 = fmaf(o[n][2 * r], inv, b0), y1 = fmaf(o[n][2 * r + 1], inv, b1);
-      if (paired) {
-        *reinterpret_cast<std::uint32_t*>(row + col) = pack2<T>(y0, y1);
-      } else {
-        row[col] = from_f32<T>(y0);
-        row[col + 1] = from_f32<T>(y1);
-      }
-    }
-  }
+  store_rows<T>(st, og, p.out_ld, qi0, len, vb, paired);
 }
 
 }  // namespace

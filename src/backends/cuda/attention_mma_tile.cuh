@@ -1,0 +1,274 @@
+// The pieces of the tensor-core attention kernel (attention_mma.cu), for head_dim 64 in F16/BF16
+// with mma.sync.m16n8k16 (sm_80+, also used on sm_90): cp.async tile loads into padded shared tiles, the Q fragments of a warp's 16 query rows, one
+// 64-key step of FlashAttention-2 (S = Q K^T, scale + ALiBi + mask in F32, online softmax in
+// base 2, O += P V with P rounded to the input dtype, sums in F32), and the output rows.
+//
+// A block is 4 warps over 64 query rows; warp w owns rows 16w .. 16w+15, and each thread two of
+// them (g and g + 8, g = lane / 4) and column pairs 2t, 2t+1 of every 8-column slice (t = lane % 4).
+// Kernel files only.
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+
+#include "device_util.cuh"
+
+namespace embd::backend::cuda::attention_mma {
+
+constexpr int kD = 64;
+constexpr int kBQ = 64;
+constexpr int kBK = 64;
+constexpr int kThreads = 128;
+constexpr int kStride = kD + 8;  // 144-byte rows: ldmatrix row addresses hit distinct banks
+constexpr int kTileElems = kBK * kStride;
+constexpr float kLog2e = 1.4426950408889634f;
+
+__device__ __forceinline__ std::uint32_t smem_addr(const void* p) {
+  return static_cast<std::uint32_t>(__cvta_generic_to_shared(p));
+}
+
+// 16-byte async copy global -> shared; src_bytes 0 zero-fills the destination (src unread).
+__device__ __forceinline__ void cp_async_16(void* dst, const void* src, int src_bytes) {
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(smem_addr(dst)), "l"(src),
+               "r"(src_bytes)
+               : "memory");
+}
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
+template <int N>
+__device__ __forceinline__ void cp_async_wait() {
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
+}
+
+__device__ __forceinline__ void ldmatrix_x4(std::uint32_t (&r)[4], const void* p) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(smem_addr(p))
+               : "memory");
+}
+__device__ __forceinline__ void ldmatrix_x4_trans(std::uint32_t (&r)[4], const void* p) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(smem_addr(p))
+               : "memory");
+}
+
+// d += a * b for one m16n8k16 tile, F32 accumulators.
+template <typename T>
+__device__ __forceinline__ void mma_16816(float (&d)[4], const std::uint32_t (&a)[4], std::uint32_t b0,
+                                          std::uint32_t b1);
+template <>
+__device__ __forceinline__ void mma_16816<__half>(float (&d)[4], const std::uint32_t (&a)[4],
+                                                  std::uint32_t b0, std::uint32_t b1) {
+  asm volatile(
+      "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+      "{%0,%1,%2,%3};\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+template <>
+__device__ __forceinline__ void mma_16816<__nv_bfloat16>(float (&d)[4], const std::uint32_t (&a)[4],
+                                                         std::uint32_t b0, std::uint32_t b1) {
+  asm volatile(
+      "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+      "{%0,%1,%2,%3};\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+// 2^x on the SFU, results below 2^-126 flushed to zero: exp2f's denormal-safe form costs three more
+// instructions per score, for softmax weights far below F16/BF16 rounding of P anyway.
+__device__ __forceinline__ float exp2_ftz(float x) {
+  float y;
+  asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
+  return y;
+}
+
+// Two floats as one register of two 16-bit values, `lo` in the low half (lower column).
+template <typename T>
+__device__ __forceinline__ std::uint32_t pack2(float lo, float hi);
+template <>
+__device__ __forceinline__ std::uint32_t pack2<__half>(float lo, float hi) {
+  const __half2 v = __floats2half2_rn(lo, hi);
+  std::uint32_t u;
+  memcpy(&u, &v, 4);
+  return u;
+}
+template <>
+__device__ __forceinline__ std::uint32_t pack2<__nv_bfloat16>(float lo, float hi) {
+  const __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
+  std::uint32_t u;
+  memcpy(&u, &v, 4);
+  return u;
+}
+
+// Copies rows [row0, row0 + 64) x 64 columns of a head (src = its first row and column) into a
+// [64][kStride] shared tile; rows at or past `len` are zero-filled.
+template <typename T>
+__device__ __forceinline__ void load_tile(T* dst, const T* src, long long ld, int row0, int len) {
+  for (int c = threadIdx.x; c < 64 * 8; c += kThreads) {
+    const int r = c >> 3;
+    const int chunk = c & 7;
+    const int row = row0 + r;
+    const bool valid = row < len;
+    const T* g = src + (valid ? static_cast<long long>(row) * ld : 0) + chunk * 8;
+    cp_async_16(dst + r * kStride + chunk * 8, g, valid ? 16 : 0);
+  }
+}
+
+// The running state of a thread's two query rows: output accumulators, row maxima and sums
+// (base 2).
+struct RowState {
+  float o[8][4];
+  float m[2];
+  float l[2];
+
+  __device__ __forceinline__ void reset() {
+#pragma unroll
+    for (int n = 0; n < 8; ++n) o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.0f;
+    m[0] = m[1] = -INFINITY;
+    l[0] = l[1] = 0.0f;
+  }
+};
+
+// The A fragments of this warp's 16 query rows of the shared Q tile `qs`. With `qb` (this head's
+// Q bias, 64 floats, may be in shared memory) each value gets its bias, rounded to T as a biased
+// projection would have stored it.
+template <typename T>
+__device__ __forceinline__ void load_q_fragments(std::uint32_t (&qf)[4][4], const T* qs, const float* qb) {
+  const int lane = threadIdx.x & 31;
+  const int warp = threadIdx.x >> 5;
+  const int t = lane & 3;
+#pragma unroll
+  for (int kk = 0; kk < 4; ++kk) {
+    ldmatrix_x4(qf[kk], &qs[(warp * 16 + (lane & 15)) * kStride + kk * 16 + (lane >> 4) * 8]);
+    if (qb != nullptr) {
+      // Fragment j holds columns kk*16 + 2t, 2t+1 (j = 0, 1) or + 8 (j = 2, 3).
+#pragma unroll
+      for (int j = 0; j < 4; ++j) {
+        const int col = kk * 16 + (j >= 2 ? 8 : 0) + 2 * t;
+        T pair[2];
+        memcpy(pair, &qf[kk][j], 4);
+        qf[kk][j] = pack2<T>(to_f32(pair[0]) + qb[col], to_f32(pair[1]) + qb[col + 1]);
+      }
+    }
+  }
+}
+
+// One step over the 64 keys kbase .. kbase+63 (shared tiles kt, vt) for this thread's rows qi0
+// and qi0 + 8: S = Q K^T, s * scale2 - slope2 |i - j| (keys at or past `len` masked), online
+// softmax, O += P V. The tile must hold at least one key below `len` (row maxima stay finite).
+template <typename T>
+__device__ __forceinline__ void attend_tile(const std::uint32_t (&qf)[4][4], const T* kt, const T* vt, int kbase,
+                                            int qi0, int len, float scale2, float slope2, RowState& st) {
+  const int lane = threadIdx.x & 31;
+  const int t = lane & 3;
+  float s[8][4];
+#pragma unroll
+  for (int n = 0; n < 8; ++n) {
+    s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.0f;
+#pragma unroll
+    for (int kk = 0; kk < 4; kk += 2) {
+      std::uint32_t b[4];
+      ldmatrix_x4(b, &kt[(n * 8 + (lane & 7)) * kStride + kk * 16 + (lane >> 3) * 8]);
+      mma_16816<T>(s[n], qf[kk], b[0], b[1]);
+      mma_16816<T>(s[n], qf[kk + 1], b[2], b[3]);
+    }
+  }
+
+  // Scale and ALiBi. Row i minus key j is (qi0 - kbase - 2t) + (8 (e >> 1) - 8 n - (e & 1)): one
+  // int -> float conversion per tile, the rest constants (exact in F32 while |i - j| < 2^24). The
+  // conversions and the mask are what the SFU and the integer pipe would otherwise spend per score.
+  const float d0 = static_cast<float>(qi0 - kbase - 2 * t);
+#pragma unroll
+  for (int n = 0; n < 8; ++n) {
+#pragma unroll
+    for (int e = 0; e < 4; ++e) {
+      const float dist = fabsf(d0 + static_cast<float>(8 * (e >> 1) - 8 * n - (e & 1)));
+      s[n][e] = fmaf(s[n][e], scale2, -slope2 * dist);
+    }
+  }
+  if (kbase + kBK > len) {  // the sequence ends in this tile: mask keys j >= len
+    const int limit = len - kbase - 2 * t;
+#pragma unroll
+    for (int n = 0; n < 8; ++n) {
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        if (8 * n + (e & 1) >= limit) s[n][e] = -INFINITY;
+      }
+    }
+  }
+  // The online-softmax update (rows g and g + 8).
+  float mx[2] = {st.m[0], st.m[1]};
+#pragma unroll
+  for (int n = 0; n < 8; ++n) {
+#pragma unroll
+    for (int e = 0; e < 4; ++e) mx[e >> 1] = fmaxf(mx[e >> 1], s[n][e]);
+  }
+  float alpha[2];
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 1));
+    mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 2));
+    alpha[r] = exp2_ftz(st.m[r] - mx[r]);  // finite mx: key kbase < len is in this tile
+    st.m[r] = mx[r];
+    st.l[r] *= alpha[r];
+  }
+#pragma unroll
+  for (int n = 0; n < 8; ++n) {
+#pragma unroll
+    for (int e = 0; e < 4; ++e) {
+      s[n][e] = exp2_ftz(s[n][e] - st.m[e >> 1]);
+      st.l[e >> 1] += s[n][e];
+      st.o[n][e] *= alpha[e >> 1];
+    }
+  }
+
+  // O += P V: score tiles 2kk and 2kk+1 form the A fragment of key step kk.
+#pragma unroll
+  for (int kk = 0; kk < 4; ++kk) {
+    const std::uint32_t a[4] = {pack2<T>(s[2 * kk][0], s[2 * kk][1]), pack2<T>(s[2 * kk][2], s[2 * kk][3]),
+                                pack2<T>(s[2 * kk + 1][0], s[2 * kk + 1][1]),
+                                pack2<T>(s[2 * kk + 1][2], s[2 * kk + 1][3])};
+#pragma unroll
+    for (int n = 0; n < 8; n += 2) {
+      std::uint32_t b[4];
+      ldmatrix_x4_trans(b, &vt[(kk * 16 + (lane & 7) + ((lane >> 3) & 1) * 8) * kStride + n * 8 +
+                               (lane >> 4) * 8]);
+      mma_16816<T>(st.o[n], a, b[0], b[1]);
+      mma_16816<T>(st.o[n + 1], a, b[2], b[3]);
+    }
+  }
+}
+
+// Writes this thread's rows qi0 and qi0 + 8 (those below `len`) of O / l (+ `vb`, this head's V
+// bias, or null) to og (the head's first output row and column, row stride ld). `paired`: every
+// row start is 4-byte aligned, so a column pair is one 32-bit store.
+template <typename T>
+__device__ __forceinline__ void store_rows(RowState& st, T* og, long long ld, int qi0, int len, const float* vb,
+                                           bool paired) {
+  const int t = threadIdx.x & 3;
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    st.l[r] += __shfl_xor_sync(0xffffffffu, st.l[r], 1);
+    st.l[r] += __shfl_xor_sync(0xffffffffu, st.l[r], 2);
+    const int i = qi0 + r * 8;
+    if (i >= len) continue;
+    const float inv = 1.0f / st.l[r];
+    T* row = og + static_cast<long long>(i) * ld;
+#pragma unroll
+    for (int n = 0; n < 8; ++n) {
+      const int col = n * 8 + 2 * t;
+      const float b0 = vb != nullptr ? vb[col] : 0.0f;
+      const float b1 = vb != nullptr ? vb[col + 1] : 0.0f;
+      const float y0 = fmaf(st.o[n][2 * r], inv, b0), y1 = fmaf(st.o[n][2 * r + 1], inv, b1);
+      if (paired) {
+        *reinterpret_cast<std::uint32_t*>(row + col) = pack2<T>(y0, y1);
+      } else {
+        row[col] = from_f32<T>(y0);
+        row[col + 1] = from_f32<T>(y1);
+      }
+    }
+  }
+}
+
+}  // namespace embd::backend::cuda::attention_mma
