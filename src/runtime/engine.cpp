@@ -25,7 +25,8 @@ namespace embd {
 
 namespace {
 
-// Texts per request below which tokenising on the calling thread beats waking the pool.
+// Texts per request below which tokenising on the calling thread beats waking the pool (unless
+// they hold tokenizer::kParallelTextBytes of text).
 constexpr std::size_t kPoolTokenizeMinTexts = 16;
 // Requests with at least this much text (about half a device batch of tokens) are queued in two
 // parts when splitting is on; the first part holds this fraction of the text.
@@ -176,10 +177,10 @@ Result<std::vector<std::vector<std::int32_t>>> Engine::Impl::encode(
   tokenizer::EncodeOptions eo;
   eo.max_length = limit;
   eo.direction = direction;
-  const bool long_text = std::any_of(texts.begin(), texts.end(), [](const std::string& t) {
-    return t.size() >= tokenizer::kParallelTextBytes;
-  });
-  ThreadPool* pool = texts.size() >= kPoolTokenizeMinTexts || long_text ? tokenize_pool.get() : nullptr;
+  std::size_t bytes = 0;
+  for (const auto& t : texts) bytes += t.size();
+  ThreadPool* pool = texts.size() >= kPoolTokenizeMinTexts || bytes >= tokenizer::kParallelTextBytes
+                         ? tokenize_pool.get() : nullptr;
   auto encodings = tokenizer->encode_batch(texts, eo, pool);
   std::vector<std::vector<std::int32_t>> ids(texts.size());
   for (std::size_t i = 0; i < texts.size(); ++i) {

@@ -21,8 +21,9 @@
 
 namespace embd::tokenizer {
 
-// Texts at least this long are split over the pool when encode_batch() has few texts (exact:
-// cut at whitespace), so one long document does not tokenise on one thread.
+// Batches with at least this much text are worth a pool (the Engine hands it over then). On a
+// pool, encode_batch() also cuts long texts into pieces when it has few texts (exact: cut at
+// whitespace), so one long document does not tokenise on one thread.
 constexpr std::size_t kParallelTextBytes = 16u << 10;
 
 struct EncodeOptions {

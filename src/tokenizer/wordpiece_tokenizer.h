@@ -60,16 +60,10 @@ class WordPieceTokenizer final : public Tokenizer {
   // `offsets` each id's source bytes in `text`.
   void encode_body(std::string_view text, std::vector<std::int32_t>& out,
                    std::vector<TokenOffsets>* offsets = nullptr) const;
-  // encode_body of a long text on `pool`: the text is cut at ASCII whitespace into pieces
-  // encoded at once and concatenated. Exact: whitespace ends every word and never belongs to a
-  // token (no added token contains whitespace, or this runs on one thread).
-  void encode_body_parallel(std::string_view text, std::vector<std::int32_t>& out, ThreadPool& pool) const;
 
  private:
   explicit WordPieceTokenizer(TokenizerSpec spec) : spec_(std::move(spec)) {}
   Status build();
-  // encode(), with a long text's body spread over `pool` when given.
-  Result<Encoding> encode_on(std::string_view text, const EncodeOptions& options, ThreadPool* pool) const;
   // Specials and truncation around an encoded body.
   Result<Encoding> finish(const std::vector<std::int32_t>& body, const std::vector<TokenOffsets>* body_offsets,
                           const EncodeOptions& options) const;

@@ -394,6 +394,65 @@ TEST(Tokenizer, LongTextOverPoolMatchesOneThread) {
       << bad[0].status().message();
 }
 
+// Every batch size, from a couple of texts (one-text blocks) to many (blocks of 8), encodes
+// each text exactly as encode() does, in order.
+TEST(Tokenizer, BatchOfAnySizeOverPoolMatchesSerial) {
+  const auto& tok = fixture();
+  auto records = read_goldens(fixtures_dir() / "goldens" / "tokenizer.jsonl");
+  ThreadPool pool(4);
+  for (std::size_t n : {2u, 3u, 7u, 8u, 9u, 16u, 17u, 33u, 100u}) {
+    std::vector<std::string> texts;
+    for (std::size_t i = 0; i < n; ++i) texts.push_back(records[(i * 13) % records.size()].text);
+    auto batch = tok.encode_batch(texts, {}, &pool);
+    ASSERT_EQ(batch.size(), n);
+    for (std::size_t i = 0; i < n; ++i) {
+      auto alone = tok.encode(texts[i], {});
+      ASSERT_TRUE(batch[i].ok() && alone.ok()) << n << " " << i;
+      EXPECT_EQ(batch[i]->ids, alone->ids) << n << " " << i;
+    }
+  }
+}
+
+// A few long texts beside short ones: the long ones are cut into pieces spread over the pool
+// together with the short texts, and every result matches encode(), with truncation on both
+// sides, with offsets (never cut), and with invalid UTF-8 in a later piece of one text (the
+// error names the same byte offset as encode()'s).
+TEST(Tokenizer, FewLongTextsCutOverPoolMatchSerial) {
+  const auto& tok = fixture();
+  auto records = read_goldens(fixtures_dir() / "goldens" / "tokenizer.jsonl");
+  std::vector<std::string> texts(5);
+  for (std::size_t t = 0; t < texts.size(); ++t) {
+    const std::size_t target = t == 1 ? 40 : t == 3 ? 1 : 10 + 3 * t;  // KB; text 3 stays short
+    for (std::size_t i = t; texts[t].size() < target * 1024; ++i) {
+      texts[t] += records[i % records.size()].text;
+      texts[t] += i % 4 == 0 ? "\n" : i % 4 == 1 ? " [MASK] " : i % 4 == 2 ? "\t" : "  ";
+    }
+  }
+  ThreadPool pool(4);
+  for (EncodeOptions opts : {EncodeOptions{}, EncodeOptions{512, TruncationDirection::kRight, true},
+                             EncodeOptions{300, TruncationDirection::kLeft, true},
+                             EncodeOptions{0, TruncationDirection::kRight, true, true}}) {
+    auto batch = tok.encode_batch(texts, opts, &pool);
+    ASSERT_EQ(batch.size(), texts.size());
+    for (std::size_t t = 0; t < texts.size(); ++t) {
+      auto alone = tok.encode(texts[t], opts);
+      ASSERT_TRUE(batch[t].ok() && alone.ok()) << t;
+      EXPECT_EQ(batch[t]->ids, alone->ids) << t;
+      EXPECT_EQ(batch[t]->untruncated_length, alone->untruncated_length) << t;
+      EXPECT_EQ(batch[t]->offsets.size(), alone->offsets.size()) << t;
+    }
+  }
+  std::vector<std::string> broken = texts;
+  broken[1].insert(30 * 1024, "\xc3");  // a lead byte without its continuation, deep in text 1
+  broken[1].insert(35 * 1024, "\xff");
+  auto batch = tok.encode_batch(broken, {}, &pool);
+  auto alone = tok.encode(broken[1], {});
+  ASSERT_FALSE(alone.ok());
+  ASSERT_FALSE(batch[1].ok());
+  EXPECT_EQ(batch[1].status().message(), alone.status().message());
+  for (std::size_t t : {0u, 2u, 3u, 4u}) EXPECT_TRUE(batch[t].ok()) << t;
+}
+
 TEST(Tokenizer, BatchReportsItemErrors) {
   ThreadPool pool(2);
   std::vector<std::string> texts(40, "fine text");
