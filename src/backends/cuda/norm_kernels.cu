@@ -122,6 +122,9 @@ __global__ void __launch_bounds__(kNormThreads) add_layernorm_kernel(AddLnParams
 
 constexpr int kWarpRows = 8;              // rows (warps) per block
 constexpr int kLaneChunks = 8;            // at most 8 chunks of 4 columns per lane: width <= 1024
+// Widths up to 512 (4 chunks) get kernels sized for 4 chunks: 40 registers instead of 59-76, so 6
+// blocks per SM instead of 4, i.e. 1.5x the rows (and loads) in flight for a memory-bound kernel.
+constexpr int kSmallLaneChunks = 4;
 constexpr long long kChunkCols = 32 * 4;  // columns one chunk step covers across the warp
 
 // Whether a row of `width` elements at `p` with stride `ld` suits the warp kernels.
@@ -132,19 +135,19 @@ bool warp_row_ok(const void* p, long long width, long long ld) {
 }
 
 // LayerNorm of the row a warp holds (v[c] = columns (c * 32 + lane) * 4 .. + 3), written to out.
-template <typename TOut>
-__device__ __forceinline__ void warp_normalize(float (&v)[kLaneChunks][4], int chunks, long long n,
+template <int kMaxChunks, typename TOut>
+__device__ __forceinline__ void warp_normalize(float (&v)[kMaxChunks][4], int chunks, long long n,
                                                const float* gamma, const float* beta, float eps, TOut* out) {
   const int lane = threadIdx.x & 31;
   float s = 0.0f;
 #pragma unroll
-  for (int c = 0; c < kLaneChunks; ++c) {
+  for (int c = 0; c < kMaxChunks; ++c) {
     if (c < chunks) s += (v[c][0] + v[c][1]) + (v[c][2] + v[c][3]);
   }
   const float mean = warp_sum(s) / static_cast<float>(n);
   float q = 0.0f;
 #pragma unroll
-  for (int c = 0; c < kLaneChunks; ++c) {
+  for (int c = 0; c < kMaxChunks; ++c) {
     if (c >= chunks) continue;
 #pragma unroll
     for (int e = 0; e < 4; ++e) {
@@ -154,7 +157,7 @@ __device__ __forceinline__ void warp_normalize(float (&v)[kLaneChunks][4], int c
   }
   const float rstd = rsqrtf(warp_sum(q) / static_cast<float>(n) + eps);
 #pragma unroll
-  for (int c = 0; c < kLaneChunks; ++c) {
+  for (int c = 0; c < kMaxChunks; ++c) {
     if (c >= chunks) continue;
     const long long col = (static_cast<long long>(c) * 32 + lane) * 4;
     float g[4], b[4], y[4];
@@ -167,11 +170,11 @@ __device__ __forceinline__ void warp_normalize(float (&v)[kLaneChunks][4], int c
 }
 
 // v[c] (+)= the lane's columns of `src`.
-template <typename T>
-__device__ __forceinline__ void warp_accumulate(float (&v)[kLaneChunks][4], int chunks, const T* src, bool first) {
+template <int kMaxChunks, typename T>
+__device__ __forceinline__ void warp_accumulate(float (&v)[kMaxChunks][4], int chunks, const T* src, bool first) {
   const int lane = threadIdx.x & 31;
 #pragma unroll
-  for (int c = 0; c < kLaneChunks; ++c) {
+  for (int c = 0; c < kMaxChunks; ++c) {
     if (c >= chunks) continue;
     float x[4];
     load4(src + (static_cast<long long>(c) * 32 + lane) * 4, x);
@@ -180,12 +183,13 @@ __device__ __forceinline__ void warp_accumulate(float (&v)[kLaneChunks][4], int 
   }
 }
 
-template <typename TTab, typename TOut>
-__global__ void __launch_bounds__(kWarpRows * 32) embed_layernorm_warp_kernel(EmbedLnParams p) {
+template <int kMaxChunks, typename TTab, typename TOut>
+__global__ void __launch_bounds__(kWarpRows * 32, kMaxChunks <= kSmallLaneChunks ? 6 : 1)
+    embed_layernorm_warp_kernel(EmbedLnParams p) {
   const long long t = static_cast<long long>(blockIdx.x) * kWarpRows + (threadIdx.x >> 5);
   if (t >= p.tokens) return;  // uniform over the warp
   const int chunks = static_cast<int>(p.width / kChunkCols);
-  float v[kLaneChunks][4];
+  float v[kMaxChunks][4];
   warp_accumulate(v, chunks, static_cast<const TTab*>(p.word) + static_cast<long long>(p.ids[t]) * p.word_ld, true);
   if (p.type_table != nullptr) {
     const long long tid = p.type_ids != nullptr ? p.type_ids[t] : 0;
@@ -198,12 +202,13 @@ __global__ void __launch_bounds__(kWarpRows * 32) embed_layernorm_warp_kernel(Em
   warp_normalize(v, chunks, p.width, p.gamma, p.beta, p.eps, static_cast<TOut*>(p.out) + t * p.out_ld);
 }
 
-template <typename T>
-__global__ void __launch_bounds__(kWarpRows * 32) add_layernorm_warp_kernel(AddLnParams p) {
+template <int kMaxChunks, typename T>
+__global__ void __launch_bounds__(kWarpRows * 32, kMaxChunks <= kSmallLaneChunks ? 6 : 1)
+    add_layernorm_warp_kernel(AddLnParams p) {
   const long long t = static_cast<long long>(blockIdx.x) * kWarpRows + (threadIdx.x >> 5);
   if (t >= p.rows) return;  // uniform over the warp
   const int chunks = static_cast<int>(p.width / kChunkCols);
-  float v[kLaneChunks][4];
+  float v[kMaxChunks][4];
   warp_accumulate(v, chunks, static_cast<const T*>(p.x) + t * p.x_ld, true);
   if (p.bias != nullptr) warp_accumulate(v, chunks, p.bias, false);
   if (p.residual != nullptr) warp_accumulate(v, chunks, static_cast<const T*>(p.residual) + t * p.residual_ld, false);
@@ -224,7 +229,11 @@ cudaError_t launch_embed_typed(const EmbedLnParams& p, cudaStream_t stream) {
       warp_row_ok<TTab>(p.word, p.width, p.word_ld) &&
       (p.type_table == nullptr || warp_row_ok<TTab>(p.type_table, p.width, p.type_ld)) &&
       (p.pos_table == nullptr || warp_row_ok<TTab>(p.pos_table, p.width, p.pos_ld))) {
-    embed_layernorm_warp_kernel<TTab, TOut><<<warp_grid(p.tokens), kWarpRows * 32, 0, stream>>>(p);
+    if (p.width <= kSmallLaneChunks * kChunkCols) {
+      embed_layernorm_warp_kernel<kSmallLaneChunks, TTab, TOut><<<warp_grid(p.tokens), kWarpRows * 32, 0, stream>>>(p);
+    } else {
+      embed_layernorm_warp_kernel<kLaneChunks, TTab, TOut><<<warp_grid(p.tokens), kWarpRows * 32, 0, stream>>>(p);
+    }
     return cudaGetLastError();
   }
   constexpr int kTab = static_cast<int>(sizeof(TTab));
@@ -245,7 +254,11 @@ cudaError_t launch_add_typed(const AddLnParams& p, cudaStream_t stream) {
       warp_row_ok<T>(p.out, p.width, p.out_ld) &&
       warp_row_ok<T>(p.x, p.width, p.x_ld) &&
       (p.residual == nullptr || warp_row_ok<T>(p.residual, p.width, p.residual_ld))) {
-    add_layernorm_warp_kernel<T><<<warp_grid(p.rows), kWarpRows * 32, 0, stream>>>(p);
+    if (p.width <= kSmallLaneChunks * kChunkCols) {
+      add_layernorm_warp_kernel<kSmallLaneChunks, T><<<warp_grid(p.rows), kWarpRows * 32, 0, stream>>>(p);
+    } else {
+      add_layernorm_warp_kernel<kLaneChunks, T><<<warp_grid(p.rows), kWarpRows * 32, 0, stream>>>(p);
+    }
     return cudaGetLastError();
   }
   constexpr int kBytes = static_cast<int>(sizeof(T));
