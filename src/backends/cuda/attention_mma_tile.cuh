@@ -23,10 +23,6 @@ constexpr int kStride = kD + 8;  // 144-byte rows: ldmatrix row addresses hit di
 constexpr int kTileElems = kBK * kStride;
 constexpr float kLog2e = 1.4426950408889634f;
 
-__device__ __forceinline__ std::uint32_t smem_addr(const void* p) {
-  return static_cast<std::uint32_t>(__cvta_generic_to_shared(p));
-}
-
 // 16-byte async copy global -> shared; src_bytes 0 zero-fills the destination (src unread).
 __device__ __forceinline__ void cp_async_16(void* dst, const void* src, int src_bytes) {
   asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(smem_addr(dst)), "l"(src),
@@ -81,24 +77,6 @@ __device__ __forceinline__ float exp2_ftz(float x) {
   float y;
   asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
   return y;
-}
-
-// Two floats as one register of two 16-bit values, `lo` in the low half (lower column).
-template <typename T>
-__device__ __forceinline__ std::uint32_t pack2(float lo, float hi);
-template <>
-__device__ __forceinline__ std::uint32_t pack2<__half>(float lo, float hi) {
-  const __half2 v = __floats2half2_rn(lo, hi);
-  std::uint32_t u;
-  memcpy(&u, &v, 4);
-  return u;
-}
-template <>
-__device__ __forceinline__ std::uint32_t pack2<__nv_bfloat16>(float lo, float hi) {
-  const __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
-  std::uint32_t u;
-  memcpy(&u, &v, 4);
-  return u;
 }
 
 // Copies rows [row0, row0 + 64) x 64 columns of a head (src = its first row and column) into a

@@ -1,5 +1,5 @@
 // Device-side helpers for the CUDA kernels: F32 <-> storage conversions (round to nearest even),
-// 16-byte vector loads/stores, activations in F32, warp/block reductions and the dtype dispatch
+// 16-byte vector loads/stores, float pairs packed to 16 bits, shared-memory addresses, activations in F32, warp/block reductions and the dtype dispatch
 // macro. Kernel files only.
 #pragma once
 
@@ -8,6 +8,7 @@
 #include <cuda_runtime.h>
 
 #include <cstdint>
+#include <cstring>
 
 #include "launch_common.h"
 
@@ -89,6 +90,30 @@ __device__ __forceinline__ void store4(T* p, const float (&v)[4]) {
 #pragma unroll
   for (int i = 0; i < 4; ++i) e[i] = from_f32<T>(v[i]);
   *reinterpret_cast<uint2*>(p) = raw;
+}
+
+// Two floats rounded to a 16-bit T and packed into one register, `lo` in the low half (the lower
+// column): one 32-bit store writes both.
+template <typename T>
+__device__ __forceinline__ std::uint32_t pack2(float lo, float hi);
+template <>
+__device__ __forceinline__ std::uint32_t pack2<__half>(float lo, float hi) {
+  const __half2 v = __floats2half2_rn(lo, hi);
+  std::uint32_t u;
+  memcpy(&u, &v, 4);
+  return u;
+}
+template <>
+__device__ __forceinline__ std::uint32_t pack2<__nv_bfloat16>(float lo, float hi) {
+  const __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
+  std::uint32_t u;
+  memcpy(&u, &v, 4);
+  return u;
+}
+
+// The shared-window address of a pointer into shared memory, as PTX's shared-space operands take it.
+__device__ __forceinline__ std::uint32_t smem_addr(const void* p) {
+  return static_cast<std::uint32_t>(__cvta_generic_to_shared(p));
 }
 
 // Exact GELU (erf form), as in BERT / JinaBERT reference code; not the tanh approximation.

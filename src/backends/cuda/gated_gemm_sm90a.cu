@@ -40,10 +40,6 @@ static_assert(sizeof(CUtensorMap) == sizeof(GatedGemmWeightMap), "CUtensorMap is
 
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
 
-__device__ __forceinline__ std::uint32_t smem_addr(const void* p) {
-  return static_cast<std::uint32_t>(__cvta_generic_to_shared(p));
-}
-
 __device__ __forceinline__ void mbar_init(std::uint64_t* bar, unsigned count) {
   asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;" ::"r"(smem_addr(bar)), "r"(count));
 }
@@ -154,17 +150,6 @@ __device__ __forceinline__ float gate(float g, float u) {
   return activate(g, Act) * u;  // Act is a constant here: the switch folds away
 }
 
-template <typename T>
-__device__ __forceinline__ void store_pair(T* p, float a, float b);
-template <>
-__device__ __forceinline__ void store_pair<__half>(__half* p, float a, float b) {
-  *reinterpret_cast<__half2*>(p) = __floats2half2_rn(a, b);
-}
-template <>
-__device__ __forceinline__ void store_pair<__nv_bfloat16>(__nv_bfloat16* p, float a, float b) {
-  *reinterpret_cast<__nv_bfloat162*>(p) = __floats2bfloat162_rn(a, b);
-}
-
 #endif  // __CUDA_ARCH_FEAT_SM90_ALL
 
 template <typename T, ActKind Act>
@@ -255,8 +240,8 @@ __global__ void __launch_bounds__(kThreads, 1)
 #pragma unroll
         for (int right = 0; right < 2; ++right) {
           const int e = 2 * half + 4 * right;
-          store_pair(dst + g * 16 + 8 * right, gate<Act>(d[g][e], d[g + 8][e]),
-                     gate<Act>(d[g][e + 1], d[g + 8][e + 1]));
+          *reinterpret_cast<std::uint32_t*>(dst + g * 16 + 8 * right) =
+              pack2<T>(gate<Act>(d[g][e], d[g + 8][e]), gate<Act>(d[g][e + 1], d[g + 8][e + 1]));
         }
       }
     }
