@@ -33,6 +33,12 @@ constexpr std::size_t kPoolTokenizeMinTexts = 16;
 constexpr std::size_t kSplitMinBytes = 32 * 1024;
 constexpr std::size_t kHeadFraction = 4;
 
+std::size_t text_bytes(std::span<const std::string> texts) {
+  std::size_t bytes = 0;
+  for (const auto& t : texts) bytes += t.size();
+  return bytes;
+}
+
 template <typename T>
 std::future<T> ready_future(T value) {
   std::promise<T> p;
@@ -177,9 +183,7 @@ Result<std::vector<std::vector<std::int32_t>>> Engine::Impl::encode(
   tokenizer::EncodeOptions eo;
   eo.max_length = limit;
   eo.direction = direction;
-  std::size_t bytes = 0;
-  for (const auto& t : texts) bytes += t.size();
-  ThreadPool* pool = texts.size() >= kPoolTokenizeMinTexts || bytes >= tokenizer::kParallelTextBytes
+  ThreadPool* pool = texts.size() >= kPoolTokenizeMinTexts || text_bytes(texts) >= tokenizer::kParallelTextBytes
                          ? tokenize_pool.get() : nullptr;
   auto encodings = tokenizer->encode_batch(texts, eo, pool);
   std::vector<std::vector<std::int32_t>> ids(texts.size());
@@ -264,8 +268,7 @@ void Engine::Impl::submit(Result<Prepared> prepared, const EmbedOptions& options
 
 std::size_t Engine::Impl::head_part(const std::vector<std::string>& texts) const {
   if (!split_large_requests || texts.size() < 2) return 0;
-  std::size_t total = 0;
-  for (const auto& t : texts) total += t.size();
+  const std::size_t total = text_bytes(texts);
   if (total < kSplitMinBytes) return 0;
   std::size_t head = 0, bytes = 0;
   while (head + 1 < texts.size() && bytes * kHeadFraction < total) bytes += texts[head++].size();
