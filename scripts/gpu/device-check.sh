@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Runs on the GPU machine (the bundle comes from scripts/gpu/make-bundle.sh): unpacks the bundle built here, runs the
 # GPU tests, compute-sanitizer and the kernel benchmark, and leaves logs in $OUT.
-#   scripts/gpu/device-check.sh BUNDLE.tar.xz [tests|bench|all|gated|attention]
-# gated: the fused gated-MLP kernel alone (its tests, memcheck, against cuBLASLt + GLU in the same
-# run, and whole batches with --fused-glu 1 and 0), for iterating on that kernel.
+#   scripts/gpu/device-check.sh BUNDLE.tar.xz [tests|bench|all|gated|attention]   (NO_RACECHECK=1: no racecheck)
+# gated: the fused gated-MLP kernel alone (its tests, memcheck, racecheck unless NO_RACECHECK is set),
+# then gpu_ops_bench --gated-only and whole batches (forward_profile), alternating with the builds
+# named in AB="name=bundle.tar.xz ..." for a same-run A/B; for iterating on that kernel.
 # attention: the attention kernels alone (their tests, memcheck, racecheck unless NO_RACECHECK is
 # set), then gpu_ops_bench's attention rows and whole batches (forward_profile), alternating with
 # the builds named in AB="name=bundle.tar.xz ..." for a same-run A/B.
@@ -28,8 +29,9 @@ if [[ $what == tests || $what == all ]]; then
   if command -v compute-sanitizer >/dev/null || [[ -x /usr/local/cuda/bin/compute-sanitizer ]]; then
     cs=$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)
     run memcheck timeout 150 "$cs" --tool memcheck --error-exitcode 9 "$bin/backend_ops_tests" --gtest_brief=1 --gtest_filter='*cuda*'
-    # The kernels that share memory between threads (cuBLAS is not ours to check).
-    EMBD_TEST_SHORT=1 run racecheck timeout 400 "$cs" --tool racecheck --error-exitcode 9 "$bin/backend_ops_tests" --gtest_brief=1 \
+    # The kernels that share memory between threads (cuBLAS is not ours to check); NO_RACECHECK
+    # skips it (~6 minutes).
+    [[ -z ${NO_RACECHECK:-} ]] && EMBD_TEST_SHORT=1 run racecheck timeout 400 "$cs" --tool racecheck --error-exitcode 9 "$bin/backend_ops_tests" --gtest_brief=1 \
       --gtest_filter='*.Attention/cuda*:*LayerNorm*/cuda*:*.Pool/cuda*:*.GatedLinear/cuda*'
   fi
 fi
@@ -37,22 +39,42 @@ if [[ $what == bench || $what == all ]]; then
   run gpu_ops_bench "$bin/gpu_ops_bench"
   tail -n 60 "$out/gpu_ops_bench.log"
 fi
-if [[ $what == gated ]]; then
-  run gated_ops timeout 120 "$bin/backend_ops_tests" --gtest_brief=1 --gtest_filter='*Gated*:*Glu*:*Linear*'
-  cs=$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)
-  [[ -x $cs ]] && run gated_memcheck timeout 200 "$cs" --tool memcheck --error-exitcode 9 "$bin/backend_ops_tests" \
-    --gtest_brief=1 --gtest_filter='*GatedLinear*/cuda*'
-  run gated_bench timeout 200 "$bin/gpu_ops_bench" --gated-only
-  grep -E "^(gated|peak)" "$out/gated_bench.log"
+# Other builds to compare with, as NAME=BUNDLE words in $AB (bundles of bin/gpu_ops_bench and
+# bin/forward_profile), unpacked for a same-run A/B; prints the sides, this build ("new") last.
+ab_sides() {
+  local sides="" v name
+  for v in ${AB:-}; do
+    name=${v%%=*}; mkdir -p "/tmp/embd-$name"; tar -xJf "${v#*=}" -C "/tmp/embd-$name"; sides="$sides $name"
+  done
+  echo "$sides new"
+}
+side_bin() { [[ $1 == new ]] && echo "$bin" || echo "/tmp/embd-$1/bin"; }
+synthetic_model() {
   model=/tmp/small-en
   [[ -f $model/model.safetensors ]] || "$bin/make_synthetic_model" --out "$model" --dtype f16 \
     --tokenizer tests/fixtures/models/tiny-jina/tokenizer.json > "$out/model.log" 2>&1
-  for dt in f16 bf16; do
-    for fused in 1 0; do
-      echo "== forward_profile $dt fused-glu $fused"
-      timeout 120 "$bin/forward_profile" --model "$model" --dtype $dt --shapes 512x128,mixed,1x8192 \
-        --fused-glu $fused > "$out/forward_profile_${dt}_fused$fused.txt" 2>&1
-      grep -E "^(==|gated|linear 512->4096|glu)" "$out/forward_profile_${dt}_fused$fused.txt"
+}
+if [[ $what == gated ]]; then
+  cs=$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)
+  run gated_ops timeout 120 "$bin/backend_ops_tests" --gtest_brief=1 --gtest_filter='*Gated*:*Glu*:*Linear*'
+  [[ -x $cs ]] && run gated_memcheck timeout 200 "$cs" --tool memcheck --error-exitcode 9 "$bin/backend_ops_tests" \
+    --gtest_brief=1 --gtest_filter='*GatedLinear*/cuda*'
+  [[ -x $cs && -z ${NO_RACECHECK:-} ]] && EMBD_TEST_SHORT=1 run gated_racecheck timeout 300 "$cs" --tool racecheck \
+    --error-exitcode 9 "$bin/backend_ops_tests" --gtest_brief=1 --gtest_filter='*GatedLinear*/cuda*'
+  synthetic_model
+  sides=$(ab_sides)
+  for round in 1 2; do
+    for side in $sides; do
+      dir=$(side_bin "$side")
+      timeout 200 "$dir/gpu_ops_bench" --gated-only > "$out/gated_bench_${side}_r$round.log" 2>&1
+      echo "== gpu_ops_bench --gated-only $side round $round"
+      grep -E "^(gated|peak)" "$out/gated_bench_${side}_r$round.log"
+      for dt in f16 bf16; do
+        echo "== forward_profile $dt $side round $round"
+        timeout 120 "$dir/forward_profile" --model "$model" --dtype $dt --shapes 512x128,128x128,mixed,1x8192 \
+          --repeat 5 > "$out/forward_profile_${dt}_${side}_r$round.txt" 2>&1
+        grep -E "^(==|gated)" "$out/forward_profile_${dt}_${side}_r$round.txt"
+      done
     done
   done
 fi
@@ -63,18 +85,11 @@ if [[ $what == attention ]]; then
     --gtest_brief=1 --gtest_filter='*.Attention/cuda*'
   [[ -x $cs && -z ${NO_RACECHECK:-} ]] && EMBD_TEST_SHORT=1 run attention_racecheck timeout 300 "$cs" --tool racecheck \
     --error-exitcode 9 "$bin/backend_ops_tests" --gtest_brief=1 --gtest_filter='*.Attention/cuda*'
-  model=/tmp/small-en
-  [[ -f $model/model.safetensors ]] || "$bin/make_synthetic_model" --out "$model" --dtype f16 \
-    --tokenizer tests/fixtures/models/tiny-jina/tokenizer.json > "$out/model.log" 2>&1
-  # Other builds to compare with, as NAME=BUNDLE words in $AB (bundles of bin/gpu_ops_bench and
-  # bin/forward_profile), run alternately with this one.
-  sides="new"
-  for v in ${AB:-}; do
-    name=${v%%=*}; mkdir -p "/tmp/embd-$name"; tar -xJf "${v#*=}" -C "/tmp/embd-$name"; sides="$name $sides"
-  done
+  synthetic_model
+  sides=$(ab_sides)
   for round in 1 2; do
     for side in $sides; do
-      dir=$bin; [[ $side != new ]] && dir=/tmp/embd-$side/bin
+      dir=$(side_bin "$side")
       timeout 300 "$dir/gpu_ops_bench" > "$out/attention_bench_${side}_r$round.log" 2>&1
       echo "== gpu_ops_bench $side round $round"
       grep -E "^attention \((tensor|tc)" "$out/attention_bench_${side}_r$round.log"

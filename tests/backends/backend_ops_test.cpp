@@ -271,6 +271,9 @@ TEST_P(BackendOpTest, GatedLinear) {
       // jina-embeddings-v2-small-en's shape: partial, single and multi-tile row counts.
       {{1, 7, 128, 129, 520}, 512, 2048, true, Activation::kGeluErf, 0, 0, DType::kF32, true},
       {{8192}, 64, 128, true, Activation::kGeluErf, 0, 0, DType::kF16, true},
+      // Several tiles per block on Hopper (the stage ring wraps inside and across tiles), and a
+      // last 64-row tile whose cluster partner lies wholly past the rows.
+      {{2100}, 128, 1024, true, Activation::kGeluErf, 0, 0, DType::kF16, true},
       {{3, 300}, 768, 384, false, Activation::kRelu, 8, 2, DType::kBF16, true},
       {{5, 64}, 64, 256, false, Activation::kGeluErf, 0, 6, DType::kF32, true},
       {{9}, 100, 33, true, Activation::kGeluErf, 1, 1, DType::kF32, false},

@@ -1,13 +1,29 @@
 // The fused gated-MLP projection (see gated_gemm_launch.h) for Hopper: TMA + wgmma, warp
 // specialised and persistent.
 //
-// A block (3 warpgroups, one per SM) loops over output tiles of 128 rows x 128 outputs. Warpgroup
-// 0 is the producer: one thread issues TMA loads of the x tile [128 x 64] and the interleaved
-// weight tile [256 x 64] into a ring of kStages shared-memory stages (128-byte swizzle, the layout
-// wgmma reads), signalling "full" mbarriers. Warpgroups 1 and 2 each own 64 rows: per stage they
-// issue four m64n256k16 wgmmas (F32 accumulators in registers), then release the stage on its
-// "empty" mbarrier. The producer runs ahead into the next tile while the consumers apply the GLU:
-// accumulator column c (activated half) and c + 128 (other half) sit in the same thread.
+// A block (3 warpgroups, one per SM) loops over output tiles of 64 rows x 128 outputs. Warpgroup 0
+// is the producer: one thread issues TMA loads of the x tile [64 x 64] and the interleaved weight
+// tile [256 x 64] into a ring of kStages shared-memory stages (128-byte swizzle, the layout wgmma
+// reads), signalling "full" mbarriers. Warpgroups 1 and 2 take the block's tiles in turn ("ping
+// pong"): per stage the owner issues four m64n256k16 wgmmas (F32 accumulators in registers), then
+// releases the stage on its "empty" mbarrier. While one warpgroup applies the GLU to a finished
+// tile and stores it, the other keeps the tensor cores busy with the next tile; accumulator
+// column c (activated half) and c + 128 (other half) sit in the same thread.
+//
+// Blocks run in clusters of two that take vertically adjacent tiles (same weight rows, the next
+// 64 rows of x). Each block loads half of the shared weight tile and multicasts it into both
+// blocks' shared memory, halving the weight's reads from L2. A stage is therefore refilled only
+// once the owning warpgroups of both blocks have released it: each of their warps arrives on the
+// "empty" barrier of both blocks.
+//
+// The epilogue is what kept the tensor cores idle: with it skipped, the earlier cooperative kernel
+// (both warpgroups on one 128-row tile) ran in 0.35 instead of 0.50 ms at 65,536 rows (H200). So
+// besides the turns above, the GELU is a short polynomial (normal_cdf.h) instead of erff, and the
+// outputs go to a staging tile in shared memory and leave by TMA stores that run on while the
+// warpgroup starts its next tile (stored from registers, a warp's 32-bit stores covered half a
+// 32-byte sector at a time). Alone, each of these four changes gained 0-4%; the GELU and the TMA
+// stores together 8-11%; all four 12-16% (gpu_ops_bench, 16k and 65k rows). An
+// output that TMA cannot address (row stride not a multiple of 16 bytes) keeps the direct stores.
 #include <cuda.h>
 #include <cudaTypedefs.h>
 #include <cuda_bf16.h>
@@ -20,175 +36,100 @@
 
 #include "device_util.cuh"
 #include "gated_gemm_launch.h"
+#include "hopper_ptx.cuh"
+#include "normal_cdf.h"
 
 namespace embd::backend::cuda {
 namespace {
 
-constexpr int kBlockM = 128;
+constexpr int kBlockM = 64;                // rows per tile: one consumer warpgroup's
 constexpr int kBlockN = kGatedGemmBlockN;  // weight rows per tile: 128 activated + 128 other
 constexpr int kOutN = kBlockN / 2;         // outputs per tile
 constexpr int kBlockK = kGatedGemmBlockK;  // 64 x 16 bits = one 128-byte swizzle row
 constexpr int kStages = 4;
 constexpr int kThreads = 384;
-constexpr int kConsumerThreads = 256;
-constexpr unsigned kATileBytes = kBlockM * kBlockK * 2;  // 16 KiB
+constexpr int kConsumers = 2;       // warpgroups taking tiles in turn
+constexpr int kConsumerWarps = 4;   // per warpgroup
+constexpr int kCluster = 2;                              // blocks sharing each weight tile
+constexpr int kBLoadRows = kBlockN / kCluster;           // weight rows each block loads
+constexpr unsigned kATileBytes = kBlockM * kBlockK * 2;  // 8 KiB
 constexpr unsigned kBTileBytes = kBlockN * kBlockK * 2;  // 32 KiB
+constexpr unsigned kBLoadBytes = kBTileBytes / kCluster;
 constexpr unsigned kStageBytes = kATileBytes + kBTileBytes;
-constexpr unsigned kSmemBytes = kStages * kStageBytes + 1024;  // + room to align to 1024
+// Per consumer warpgroup: its 64 rows x 128 outputs as two 64-column halves, each 64 rows of 128
+// bytes in the 128-byte swizzle that the TMA store reads.
+constexpr int kStoreCols = 64;
+constexpr unsigned kStoreHalfBytes = 64 * kStoreCols * 2;  // 8 KiB
+constexpr unsigned kStagingBytes = 2 * kStoreHalfBytes;     // per consumer warpgroup
+constexpr unsigned kSmemBytes = kStages * kStageBytes + 2 * kStagingBytes + 1024;  // + room to align to 1024
 
 static_assert(sizeof(CUtensorMap) == sizeof(GatedGemmWeightMap), "CUtensorMap is 128 bytes");
 
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
 
-__device__ __forceinline__ void mbar_init(std::uint64_t* bar, unsigned count) {
-  asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;" ::"r"(smem_addr(bar)), "r"(count));
-}
-
-__device__ __forceinline__ void mbar_expect_tx(std::uint64_t* bar, unsigned bytes) {
-  asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;" ::"r"(smem_addr(bar)), "r"(bytes)
-               : "memory");
-}
-
-__device__ __forceinline__ void mbar_arrive(std::uint64_t* bar) {
-  asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];" ::"r"(smem_addr(bar)) : "memory");
-}
-
-__device__ __forceinline__ void mbar_wait(std::uint64_t* bar, unsigned parity) {
-  std::uint32_t done = 0;
-  do {
-    asm volatile(
-        "{\n .reg .pred p;\n mbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\n selp.u32 %0, 1, 0, p;\n}"
-        : "=r"(done)
-        : "r"(smem_addr(bar)), "r"(parity)
-        : "memory");
-  } while (!done);
-}
-
-__device__ __forceinline__ void tma_load_2d(std::uint32_t dst, const CUtensorMap* map, int c0, int c1,
-                                            std::uint64_t* bar) {
-  asm volatile(
-      "cp.async.bulk.tensor.2d.shared::cluster.global.tile.mbarrier::complete_tx::bytes [%0], [%1, {%2, %3}], [%4];" ::
-          "r"(dst),
-      "l"(reinterpret_cast<std::uint64_t>(map)), "r"(c0), "r"(c1), "r"(smem_addr(bar))
-      : "memory");
-}
-
-// wgmma shared-memory descriptor: K-major operand, 128-byte swizzle, 8-row groups 1024 bytes
-// apart. Stepping K by 16 elements adds 32 bytes to the start address (tiles are 1024-aligned).
-__device__ __forceinline__ std::uint64_t smem_desc(std::uint32_t addr) {
-  return static_cast<std::uint64_t>((addr & 0x3FFFF) >> 4) | (static_cast<std::uint64_t>(1) << 16) |
-         (static_cast<std::uint64_t>(1024 >> 4) << 32) | (static_cast<std::uint64_t>(1) << 62);
-}
-
-__device__ __forceinline__ void wgmma_fence() { asm volatile("wgmma.fence.sync.aligned;" ::: "memory"); }
-__device__ __forceinline__ void wgmma_commit() { asm volatile("wgmma.commit_group.sync.aligned;" ::: "memory"); }
-template <int Pending>
-__device__ __forceinline__ void wgmma_wait() {
-  asm volatile("wgmma.wait_group.sync.aligned %0;" ::"n"(Pending) : "memory");
-}
-
-#define EMBD_WGMMA_OPERANDS                                                                               \
-  "+f"(d[0][0]), "+f"(d[0][1]), "+f"(d[0][2]), "+f"(d[0][3]), "+f"(d[0][4]), "+f"(d[0][5]), "+f"(d[0][6]),  \
-      "+f"(d[0][7]), "+f"(d[1][0]), "+f"(d[1][1]), "+f"(d[1][2]), "+f"(d[1][3]), "+f"(d[1][4]),             \
-      "+f"(d[1][5]), "+f"(d[1][6]), "+f"(d[1][7]), "+f"(d[2][0]), "+f"(d[2][1]), "+f"(d[2][2]),             \
-      "+f"(d[2][3]), "+f"(d[2][4]), "+f"(d[2][5]), "+f"(d[2][6]), "+f"(d[2][7]), "+f"(d[3][0]),             \
-      "+f"(d[3][1]), "+f"(d[3][2]), "+f"(d[3][3]), "+f"(d[3][4]), "+f"(d[3][5]), "+f"(d[3][6]),             \
-      "+f"(d[3][7]), "+f"(d[4][0]), "+f"(d[4][1]), "+f"(d[4][2]), "+f"(d[4][3]), "+f"(d[4][4]),             \
-      "+f"(d[4][5]), "+f"(d[4][6]), "+f"(d[4][7]), "+f"(d[5][0]), "+f"(d[5][1]), "+f"(d[5][2]),             \
-      "+f"(d[5][3]), "+f"(d[5][4]), "+f"(d[5][5]), "+f"(d[5][6]), "+f"(d[5][7]), "+f"(d[6][0]),             \
-      "+f"(d[6][1]), "+f"(d[6][2]), "+f"(d[6][3]), "+f"(d[6][4]), "+f"(d[6][5]), "+f"(d[6][6]),             \
-      "+f"(d[6][7]), "+f"(d[7][0]), "+f"(d[7][1]), "+f"(d[7][2]), "+f"(d[7][3]), "+f"(d[7][4]),             \
-      "+f"(d[7][5]), "+f"(d[7][6]), "+f"(d[7][7]), "+f"(d[8][0]), "+f"(d[8][1]), "+f"(d[8][2]),             \
-      "+f"(d[8][3]), "+f"(d[8][4]), "+f"(d[8][5]), "+f"(d[8][6]), "+f"(d[8][7]), "+f"(d[9][0]),             \
-      "+f"(d[9][1]), "+f"(d[9][2]), "+f"(d[9][3]), "+f"(d[9][4]), "+f"(d[9][5]), "+f"(d[9][6]),             \
-      "+f"(d[9][7]), "+f"(d[10][0]), "+f"(d[10][1]), "+f"(d[10][2]), "+f"(d[10][3]), "+f"(d[10][4]),        \
-      "+f"(d[10][5]), "+f"(d[10][6]), "+f"(d[10][7]), "+f"(d[11][0]), "+f"(d[11][1]), "+f"(d[11][2]),       \
-      "+f"(d[11][3]), "+f"(d[11][4]), "+f"(d[11][5]), "+f"(d[11][6]), "+f"(d[11][7]), "+f"(d[12][0]),       \
-      "+f"(d[12][1]), "+f"(d[12][2]), "+f"(d[12][3]), "+f"(d[12][4]), "+f"(d[12][5]), "+f"(d[12][6]),       \
-      "+f"(d[12][7]), "+f"(d[13][0]), "+f"(d[13][1]), "+f"(d[13][2]), "+f"(d[13][3]), "+f"(d[13][4]),       \
-      "+f"(d[13][5]), "+f"(d[13][6]), "+f"(d[13][7]), "+f"(d[14][0]), "+f"(d[14][1]), "+f"(d[14][2]),       \
-      "+f"(d[14][3]), "+f"(d[14][4]), "+f"(d[14][5]), "+f"(d[14][6]), "+f"(d[14][7]), "+f"(d[15][0]),       \
-      "+f"(d[15][1]), "+f"(d[15][2]), "+f"(d[15][3]), "+f"(d[15][4]), "+f"(d[15][5]), "+f"(d[15][6]),       \
-      "+f"(d[15][7])
-
-#define EMBD_WGMMA_REGS                                                                                   \
-  "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, "   \
-  "%22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, "    \
-  "%42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, "    \
-  "%62, %63, %64, %65, %66, %67, %68, %69, %70, %71, %72, %73, %74, %75, %76, %77, %78, %79, %80, %81, "    \
-  "%82, %83, %84, %85, %86, %87, %88, %89, %90, %91, %92, %93, %94, %95, %96, %97, %98, %99, %100, %101, " \
-  "%102, %103, %104, %105, %106, %107, %108, %109, %110, %111, %112, %113, %114, %115, %116, %117, %118, "  \
-  "%119, %120, %121, %122, %123, %124, %125, %126, %127}"
-
-// d[64 x 256] (+)= A[64 x 16] B[256 x 16]^T, both K-major in shared memory. d[g][e] holds row
-// warp*16 + lane/4 (+8 for e = 2, 3, 6, 7), column g*16 + 2*(lane%4) (+1 odd e, +8 for e >= 4).
-template <typename T>
-__device__ __forceinline__ void wgmma_256(float (&d)[16][8], std::uint64_t a, std::uint64_t b, int accumulate);
-
-template <>
-__device__ __forceinline__ void wgmma_256<__half>(float (&d)[16][8], std::uint64_t a, std::uint64_t b,
-                                                  int accumulate) {
-  asm volatile("{\n .reg .pred p;\n setp.ne.b32 p, %130, 0;\n"
-               "wgmma.mma_async.sync.aligned.m64n256k16.f32.f16.f16 " EMBD_WGMMA_REGS
-               ", %128, %129, p, 1, 1, 0, 0;\n}"
-               : EMBD_WGMMA_OPERANDS
-               : "l"(a), "l"(b), "r"(accumulate));
-}
-
-template <>
-__device__ __forceinline__ void wgmma_256<__nv_bfloat16>(float (&d)[16][8], std::uint64_t a, std::uint64_t b,
-                                                         int accumulate) {
-  asm volatile("{\n .reg .pred p;\n setp.ne.b32 p, %130, 0;\n"
-               "wgmma.mma_async.sync.aligned.m64n256k16.f32.bf16.bf16 " EMBD_WGMMA_REGS
-               ", %128, %129, p, 1, 1, 0, 0;\n}"
-               : EMBD_WGMMA_OPERANDS
-               : "l"(a), "l"(b), "r"(accumulate));
-}
-
+// The GLU of one output; the GELU is x * Phi(x) with normal_cdf.h's Phi (within 1e-6 of erf's).
 template <ActKind Act>
 __device__ __forceinline__ float gate(float g, float u) {
+  if constexpr (Act == ActKind::kGeluErf) return g * normal_cdf_fast(g) * u;
   return activate(g, Act) * u;  // Act is a constant here: the switch folds away
 }
 
 #endif  // __CUDA_ARCH_FEAT_SM90_ALL
 
+// Tiles go out in vertical pairs, one pair per cluster at a time: pair p covers weight rows
+// (p % tiles_n) * kBlockN and x rows from (p / tiles_n) * 2 * kBlockM, the block of cluster rank r
+// taking the r-th 64 of them.
 template <typename T, ActKind Act>
 __global__ void __launch_bounds__(kThreads, 1)
     gated_gemm_kernel(const __grid_constant__ CUtensorMap x_map, const __grid_constant__ CUtensorMap w_map,
-                      T* __restrict__ out, long long ldo, int rows, int k_blocks, int tiles_n, int tiles) {
+                      const __grid_constant__ CUtensorMap out_map, bool tma_store, T* __restrict__ out,
+                      long long ldo, int rows, int k_blocks, int tiles_n, int pairs) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
   extern __shared__ unsigned char smem_raw[];
   __shared__ alignas(8) std::uint64_t full[kStages];
   __shared__ alignas(8) std::uint64_t empty[kStages];
+  __shared__ alignas(8) std::uint64_t turn[kConsumers];  // "the other warpgroup's waits are done"
   const std::uint32_t base = (smem_addr(smem_raw) + 1023u) & ~1023u;
   const int warpgroup = static_cast<int>(threadIdx.x) / 128;
+  const unsigned rank = cluster_rank();
+  const int cluster = static_cast<int>(blockIdx.x) / kCluster, clusters = static_cast<int>(gridDim.x) / kCluster;
 
   if (threadIdx.x == 0) {
     for (int s = 0; s < kStages; ++s) {
       mbar_init(&full[s], 1);
-      mbar_init(&empty[s], kConsumerThreads);
+      mbar_init(&empty[s], kCluster * kConsumerWarps);
     }
+    for (int c = 0; c < kConsumers; ++c) mbar_init(&turn[c], kConsumerWarps);
     asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
     asm volatile("fence.proxy.async.shared::cta;" ::: "memory");
   }
-  __syncthreads();
+  // Both blocks' barriers exist before either block multicasts into or arrives on the other.
+  cluster_sync();
 
   if (warpgroup == 0) {  // producer
     asm volatile("setmaxnreg.dec.sync.aligned.u32 40;");
     if (threadIdx.x == 0) {
+      const int last_m0 = (rows - 1) / kBlockM * kBlockM;
       int it = 0;
-      for (int tile = blockIdx.x; tile < tiles; tile += gridDim.x) {
-        const int m0 = (tile / tiles_n) * kBlockM, n0 = (tile % tiles_n) * kBlockN;
+      for (int pair = cluster; pair < pairs; pair += clusters) {
+        // A block whose 64 rows are all past T (an odd tile count) loads real rows it never
+        // stores, so that its half of the weight tile still reaches the other block.
+        const int m0 = ::min(((pair / tiles_n) * kCluster + static_cast<int>(rank)) * kBlockM, last_m0);
+        const int n0 = (pair % tiles_n) * kBlockN;
         for (int kb = 0; kb < k_blocks; ++kb, ++it) {
           const int s = it % kStages;
           // A fresh barrier counts as having completed the phase before phase 0.
           mbar_wait(&empty[s], ((it / kStages) & 1) ^ 1);
-          mbar_expect_tx(&full[s], kStageBytes);
+          mbar_expect_tx(&full[s], kStageBytes);  // own x tile + both halves of the weight tile
           const std::uint32_t a = base + static_cast<std::uint32_t>(s) * kStageBytes;
           tma_load_2d(a, &x_map, kb * kBlockK, m0, &full[s]);  // rows past T read as zeros
-          tma_load_2d(a + kATileBytes, &w_map, kb * kBlockK, n0, &full[s]);
+          tma_load_2d_multicast(a + kATileBytes + rank * kBLoadBytes, &w_map, kb * kBlockK,
+                                n0 + static_cast<int>(rank) * kBLoadRows, &full[s], (1u << kCluster) - 1);
         }
       }
+      // Leave only once both blocks' consumers have released every stage: until then the other
+      // block may still arrive on this block's barriers.
+      for (int i = 0; i < kStages; ++i, ++it) mbar_wait(&empty[it % kStages], ((it / kStages) & 1) ^ 1);
     }
     return;
   }
@@ -196,15 +137,34 @@ __global__ void __launch_bounds__(kThreads, 1)
   asm volatile("setmaxnreg.inc.sync.aligned.u32 232;");
   const int consumer = warpgroup - 1;
   const int warp = (static_cast<int>(threadIdx.x) % 128) / 32, lane = static_cast<int>(threadIdx.x) % 32;
+  // A consumer warp releases a stage in both blocks once its reads of it are done.
+  auto release = [&](int s) {
+    if (lane == 0) {
+      for (unsigned cta = 0; cta < kCluster; ++cta) mbar_arrive_in(&empty[s], cta);
+    }
+  };
+  // Tile j's waits on the "full" barriers begin once tile j - 1's are over. That keeps the two
+  // warpgroups' wgmmas in turns, and keeps a warpgroup from testing a stage's barrier for its next
+  // tile while the phase before (the other warpgroup's use of the stage) is still open: a parity
+  // wait cannot tell those two phases apart.
+  auto pass_turn = [&] {
+    if (lane == 0) mbar_arrive_in(&turn[consumer ^ 1], rank);
+  };
+  const std::uint32_t staging = base + kStages * kStageBytes + static_cast<std::uint32_t>(consumer) * kStagingBytes;
+  const bool issuer = threadIdx.x % 128 == 0;  // issues this warpgroup's TMA stores
   float d[16][8];
-  int it = 0;
-  for (int tile = blockIdx.x; tile < tiles; tile += gridDim.x) {
-    const int slab = (tile / tiles_n) * kBlockM + consumer * 64;  // this warpgroup's first row
+  // The block's j-th tile (pair) belongs to warpgroup j % 2; its stages are the producer's
+  // iterations j * k_blocks onwards.
+  for (int pair = cluster + consumer * clusters, j = consumer; pair < pairs; pair += kConsumers * clusters, j += kConsumers) {
+    if (j > 0) mbar_wait(&turn[consumer], ((j - 1) / 2) & 1);
+    int it = j * k_blocks;
+    const int slab = ((pair / tiles_n) * kCluster + static_cast<int>(rank)) * kBlockM;
     if (slab >= rows) {  // all 64 rows past T (a short batch): nothing to multiply or store
       for (int kb = 0; kb < k_blocks; ++kb, ++it) {
         mbar_wait(&full[it % kStages], (it / kStages) & 1);
-        mbar_arrive(&empty[it % kStages]);
+        release(it % kStages);
       }
+      pass_turn();
       continue;
     }
     // One k-block's wgmmas stay in flight while the next are issued; a stage is released once
@@ -213,7 +173,7 @@ __global__ void __launch_bounds__(kThreads, 1)
     for (int kb = 0; kb < k_blocks; ++kb, ++it) {
       const int s = it % kStages;
       mbar_wait(&full[s], (it / kStages) & 1);
-      const std::uint32_t a = base + static_cast<std::uint32_t>(s) * kStageBytes + consumer * (64 * 128);
+      const std::uint32_t a = base + static_cast<std::uint32_t>(s) * kStageBytes;
       const std::uint32_t b = base + static_cast<std::uint32_t>(s) * kStageBytes + kATileBytes;
       wgmma_fence();
 #pragma unroll
@@ -222,14 +182,44 @@ __global__ void __launch_bounds__(kThreads, 1)
       }
       wgmma_commit();
       wgmma_wait<1>();
-      if (previous >= 0) mbar_arrive(&empty[previous]);
+      if (previous >= 0) release(previous);
       previous = s;
     }
+    pass_turn();
     wgmma_wait<0>();
-    mbar_arrive(&empty[previous]);
+    release(previous);
     // GLU epilogue: accumulator groups 0-7 are the activated half, 8-15 the matching other half.
+    if (tma_store) {
+      // The staging tile is free once the previous tile's stores have read it.
+      if (issuer) tma_store_wait_read();
+      warpgroup_barrier(consumer + 1);
+#pragma unroll
+      for (int half = 0; half < 2; ++half) {
+        const int r = warp * 16 + lane / 4 + 8 * half;  // row within the warpgroup's 64
+#pragma unroll
+        for (int g = 0; g < 8; ++g) {
+#pragma unroll
+          for (int right = 0; right < 2; ++right) {
+            const int e = 2 * half + 4 * right;
+            // Column g * 16 + 8 * right + 2 * (lane % 4): 16-byte chunk (g % 4) * 2 + right of its
+            // half's 128-byte row, swizzled with the row (conflict-free across the warp's 8 rows).
+            const std::uint32_t chunk = static_cast<std::uint32_t>(((g % 4) * 2 + right) ^ (r % 8));
+            st_shared_u32(staging + (g / 4) * kStoreHalfBytes + r * 128 + chunk * 16 + 4 * (lane % 4),
+                          pack2<T>(gate<Act>(d[g][e], d[g + 8][e]), gate<Act>(d[g][e + 1], d[g + 8][e + 1])));
+          }
+        }
+      }
+      asm volatile("fence.proxy.async.shared::cta;" ::: "memory");  // visible to the TMA unit
+      warpgroup_barrier(consumer + 1);
+      if (issuer) {
+        const int c0 = (pair % tiles_n) * kOutN;
+        for (int h = 0; h < 2; ++h) tma_store_2d(&out_map, staging + h * kStoreHalfBytes, c0 + h * kStoreCols, slab);
+        tma_store_commit();  // rows past T are not written
+      }
+      continue;
+    }
     const int row0 = slab + warp * 16 + lane / 4;
-    const long long col0 = static_cast<long long>(tile % tiles_n) * kOutN + 2 * (lane % 4);
+    const long long col0 = static_cast<long long>(pair % tiles_n) * kOutN + 2 * (lane % 4);
 #pragma unroll
     for (int half = 0; half < 2; ++half) {
       const int row = row0 + 8 * half;
@@ -246,8 +236,10 @@ __global__ void __launch_bounds__(kThreads, 1)
       }
     }
   }
+  if (tma_store && issuer) tma_store_wait_all();
 #else
-  (void)x_map, (void)w_map, (void)out, (void)ldo, (void)rows, (void)k_blocks, (void)tiles_n, (void)tiles;
+  (void)x_map, (void)w_map, (void)out_map, (void)tma_store, (void)out, (void)ldo, (void)rows, (void)k_blocks,
+      (void)tiles_n, (void)pairs;
   __trap();  // built without sm_90a; gated_gemm_supported() keeps this from being launched
 #endif
 }
@@ -283,33 +275,64 @@ cudaError_t make_map(ElemType type, const void* data, long long rows, long long 
   return r == CUDA_SUCCESS ? cudaSuccess : cudaErrorInvalidValue;
 }
 
-// The kernel's shared memory is over the default 48 KiB limit. The attribute is held per device,
-// so it is set once on each device the kernel runs on (executors of several GPUs race here).
+cudaLaunchConfig_t launch_config(unsigned clusters, cudaStream_t stream, cudaLaunchAttribute* cluster_dim) {
+  cluster_dim->id = cudaLaunchAttributeClusterDimension;
+  cluster_dim->val.clusterDim.x = kCluster;
+  cluster_dim->val.clusterDim.y = 1;
+  cluster_dim->val.clusterDim.z = 1;
+  cudaLaunchConfig_t config{};
+  config.gridDim = dim3(clusters * kCluster);
+  config.blockDim = dim3(kThreads);
+  config.dynamicSmemBytes = kSmemBytes;
+  config.stream = stream;
+  config.attrs = cluster_dim;
+  config.numAttrs = 1;
+  return config;
+}
+
+// Set up once per device the kernel runs on (executors of several GPUs race here): its shared
+// memory is over the default 48 KiB limit, and the persistent grid is as many clusters as fit at
+// once (an SM left over in a GPC cannot host half a cluster).
 template <typename T, ActKind Act>
-cudaError_t allow_shared_memory() {
+cudaError_t resident_clusters(int* clusters) {
   int device = 0;
   if (const cudaError_t err = cudaGetDevice(&device); err != cudaSuccess) return err;
   static std::mutex mu;
-  static std::vector<int> ready;
+  static std::vector<std::pair<int, int>> known;  // device, clusters
   std::lock_guard lock(mu);
-  if (std::find(ready.begin(), ready.end(), device) != ready.end()) return cudaSuccess;
-  const cudaError_t err = cudaFuncSetAttribute(gated_gemm_kernel<T, Act>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                               static_cast<int>(kSmemBytes));
-  if (err == cudaSuccess) ready.push_back(device);
-  return err;
+  for (const auto& [d, n] : known) {
+    if (d == device) return *clusters = n, cudaSuccess;
+  }
+  const auto kernel = gated_gemm_kernel<T, Act>;
+  if (const cudaError_t err =
+          cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(kSmemBytes));
+      err != cudaSuccess) {
+    return err;
+  }
+  cudaLaunchAttribute cluster_dim{};
+  const cudaLaunchConfig_t config = launch_config(1, nullptr, &cluster_dim);
+  int n = 0;
+  if (const cudaError_t err = cudaOccupancyMaxActiveClusters(&n, kernel, &config); err != cudaSuccess) return err;
+  if (n <= 0) return cudaErrorInvalidConfiguration;
+  known.emplace_back(device, n);
+  return *clusters = n, cudaSuccess;
 }
 
 template <typename T, ActKind Act>
 cudaError_t launch_typed(const GatedGemmParams& p, const CUtensorMap& x_map, const CUtensorMap& w_map,
-                         cudaStream_t stream) {
-  if (const cudaError_t err = allow_shared_memory<T, Act>(); err != cudaSuccess) return err;
+                         const CUtensorMap& out_map, bool tma_store, cudaStream_t stream) {
+  int resident = 0;
+  if (const cudaError_t err = resident_clusters<T, Act>(&resident); err != cudaSuccess) return err;
+  if (p.sm_count > 0) resident = std::min(resident, std::max(1, p.sm_count / kCluster));
   const long long tiles_n = p.inner / kOutN;
-  const long long tiles = (p.rows + kBlockM - 1) / kBlockM * tiles_n;
-  const long long grid = std::min<long long>(tiles, p.sm_count > 0 ? p.sm_count : 132);
-  gated_gemm_kernel<T, Act><<<static_cast<unsigned>(grid), kThreads, kSmemBytes, stream>>>(
-      x_map, w_map, static_cast<T*>(p.out), p.ldo, static_cast<int>(p.rows), static_cast<int>(p.k / kBlockK),
-      static_cast<int>(tiles_n), static_cast<int>(tiles));
-  return cudaGetLastError();
+  const long long m_tiles = (p.rows + kBlockM - 1) / kBlockM;
+  const long long pairs = (m_tiles + kCluster - 1) / kCluster * tiles_n;
+  cudaLaunchAttribute cluster_dim{};
+  const cudaLaunchConfig_t config =
+      launch_config(static_cast<unsigned>(std::min<long long>(pairs, resident)), stream, &cluster_dim);
+  return cudaLaunchKernelEx(&config, gated_gemm_kernel<T, Act>, x_map, w_map, out_map, tma_store, static_cast<T*>(p.out), p.ldo,
+                            static_cast<int>(p.rows), static_cast<int>(p.k / kBlockK), static_cast<int>(tiles_n),
+                            static_cast<int>(pairs));
 }
 
 }  // namespace
@@ -331,7 +354,7 @@ void interleave_gated_rows(long long inner, bool activate_first_half, std::int64
 
 cudaError_t make_gated_gemm_weight_map(ElemType type, const void* w, long long inner, long long k,
                                        GatedGemmWeightMap* out) {
-  return make_map(type, w, 2 * inner, k, k, kBlockN, reinterpret_cast<CUtensorMap*>(out->bytes));
+  return make_map(type, w, 2 * inner, k, k, kBLoadRows, reinterpret_cast<CUtensorMap*>(out->bytes));
 }
 
 bool gated_gemm_aligned(const GatedGemmParams& p) {
@@ -348,13 +371,17 @@ cudaError_t launch_gated_gemm(const GatedGemmParams& p, const GatedGemmWeightMap
   const cudaError_t err = make_map(p.type, p.x, p.rows, p.k, p.ldx, kBlockM, &x_map);
   if (err != cudaSuccess) return err;
   const auto& w_map = *reinterpret_cast<const CUtensorMap*>(w.bytes);
+  // TMA addresses rows 16-byte aligned; other outputs are stored from registers.
+  CUtensorMap out_map{};
+  const bool tma_store = reinterpret_cast<std::uintptr_t>(p.out) % 16 == 0 && (p.ldo * 2) % 16 == 0 &&
+                         make_map(p.type, p.out, p.rows, p.inner, p.ldo, 64, &out_map) == cudaSuccess;
   const bool gelu = p.act == ActKind::kGeluErf;
   if (p.type == ElemType::kBF16) {
-    return gelu ? launch_typed<__nv_bfloat16, ActKind::kGeluErf>(p, x_map, w_map, stream)
-                : launch_typed<__nv_bfloat16, ActKind::kRelu>(p, x_map, w_map, stream);
+    return gelu ? launch_typed<__nv_bfloat16, ActKind::kGeluErf>(p, x_map, w_map, out_map, tma_store, stream)
+                : launch_typed<__nv_bfloat16, ActKind::kRelu>(p, x_map, w_map, out_map, tma_store, stream);
   }
-  return gelu ? launch_typed<__half, ActKind::kGeluErf>(p, x_map, w_map, stream)
-              : launch_typed<__half, ActKind::kRelu>(p, x_map, w_map, stream);
+  return gelu ? launch_typed<__half, ActKind::kGeluErf>(p, x_map, w_map, out_map, tma_store, stream)
+              : launch_typed<__half, ActKind::kRelu>(p, x_map, w_map, out_map, tma_store, stream);
 }
 
 }  // namespace embd::backend::cuda
