@@ -54,49 +54,46 @@ synthetic_model() {
   [[ -f $model/model.safetensors ]] || "$bin/make_synthetic_model" --out "$model" --dtype f16 \
     --tokenizer tests/fixtures/models/tiny-jina/tokenizer.json > "$out/model.log" 2>&1
 }
-if [[ $what == gated ]]; then
+# One kernel's op tests (filter $2), then those matching $3 under memcheck and, unless
+# NO_RACECHECK is set, racecheck; logs named after $1.
+kernel_checks() {
+  local name=$1 tests=$2 sanitized=$3 cs
   cs=$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)
-  run gated_ops timeout 120 "$bin/backend_ops_tests" --gtest_brief=1 --gtest_filter='*Gated*:*Glu*:*Linear*'
-  [[ -x $cs ]] && run gated_memcheck timeout 200 "$cs" --tool memcheck --error-exitcode 9 "$bin/backend_ops_tests" \
-    --gtest_brief=1 --gtest_filter='*GatedLinear*/cuda*'
-  [[ -x $cs && -z ${NO_RACECHECK:-} ]] && EMBD_TEST_SHORT=1 run gated_racecheck timeout 300 "$cs" --tool racecheck \
-    --error-exitcode 9 "$bin/backend_ops_tests" --gtest_brief=1 --gtest_filter='*GatedLinear*/cuda*'
+  run "${name}_ops" timeout 200 "$bin/backend_ops_tests" --gtest_brief=1 --gtest_filter="$tests"
+  [[ -x $cs ]] || return 0
+  run "${name}_memcheck" timeout 200 "$cs" --tool memcheck --error-exitcode 9 "$bin/backend_ops_tests" \
+    --gtest_brief=1 --gtest_filter="$sanitized"
+  [[ -n ${NO_RACECHECK:-} ]] && return 0
+  EMBD_TEST_SHORT=1 run "${name}_racecheck" timeout 300 "$cs" --tool racecheck --error-exitcode 9 \
+    "$bin/backend_ops_tests" --gtest_brief=1 --gtest_filter="$sanitized"
+}
+# Same-run A/B over this build and those in $AB, two rounds: gpu_ops_bench $2 (its lines matching
+# $3) and forward_profile in the dtypes $4 (its lines matching $5); logs named after $1.
+ab_rounds() {
+  local name=$1 bench_args=$2 bench_lines=$3 dtypes=$4 profile_lines=$5 sides round side dir dt
   synthetic_model
   sides=$(ab_sides)
   for round in 1 2; do
     for side in $sides; do
       dir=$(side_bin "$side")
-      timeout 200 "$dir/gpu_ops_bench" --gated-only > "$out/gated_bench_${side}_r$round.log" 2>&1
-      echo "== gpu_ops_bench --gated-only $side round $round"
-      grep -E "^(gated|peak)" "$out/gated_bench_${side}_r$round.log"
-      for dt in f16 bf16; do
+      # shellcheck disable=SC2086  # bench_args is a word list
+      timeout 300 "$dir/gpu_ops_bench" $bench_args > "$out/${name}_bench_${side}_r$round.log" 2>&1
+      echo "== gpu_ops_bench $bench_args $side round $round"
+      grep -E "$bench_lines" "$out/${name}_bench_${side}_r$round.log"
+      for dt in $dtypes; do
         echo "== forward_profile $dt $side round $round"
-        timeout 120 "$dir/forward_profile" --model "$model" --dtype $dt --shapes 512x128,128x128,mixed,1x8192 \
+        timeout 120 "$dir/forward_profile" --model "$model" --dtype "$dt" --shapes 512x128,128x128,mixed,1x8192 \
           --repeat 5 > "$out/forward_profile_${dt}_${side}_r$round.txt" 2>&1
-        grep -E "^(==|gated)" "$out/forward_profile_${dt}_${side}_r$round.txt"
+        grep -E "$profile_lines" "$out/forward_profile_${dt}_${side}_r$round.txt"
       done
     done
   done
+}
+if [[ $what == gated ]]; then
+  kernel_checks gated '*Gated*:*Glu*:*Linear*' '*GatedLinear*/cuda*'
+  ab_rounds gated --gated-only '^(gated|peak)' 'f16 bf16' '^(==|gated)'
 fi
 if [[ $what == attention ]]; then
-  cs=$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)
-  run attention_ops timeout 200 "$bin/backend_ops_tests" --gtest_brief=1 --gtest_filter='*Attention*'
-  [[ -x $cs ]] && run attention_memcheck timeout 200 "$cs" --tool memcheck --error-exitcode 9 "$bin/backend_ops_tests" \
-    --gtest_brief=1 --gtest_filter='*.Attention/cuda*'
-  [[ -x $cs && -z ${NO_RACECHECK:-} ]] && EMBD_TEST_SHORT=1 run attention_racecheck timeout 300 "$cs" --tool racecheck \
-    --error-exitcode 9 "$bin/backend_ops_tests" --gtest_brief=1 --gtest_filter='*.Attention/cuda*'
-  synthetic_model
-  sides=$(ab_sides)
-  for round in 1 2; do
-    for side in $sides; do
-      dir=$(side_bin "$side")
-      timeout 300 "$dir/gpu_ops_bench" > "$out/attention_bench_${side}_r$round.log" 2>&1
-      echo "== gpu_ops_bench $side round $round"
-      grep -E "^attention \((tensor|tc)" "$out/attention_bench_${side}_r$round.log"
-      echo "== forward_profile f16 $side round $round"
-      timeout 120 "$dir/forward_profile" --model "$model" --dtype f16 --shapes 512x128,mixed,1x8192 --repeat 5 \
-        > "$out/forward_profile_f16_${side}_r$round.txt" 2>&1
-      grep -E "^(==|attention)" "$out/forward_profile_f16_${side}_r$round.txt"
-    done
-  done
+  kernel_checks attention '*Attention*' '*.Attention/cuda*'
+  ab_rounds attention '' '^attention \((tensor|tc)' f16 '^(==|attention)'
 fi
