@@ -16,6 +16,7 @@ stage=/tmp/embd-gpu; rm -rf "$stage"; mkdir -p "$stage"; tar -xJf "$bundle" -C "
 [[ -e /work/main ]] || { mkdir -p /work && ln -s "$PWD" /work/main; }
 export LD_LIBRARY_PATH="$stage/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 bin=$stage/bin
+cs=$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)  # runnable if -x
 { nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv; nvcc --version | tail -2; date -u; } > "$out/machine.txt" 2>&1
 cat "$out/machine.txt"
 run() { local name=$1; shift; echo "== $name"; "$@" > "$out/$name.log" 2>&1; local rc=$?; tail -n 4 "$out/$name.log"; echo "rc=$rc"; }
@@ -26,8 +27,7 @@ if [[ $what == tests || $what == all ]]; then
   grep '\[golden\]' "$out/golden.log"
   run engine_gpu "$bin/engine_gpu_tests" --gtest_brief=1
   grep -E '\[(golden|8192)-gpu\]' "$out/engine_gpu.log"
-  if command -v compute-sanitizer >/dev/null || [[ -x /usr/local/cuda/bin/compute-sanitizer ]]; then
-    cs=$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)
+  if [[ -x $cs ]]; then
     run memcheck timeout 150 "$cs" --tool memcheck --error-exitcode 9 "$bin/backend_ops_tests" --gtest_brief=1 --gtest_filter='*cuda*'
     # The kernels that share memory between threads (cuBLAS is not ours to check); NO_RACECHECK
     # skips it (~6 minutes).
@@ -57,8 +57,7 @@ synthetic_model() {
 # One kernel's op tests (filter $2), then those matching $3 under memcheck and, unless
 # NO_RACECHECK is set, racecheck; logs named after $1.
 kernel_checks() {
-  local name=$1 tests=$2 sanitized=$3 cs
-  cs=$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)
+  local name=$1 tests=$2 sanitized=$3
   run "${name}_ops" timeout 200 "$bin/backend_ops_tests" --gtest_brief=1 --gtest_filter="$tests"
   [[ -x $cs ]] || return 0
   run "${name}_memcheck" timeout 200 "$cs" --tool memcheck --error-exitcode 9 "$bin/backend_ops_tests" \

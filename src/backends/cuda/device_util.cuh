@@ -1,6 +1,6 @@
 // Device-side helpers for the CUDA kernels: F32 <-> storage conversions (round to nearest even),
-// 16-byte vector loads/stores, float pairs packed to 16 bits, shared-memory addresses, activations in F32, warp/block reductions and the dtype dispatch
-// macro. Kernel files only.
+// 16-byte vector loads/stores, float pairs packed to 16 bits, shared-memory addresses, activations
+// in F32, warp/block reductions and the dtype dispatch macro. Kernel files only.
 #pragma once
 
 #include <cuda_bf16.h>

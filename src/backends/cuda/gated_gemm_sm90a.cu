@@ -59,7 +59,8 @@ constexpr unsigned kStageBytes = kATileBytes + kBTileBytes;
 // Per consumer warpgroup: its 64 rows x 128 outputs as two 64-column halves, each 64 rows of 128
 // bytes in the 128-byte swizzle that the TMA store reads.
 constexpr int kStoreCols = 64;
-constexpr unsigned kStoreHalfBytes = 64 * kStoreCols * 2;  // 8 KiB
+static_assert(kStoreCols == kBlockK, "make_map's boxes are kBlockK columns wide");
+constexpr unsigned kStoreHalfBytes = kBlockM * kStoreCols * 2;  // 8 KiB
 constexpr unsigned kStagingBytes = 2 * kStoreHalfBytes;     // per consumer warpgroup
 constexpr unsigned kSmemBytes = kStages * kStageBytes + 2 * kStagingBytes + 1024;  // + room to align to 1024
 
@@ -72,6 +73,13 @@ template <ActKind Act>
 __device__ __forceinline__ float gate(float g, float u) {
   if constexpr (Act == ActKind::kGeluErf) return g * normal_cdf_fast(g) * u;
   return activate(g, Act) * u;  // Act is a constant here: the switch folds away
+}
+
+// Outputs e and e + 1 of accumulator group g packed to T: groups 0-7 are the activated half, 8-15
+// the matching other half.
+template <typename T, ActKind Act>
+__device__ __forceinline__ std::uint32_t glu_pair(const float (&d)[16][8], int g, int e) {
+  return pack2<T>(gate<Act>(d[g][e], d[g + 8][e]), gate<Act>(d[g][e + 1], d[g + 8][e + 1]));
 }
 
 #endif  // __CUDA_ARCH_FEAT_SM90_ALL
@@ -188,7 +196,7 @@ __global__ void __launch_bounds__(kThreads, 1)
     pass_turn();
     wgmma_wait<0>();
     release(previous);
-    // GLU epilogue: accumulator groups 0-7 are the activated half, 8-15 the matching other half.
+    // GLU epilogue, staged for TMA stores or stored from registers.
     if (tma_store) {
       // The staging tile is free once the previous tile's stores have read it.
       if (issuer) tma_store_wait_read();
@@ -200,12 +208,11 @@ __global__ void __launch_bounds__(kThreads, 1)
         for (int g = 0; g < 8; ++g) {
 #pragma unroll
           for (int right = 0; right < 2; ++right) {
-            const int e = 2 * half + 4 * right;
             // Column g * 16 + 8 * right + 2 * (lane % 4): 16-byte chunk (g % 4) * 2 + right of its
             // half's 128-byte row, swizzled with the row (conflict-free across the warp's 8 rows).
             const std::uint32_t chunk = static_cast<std::uint32_t>(((g % 4) * 2 + right) ^ (r % 8));
             st_shared_u32(staging + (g / 4) * kStoreHalfBytes + r * 128 + chunk * 16 + 4 * (lane % 4),
-                          pack2<T>(gate<Act>(d[g][e], d[g + 8][e]), gate<Act>(d[g][e + 1], d[g + 8][e + 1])));
+                          glu_pair<T, Act>(d, g, 2 * half + 4 * right));
           }
         }
       }
@@ -229,9 +236,7 @@ __global__ void __launch_bounds__(kThreads, 1)
       for (int g = 0; g < 8; ++g) {
 #pragma unroll
         for (int right = 0; right < 2; ++right) {
-          const int e = 2 * half + 4 * right;
-          *reinterpret_cast<std::uint32_t*>(dst + g * 16 + 8 * right) =
-              pack2<T>(gate<Act>(d[g][e], d[g + 8][e]), gate<Act>(d[g][e + 1], d[g + 8][e + 1]));
+          *reinterpret_cast<std::uint32_t*>(dst + g * 16 + 8 * right) = glu_pair<T, Act>(d, g, 2 * half + 4 * right);
         }
       }
     }
@@ -374,7 +379,7 @@ cudaError_t launch_gated_gemm(const GatedGemmParams& p, const GatedGemmWeightMap
   // TMA addresses rows 16-byte aligned; other outputs are stored from registers.
   CUtensorMap out_map{};
   const bool tma_store = reinterpret_cast<std::uintptr_t>(p.out) % 16 == 0 && (p.ldo * 2) % 16 == 0 &&
-                         make_map(p.type, p.out, p.rows, p.inner, p.ldo, 64, &out_map) == cudaSuccess;
+                         make_map(p.type, p.out, p.rows, p.inner, p.ldo, kBlockM, &out_map) == cudaSuccess;
   const bool gelu = p.act == ActKind::kGeluErf;
   if (p.type == ElemType::kBF16) {
     return gelu ? launch_typed<__nv_bfloat16, ActKind::kGeluErf>(p, x_map, w_map, out_map, tma_store, stream)
