@@ -8,6 +8,8 @@
 //   forward_profile --model DIR [--dtype f16] [--shapes 512x128,mixed,1x8192] [--batch-tokens 16384]
 //                   [--repeat 5] [--defer-bias 0]   (0: add Linear biases in linear(), not in the LayerNorm)
 //                   [--fused-glu 0]    (0: cuBLASLt + the GLU kernel instead of the fused Hopper kernel)
+//                   [--fused-ln 0]     (0: cuBLASLt + add_layernorm instead of the fused Hopper Linear + LayerNorm)
+// A fused Linear + LayerNorm shows as "linear_layernorm K->N"; unfused, as its linear and add_layernorm.
 // Prints "no CUDA device: skipped" without a GPU.
 #include <cuda_runtime_api.h>
 
@@ -78,6 +80,19 @@ class ProfilingBackend final : public be::Backend {
     const std::string what = "gated_linear " + std::to_string(a.weight->in_features) + "->" +
                              std::to_string(a.weight->out_features / 2);
     return timed(what, [&] { return inner_->gated_linear(a); });
+  }
+  bool fuses_linear_layernorm(const be::LinearWeight& w) const override { return inner_->fuses_linear_layernorm(w); }
+  // One op where the inner backend fuses the weight (batches under its fused_min_rows, 1024, or rows
+  // the kernel cannot address fall back inside, under this name; the shapes profiled are larger). Otherwise the base class's linear() and
+  // add_layernorm(), through this wrapper: each timed apart, and --defer-bias applies, as before
+  // the op existed.
+  Status linear_layernorm(const be::LinearLayerNormArgs& a) override {
+    if (inner_->fuses_linear_layernorm(*a.weight)) {
+      const std::string what = "linear_layernorm " + std::to_string(a.weight->in_features) + "->" +
+                               std::to_string(a.weight->out_features);
+      return timed(what, [&] { return inner_->linear_layernorm(a); });
+    }
+    return Backend::linear_layernorm(a);
   }
 
   Status linear(const be::LinearArgs& a) override {
@@ -154,6 +169,7 @@ int main(int argc, char** argv) {
   long long batch_tokens = 16384;
   bool defer_bias = true;
   bool fused_glu = true;
+  bool fused_ln = true;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string k = argv[i], v = argv[i + 1];
     if (k == "--model") model = v;
@@ -163,6 +179,7 @@ int main(int argc, char** argv) {
     else if (k == "--batch-tokens") batch_tokens = std::max(1LL, std::atoll(v.c_str()));
     else if (k == "--defer-bias") defer_bias = v != "0";
     else if (k == "--fused-glu") fused_glu = v != "0";
+    else if (k == "--fused-ln") fused_ln = v != "0";
     else return die("unknown flag " + k);
   }
   if (model.empty()) return die("--model DIR is required");
@@ -178,13 +195,16 @@ int main(int argc, char** argv) {
   if (!dtype.ok()) return die(dtype.status().to_string());
   be::cuda::CudaBackendOptions options;
   options.fused_gated_linear = fused_glu;
+  options.fused_linear_layernorm = fused_ln;
   auto cuda = be::cuda::make_cuda_backend(0, options);
   if (!cuda.ok()) return die(cuda.status().to_string());
   auto profiling = std::make_unique<ProfilingBackend>(std::move(cuda).value(), defer_bias);
   ProfilingBackend* prof = profiling.get();
   auto runner = embd::runtime::ModelRunner::create(std::move(profiling), *config, **weights, *dtype);
   if (!runner.ok()) return die(runner.status().to_string());
-  std::printf("model %s, %s, %s\n", model.c_str(), dtype_name.c_str(), prof->description().c_str());
+  std::printf("model %s, %s, %s%s%s%s\n", model.c_str(), dtype_name.c_str(), prof->description().c_str(),
+              defer_bias ? "" : ", --defer-bias 0", fused_glu ? "" : ", --fused-glu 0",
+              fused_ln ? "" : ", --fused-ln 0");
 
   std::mt19937 rng(7);
   std::size_t pos = 0;
@@ -237,10 +257,10 @@ int main(int argc, char** argv) {
     for (auto& t : totals) kernels += t.second[1] / repeat;
     std::printf("\n== %s (%zu sequences, %zu tokens, longest %d): wall p50 %.3f ms, kernels %.3f ms, other %.3f ms\n", shape.c_str(),
                 b.sequences(), b.ids.size(), b.max_seqlen, walls[walls.size() / 2], kernels, walls[walls.size() / 2] - kernels);
-    std::printf("%-22s %8s %12s %8s\n", "op", "calls", "ms/batch", "share");
+    std::printf("%-26s %8s %12s %8s\n", "op", "calls", "ms/batch", "share");
     std::sort(totals.begin(), totals.end(), [](auto& a, auto& c) { return a.second[1] > c.second[1]; });
     for (auto& t : totals) {
-      std::printf("%-22s %8.0f %12.4f %7.1f%%\n", t.first.c_str(), t.second[0] / repeat, t.second[1] / repeat,
+      std::printf("%-26s %8.0f %12.4f %7.1f%%\n", t.first.c_str(), t.second[0] / repeat, t.second[1] / repeat,
                   100.0 * t.second[1] / repeat / std::max(kernels, 1e-9));
     }
   }

@@ -7,7 +7,9 @@
 // flagged "FAIL" and the exit code is 1. Linear rows also name the path the backend took (the
 // cuBLASLt epilogue, the bias dtype, any extra epilogue kernel). Without a GPU it prints
 // "no CUDA device: skipped". The gated MLP projection (fused Hopper kernel, and cuBLASLt + GLU
-// kernel on a second backend) is timed first; `gpu_ops_bench --gated-only` stops after it.
+// kernel on a second backend) is timed first, then the Linear + residual LayerNorm (fused Hopper
+// kernel, and cuBLASLt + add_layernorm on a second backend, the two outputs compared);
+// `gpu_ops_bench --gated-only` / `--layernorm-only` run only the one (after the peak GEMM rows).
 #include <cuda_runtime_api.h>
 
 #include <algorithm>
@@ -242,6 +244,137 @@ void bench_gated(Backend& be, cudaStream_t s, DType t, long long m, long long k,
                     verdict(rel, linear_tolerance(t), bad), fused ? "fused wgmma kernel" : "cuBLASLt + glu kernel"});
 }
 
+// A Linear layer of 512 outputs and the residual LayerNorm after it as the models call it
+// (ops::linear_layernorm with scratch; bias; out aliasing the residual): on `fused` (the Hopper
+// kernel at every batch size, where the device has it) and on `unfused` (cuBLASLt into the
+// scratch, then add_layernorm), from the same inputs. Each output is checked on 64 sampled rows
+// against a double-precision product and LayerNorm of the same rounded inputs, and the two against
+// each other: the fused row's check ends with the largest absolute difference, which fails beyond
+// 4 units in the last place of the largest output (the unfused path rounds the projection once
+// more, in the scratch). Timed in place, as the models run it: each launch reads the residual that
+// the previous one wrote.
+void bench_linear_layernorm(Backend& fused, Backend& unfused, DType t, long long m, long long k) {
+  constexpr long long n = 512;
+  constexpr float kEps = 1e-12f;
+  std::vector<std::uint16_t> w16, b16;
+  std::vector<float> w, b;
+  random_f16(static_cast<std::size_t>(n * k), 1.0f / std::sqrt(static_cast<float>(k)), 17, t, w16, w);
+  random_f16(static_cast<std::size_t>(n), 0.5f, 18, DType::kF32, b16, b);
+  std::vector<float> gamma(n), beta(n);
+  std::mt19937 rng(19);
+  for (auto& v : gamma) v = std::uniform_real_distribution<float>(0.5f, 1.5f)(rng);
+  for (auto& v : beta) v = std::uniform_real_distribution<float>(-0.5f, 0.5f)(rng);
+  const embd::HostTensor wt{"bench.ln.weight", DType::kF16, {n, k}, w16.data()};
+  const embd::HostTensor bt{"bench.ln.bias", DType::kF16, {n}, b16.data()};
+  auto wf = value_or_die(fused.prepare_linear(wt, &bt, t), "prepare_linear (fused)");
+  auto wu = value_or_die(unfused.prepare_linear(wt, &bt, t), "prepare_linear (unfused)");
+  const bool is_fused = fused.fuses_linear_layernorm(*wf);
+  if (unfused.fuses_linear_layernorm(*wu)) {
+    std::fprintf(stderr, "gpu_ops_bench: the unfused backend fuses linear_layernorm\n");
+    std::exit(2);
+  }
+  auto* sf = static_cast<cudaStream_t>(embd::backend::cuda::native_stream(fused));
+  auto* su = static_cast<cudaStream_t>(embd::backend::cuda::native_stream(unfused));
+  const std::size_t es = embd::dtype_size(t);
+  // All on `fused`'s device memory; `unfused` (same GPU) reads it once `fused` is synchronized.
+  DeviceMemory x = value_or_die(fused.allocate(m * k * es), "allocate x");
+  DeviceMemory residual = value_or_die(fused.allocate(m * n * es), "allocate residual");
+  DeviceMemory out_f = value_or_die(fused.allocate(m * n * es), "allocate out (fused)");
+  DeviceMemory out_u = value_or_die(fused.allocate(m * n * es), "allocate out (unfused)");
+  DeviceMemory scratch_f = value_or_die(fused.allocate(m * n * es), "allocate scratch (fused)");
+  DeviceMemory scratch_u = value_or_die(fused.allocate(m * n * es), "allocate scratch (unfused)");
+  DeviceMemory params = value_or_die(fused.allocate(2 * n * sizeof(float)), "allocate gamma, beta");
+  CK(embd::bench::fill_uniform(x.get(), elem(t), m * k, 23, -1.0f, 1.0f, sf));
+  // A residual stream of mean 0.5: the LayerNorm's input has a mean of its own.
+  CK(embd::bench::fill_uniform(residual.get(), elem(t), m * n, 24, -1.5f, 2.5f, sf));
+  status_ok(fused.upload(params.get(), gamma.data(), n * sizeof(float)), "upload gamma");
+  status_ok(fused.upload(params.as<float>() + n, beta.data(), n * sizeof(float)), "upload beta");
+  // out starts as a copy of the residual, then is overwritten (out aliases the residual).
+  CK(cudaMemcpyAsync(out_f.get(), residual.get(), m * n * es, cudaMemcpyDeviceToDevice, sf));
+  CK(cudaMemcpyAsync(out_u.get(), residual.get(), m * n * es, cudaMemcpyDeviceToDevice, sf));
+  status_ok(fused.synchronize(), "synchronize");
+  const auto args = [&](const embd::backend::LinearWeight& wt_dev, DeviceMemory& out, DeviceMemory& scratch) {
+    embd::backend::LinearLayerNormArgs a;
+    a.weight = &wt_dev;
+    a.x = Mat::of(x.get(), t, m, k);
+    a.residual = Mat::of(out.get(), t, m, n);
+    a.gamma = params.as<float>();
+    a.beta = params.as<float>() + n;
+    a.eps = kEps;
+    a.out = a.residual;
+    a.scratch = Mat::of(scratch.get(), t, m, n);
+    return a;
+  };
+  const embd::backend::LinearLayerNormArgs af = args(*wf, out_f, scratch_f), au = args(*wu, out_u, scratch_u);
+  auto run_f = [&] { status_ok(embd::ops::linear_layernorm(fused, af), "linear_layernorm (fused)"); };
+  auto run_u = [&] { status_ok(embd::ops::linear_layernorm(unfused, au), "linear_layernorm (unfused)"); };
+  run_f();
+  run_u();
+  status_ok(unfused.synchronize(), "synchronize");
+  const std::string unfused_path = "cuBLASLt + add_layernorm (" + embd::backend::cuda::linear_path(unfused) + ")";
+  const unsigned long long bad_f = nonfinite(fused, sf, out_f.get(), t, m, n);
+  const unsigned long long bad_u = nonfinite(unfused, su, out_u.get(), t, m, n);
+
+  // 64 sampled rows, all 512 columns, in double.
+  std::mt19937 pick(4711);
+  double err2_f = 0, err2_u = 0, ref2 = 0;
+  std::vector<std::uint8_t> xr(k * es), rr(n * es), fr(n * es), ur(n * es);
+  std::vector<double> v(n);
+  for (int sample = 0; sample < 64; ++sample) {
+    const long long r = std::uniform_int_distribution<long long>(0, m - 1)(pick);
+    status_ok(fused.download(xr.data(), x.as<std::uint8_t>() + r * k * es, xr.size()), "download x row");
+    status_ok(fused.download(rr.data(), residual.as<std::uint8_t>() + r * n * es, rr.size()), "download residual row");
+    status_ok(fused.download(fr.data(), out_f.as<std::uint8_t>() + r * n * es, fr.size()), "download out row");
+    status_ok(fused.download(ur.data(), out_u.as<std::uint8_t>() + r * n * es, ur.size()), "download out row");
+    const std::vector<float> xf = to_f32(xr, t), rf = to_f32(rr, t), got_f = to_f32(fr, t), got_u = to_f32(ur, t);
+    double mean = 0, var = 0;
+    for (long long c = 0; c < n; ++c) {
+      double acc = b[c];
+      for (long long i = 0; i < k; ++i) acc += static_cast<double>(xf[i]) * w[c * k + i];
+      v[c] = acc + rf[c];
+      mean += v[c];
+    }
+    mean /= n;
+    for (long long c = 0; c < n; ++c) var += (v[c] - mean) * (v[c] - mean);
+    const double rstd = 1.0 / std::sqrt(var / n + kEps);
+    for (long long c = 0; c < n; ++c) {
+      const double ref = (v[c] - mean) * rstd * gamma[c] + beta[c];
+      err2_f += (got_f[c] - ref) * (got_f[c] - ref);
+      err2_u += (got_u[c] - ref) * (got_u[c] - ref);
+      ref2 += ref * ref;
+    }
+  }
+  const double rel_f = std::sqrt(err2_f / std::max(ref2, 1e-300)), rel_u = std::sqrt(err2_u / std::max(ref2, 1e-300));
+
+  // The two outputs, whole.
+  std::vector<std::uint8_t> all_f(m * n * es), all_u(m * n * es);
+  status_ok(fused.download(all_f.data(), out_f.get(), all_f.size()), "download out (fused)");
+  status_ok(fused.download(all_u.data(), out_u.get(), all_u.size()), "download out (unfused)");
+  const std::vector<float> of = to_f32(all_f, t), ou = to_f32(all_u, t);
+  double max_diff = 0, max_abs = 0;
+  for (std::size_t i = 0; i < of.size(); ++i) {
+    max_diff = std::max(max_diff, std::abs(static_cast<double>(of[i]) - ou[i]));
+    max_abs = std::max(max_abs, static_cast<double>(std::abs(ou[i])));
+  }
+  const int mantissa = t == DType::kBF16 ? 7 : 10;
+  const double diff_tol = 4 * std::ldexp(1.0, std::ilogb(std::max(max_abs, 1e-30)) - mantissa);
+  std::string check_f = verdict(rel_f, linear_tolerance(t), bad_f);
+  char agree[64];
+  std::snprintf(agree, sizeof(agree), " max|f-u|=%.1e%s", max_diff, max_diff <= diff_tol ? "" : " FAIL");
+  if (!(max_diff <= diff_tol)) ++g_failures;
+  check_f += agree;
+
+  const double ms_f = time_ms(sf, run_f);
+  const double ms_u = time_ms(su, run_u);
+  char shape[96];
+  std::snprintf(shape, sizeof(shape), "M=%lld %lld->%lld +bias+res+LN", m, k, n);
+  const double flops = 2.0 * m * n * k;
+  g_rows.push_back({"linear_layernorm", name_of(t), shape, ms_f, flops / (ms_f * 1e-3) / 1e12, "TFLOP/s", check_f,
+                    is_fused ? "fused wgmma kernel" : unfused_path});
+  g_rows.push_back({"linear_layernorm unfused", name_of(t), shape, ms_u, flops / (ms_u * 1e-3) / 1e12, "TFLOP/s",
+                    verdict(rel_u, linear_tolerance(t), bad_u), unfused_path});
+}
+
 void bench_copy(Backend& be, cudaStream_t s) {
   const std::size_t bytes = std::size_t{1} << 30;
   DeviceMemory a = value_or_die(be.allocate(bytes), "allocate copy src");
@@ -383,7 +516,10 @@ void run_attention_benches(Backend& fast, Backend& dense, Backend& portable) {
   }
 }
 
-int run_all(bool gated_only) {
+enum class Only { kAll, kGated, kLayerNorm };
+
+int run_all(Only only) {
+  const bool gated_only = only == Only::kGated, layernorm_only = only == Only::kLayerNorm;
   const int count = embd::backend::cuda::device_count();
   if (count == 0) {
     std::printf("no CUDA device: skipped\n");
@@ -406,32 +542,48 @@ int run_all(bool gated_only) {
   for (DType t : {DType::kF16, DType::kBF16}) bench_linear(*be, s, t, 8192, 8192, 8192, false, false, "peak gemm");
   embd::backend::cuda::CudaBackendOptions fopt;
   fopt.gated_fused_min_rows = 0;
+  fopt.linear_layernorm_max_k = 1 << 20;  // K = 2048 too, to compare
+  fopt.linear_layernorm_fused_min_rows = 0;
   auto fused = value_or_die(embd::backend::cuda::make_cuda_backend(0, fopt), "make_cuda_backend(0, fused)");
+  const long long row_counts[] = {16, 64, 128, 256, 512, 1024, 4096, 16384, 65536};
   for (DType t : {DType::kF16, DType::kBF16}) {
-    for (long long m : {16LL, 64LL, 128LL, 256LL, 512LL, 1024LL, 4096LL, 16384LL, 65536LL}) {
+    for (long long m : row_counts) {
+      if (layernorm_only) break;
       bench_gated(*fused, static_cast<cudaStream_t>(embd::backend::cuda::native_stream(*fused)), t, m, 512, 2048,
                   "gated_linear");
       bench_gated(*unfused, static_cast<cudaStream_t>(embd::backend::cuda::native_stream(*unfused)), t, m, 512, 2048,
                   "gated_linear unfused");
     }
   }
-  if (!gated_only) bench_copy(*be, s);
+  if (!gated_only) {
+    // BERT-small's attention output (K = 512) and MLP down (K = 2048) projections.
+    embd::backend::cuda::CudaBackendOptions lopt;
+    lopt.fused_linear_layernorm = false;
+    auto ln_unfused = value_or_die(embd::backend::cuda::make_cuda_backend(0, lopt), "make_cuda_backend(0, ln unfused)");
+    for (DType t : {DType::kF16, DType::kBF16}) {
+      for (long long k : {512LL, 2048LL}) {
+        for (long long m : row_counts) bench_linear_layernorm(*fused, *ln_unfused, t, m, k);
+      }
+    }
+  }
+  const bool others = only == Only::kAll;
+  if (others) bench_copy(*be, s);
   struct Shape { long long k, n; bool bias, gelu; };
   const Shape shapes[] = {{512, 1536, true, false}, {512, 512, true, false}, {512, 4096, false, false},
                           {2048, 512, true, false}, {512, 2048, true, true}};
   for (DType t : {DType::kF16, DType::kBF16, DType::kF32}) {
     for (long long m : {4096LL, 16384LL, 65536LL}) {
-      if (gated_only) break;
+      if (!others) break;
       for (const Shape& sh : shapes) bench_linear(*be, s, t, m, sh.k, sh.n, sh.bias, sh.gelu, "linear");
     }
   }
   status_ok(be->synchronize(), "synchronize");
-  if (!gated_only) run_attention_benches(*be, *dense, *portable);
+  if (others) run_attention_benches(*be, *dense, *portable);
 
-  std::printf("\n%-22s %-5s %-28s %10s %10s %-12s %-14s %s\n", "op", "dtype", "shape", "median ms", "rate", "unit",
+  std::printf("\n%-24s %-5s %-30s %10s %10s %-12s %-14s %s\n", "op", "dtype", "shape", "median ms", "rate", "unit",
               "check", "path");
   for (const Row& r : g_rows) {
-    std::printf("%-22s %-5s %-28s %10.4f %10.2f %-12s %-14s %s\n", r.op.c_str(), r.dtype.c_str(), r.shape.c_str(),
+    std::printf("%-24s %-5s %-30s %10.4f %10.2f %-12s %-14s %s\n", r.op.c_str(), r.dtype.c_str(), r.shape.c_str(),
                 r.ms, r.rate, r.unit, r.check.c_str(), r.path.c_str());
   }
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -442,6 +594,10 @@ int run_all(bool gated_only) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  const bool gated_only = argc > 1 && std::string(argv[1]) == "--gated-only";
-  return run_all(gated_only);
+  const std::string flag = argc > 1 ? argv[1] : "";
+  if (!flag.empty() && flag != "--gated-only" && flag != "--layernorm-only") {
+    std::fprintf(stderr, "usage: gpu_ops_bench [--gated-only | --layernorm-only]\n");
+    return 2;
+  }
+  return run_all(flag == "--gated-only" ? Only::kGated : flag == "--layernorm-only" ? Only::kLayerNorm : Only::kAll);
 }

@@ -85,6 +85,26 @@ Status Backend::gated_linear(const GatedLinearArgs& a) {
   return unsupported(name() + ": gated_linear is not fused here (use linear, then glu)");
 }
 
+Status Backend::linear_layernorm(const LinearLayerNormArgs& a) {
+  const LinearWeight& w = *a.weight;
+  const bool defer = w.has_bias && defers_linear_bias(w);
+  LinearArgs lin;
+  lin.weight = &w;
+  lin.x = a.x;
+  lin.y = a.scratch;
+  lin.skip_bias = defer;
+  EMBD_TRY(linear(lin));
+  AddLayerNormArgs ln;
+  ln.x = a.scratch;
+  ln.residual = a.residual;
+  ln.bias = defer ? w.bias_f32 : nullptr;
+  ln.gamma = a.gamma;
+  ln.beta = a.beta;
+  ln.eps = a.eps;
+  ln.out = a.out;
+  return add_layernorm(ln);
+}
+
 Result<DeviceMemory> Backend::upload_tensor(const HostTensor& t, DType dtype) {
   const std::size_t n = static_cast<std::size_t>(t.numel());
   EMBD_ASSIGN_OR_RETURN(DeviceMemory mem, allocate(n * dtype_size(dtype)));

@@ -150,6 +150,25 @@ struct GatedLinearArgs {
   Mat scratch;
 };
 
+// A Linear layer and the residual LayerNorm after it in one op:
+//   out = LayerNorm(x W^T + b + residual) (gamma, beta)
+// (BERT's attention output and MLP down projections). Backend::linear_layernorm() runs linear()
+// into the scratch and then add_layernorm(), unless the backend fuses the two
+// (fuses_linear_layernorm()).
+struct LinearLayerNormArgs {
+  const LinearWeight* weight = nullptr;  // [H, in], bias optional
+  Mat x;         // [T, in]
+  Mat residual;  // [T, H]; data null = no residual
+  const float* gamma = nullptr;  // [H]
+  const float* beta = nullptr;   // [H]
+  float eps = 1e-12f;
+  Mat out;  // [T, H]; may alias residual, not x
+  // [T, H] for the projection where it is computed in a pass of its own (the unfused path, or a
+  // backend's choice for some batches); data may be null only where fuses_linear_layernorm(),
+  // and even then a backend may refuse (kUnsupported) arguments its fused kernel cannot address.
+  Mat scratch;
+};
+
 struct AttentionArgs {
   // Packed projections [T, 3H]: columns [0,H) = Q, [H,2H) = K, [2H,3H) = V; head h uses the
   // d columns h*d .. h*d+d-1 of each part. Any row stride (ld) is allowed.
@@ -262,8 +281,17 @@ class Backend {
     return false;
   }
 
+  // Whether linear_layernorm() runs as one kernel for this weight (at least for large batches).
+  virtual bool fuses_linear_layernorm(const LinearWeight& w) const {
+    (void)w;
+    return false;
+  }
+
   // Kernels.
   virtual Status gated_linear(const GatedLinearArgs& a);
+  // By default linear() into a.scratch (the bias deferred to the LayerNorm where
+  // defers_linear_bias()), then add_layernorm().
+  virtual Status linear_layernorm(const LinearLayerNormArgs& a);
   virtual Status linear(const LinearArgs& a) = 0;
   virtual Status embed_layernorm(const EmbedLayerNormArgs& a) = 0;
   virtual Status add_layernorm(const AddLayerNormArgs& a) = 0;

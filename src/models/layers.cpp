@@ -187,9 +187,16 @@ Status layernorm(Backend& be, const LayerNormWeights& ln, float eps, const Mat& 
 
 Status linear_layernorm(Backend& be, const LinearWeight& w, const Mat& in, const Mat& tmp,
                         const LayerNormWeights& ln, float eps, const Mat& residual, const Mat& out) {
-  const bool defer = defer_bias(be, w);
-  EMBD_TRY(ops::linear(be, w, in, tmp, backend::Activation::kNone, defer));
-  return add_layernorm(be, ln, eps, tmp, defer ? w.bias_f32 : nullptr, residual, out);
+  backend::LinearLayerNormArgs args;
+  args.weight = &w;
+  args.x = in;
+  args.residual = residual;
+  args.gamma = ln.gamma.as<float>();
+  args.beta = ln.beta.as<float>();
+  args.eps = eps;
+  args.out = out;
+  args.scratch = tmp;
+  return ops::linear_layernorm(be, args);
 }
 
 Status Workspace::reserve(std::int64_t tokens) {

@@ -55,8 +55,9 @@ Result<DeviceMemory> load_table(Backend& be, const io::WeightSet& w, const std::
 Status layernorm(Backend& be, const LayerNormWeights& ln, float eps, const Mat& x,
                  const Mat& residual, const Mat& out);
 
-// out = LayerNorm(in W^T + b + residual), through `tmp` ([T, out_features]). Where the backend
-// would add b in a pass of its own, b is added inside the LayerNorm instead.
+// out = LayerNorm(in W^T + b + residual) (ops::linear_layernorm): one kernel where the backend
+// fuses it, else through `tmp` ([T, out_features]), b added inside the LayerNorm where the backend
+// would add it in a pass of its own.
 Status linear_layernorm(Backend& be, const LinearWeight& w, const Mat& in, const Mat& tmp,
                         const LayerNormWeights& ln, float eps, const Mat& residual, const Mat& out);
 

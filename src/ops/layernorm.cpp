@@ -40,4 +40,37 @@ Status add_layernorm(Backend& be, const backend::AddLayerNormArgs& a) {
   return be.add_layernorm(a);
 }
 
+Status linear_layernorm(Backend& be, const backend::LinearLayerNormArgs& a) {
+  static constexpr const char* kOp = "linear_layernorm";
+  if (a.weight == nullptr) return invalid_argument("linear_layernorm: no weight");
+  const backend::LinearWeight& w = *a.weight;
+  EMBD_TRY(detail::check_supported(be, backend::Op::kLinear, w.dtype));
+  EMBD_TRY(detail::check_supported(be, backend::Op::kAddLayerNorm, w.dtype));
+  EMBD_TRY(detail::check_shape(kOp, "input", a.x, a.x.rows, w.in_features));
+  EMBD_TRY(detail::check_dtype(kOp, "input", a.x, w.dtype));
+  EMBD_TRY(detail::check_shape(kOp, "output", a.out, a.x.rows, w.out_features));
+  EMBD_TRY(detail::check_dtype(kOp, "output", a.out, w.dtype));
+  if (a.residual.data) {
+    EMBD_TRY(detail::check_shape(kOp, "residual", a.residual, a.x.rows, w.out_features));
+    EMBD_TRY(detail::check_dtype(kOp, "residual", a.residual, w.dtype));
+  }
+  if (!a.gamma || !a.beta) return invalid_argument("linear_layernorm: missing LayerNorm parameters");
+  if (a.scratch.data) {
+    EMBD_TRY(detail::check_shape(kOp, "scratch", a.scratch, a.x.rows, w.out_features));
+    EMBD_TRY(detail::check_dtype(kOp, "scratch", a.scratch, w.dtype));
+  }
+  if (a.x.rows == 0) return ok_status();
+  if (!a.scratch.data && !be.fuses_linear_layernorm(w)) {
+    return invalid_argument("linear_layernorm: " + be.name() + " needs scratch room for the projection");
+  }
+  const auto aliases = [&](const Mat& m) { return m.data != nullptr && m.data == a.x.data; };
+  if (aliases(a.out) || aliases(a.scratch) || aliases(a.residual)) {
+    return invalid_argument("linear_layernorm: output, scratch or residual aliases the input");
+  }
+  if (a.scratch.data != nullptr && (a.scratch.data == a.out.data || a.scratch.data == a.residual.data)) {
+    return invalid_argument("linear_layernorm: scratch aliases the output or the residual");
+  }
+  return be.linear_layernorm(a);
+}
+
 }  // namespace embd::ops

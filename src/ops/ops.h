@@ -19,6 +19,9 @@ Status linear(Backend& be, const backend::LinearWeight& w, const Mat& x, const M
 Status embed_layernorm(Backend& be, const backend::EmbedLayerNormArgs& args);
 // out = LayerNorm(x + bias + residual); bias and residual.data may be null.
 Status add_layernorm(Backend& be, const backend::AddLayerNormArgs& args);
+// out = LayerNorm(x W^T + b + residual) (see LinearLayerNormArgs): one kernel where the backend
+// fuses it, else linear() into args.scratch and add_layernorm().
+Status linear_layernorm(Backend& be, const backend::LinearLayerNormArgs& args);
 Status glu(Backend& be, const backend::GluArgs& args);
 // out = act(gate) * up from x and a weight made by prepare_gated_linear (see GatedLinearArgs):
 // in one pass where the backend fuses it, else linear() into args.scratch and glu().

@@ -1,7 +1,13 @@
-// Linear, LayerNorm, GLU, the gated projection and pooling on every backend x dtype against the double reference.
+// Linear, LayerNorm, GLU, the gated projection, Linear + LayerNorm and pooling on every backend x dtype
+// against the double reference.
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdlib>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
 
 #include "backends/backend_test_util.h"
 #include "ops/ops.h"
@@ -326,6 +332,258 @@ TEST_P(BackendOpTest, GatedLinearRejectsBadArguments) {
   const Status st = ops::gated_linear(*backend_, {prepared.value().get(), x.mat, out.mat, Activation::kGeluErf, {}});
   ASSERT_FALSE(st.ok());
   EXPECT_NE(st.message().find("even row count"), std::string::npos) << st.to_string();
+}
+
+// A Linear layer and the residual LayerNorm after it through ops::linear_layernorm: one kernel
+// where the backend fuses it (CUDA on Hopper: F16/BF16, 512 outputs, K % 64 == 0, rows TMA can
+// address; by default only K <= 512 and batches of at least 1024 rows when there is scratch), else
+// linear() into the scratch and add_layernorm(). On CUDA every case also runs on a backend that
+// fuses at every K and batch size and on one with the fused kernel turned off.
+TEST_P(BackendOpTest, LinearLayerNorm) {
+  EMBD_REQUIRE_OP(Op::kLinear);
+  EMBD_REQUIRE_OP(Op::kAddLayerNorm);
+  struct Case {
+    std::vector<std::int64_t> ms;  // row counts run with the same weights
+    std::int64_t k, n;
+    bool bias, residual;
+    bool out_is_residual;  // out aliases the residual, as the models call it
+    float eps;
+    std::int64_t x_pad, residual_pad, out_pad;  // extra row-stride elements
+    DType stored;
+    bool fusable;  // by the Hopper kernel, where the strides let it
+  };
+  const std::vector<Case> cases = {
+      // jina-embeddings-v2-small-en's attention output projection as the model calls it: partial,
+      // whole and several 64-row tiles, and 2100 rows.
+      {{1, 63, 64, 65, 127, 2100}, 512, 512, true, true, true, 1e-12f, 0, 0, 0, DType::kF16, true},
+      // Its MLP down projection: 32 k-blocks per tile, the stage ring wrapping within each tile.
+      {{129, 300}, 2048, 512, true, true, true, 1e-12f, 0, 0, 0, DType::kF16, true},
+      // 3 k-blocks, not a multiple of the stages; at 9000 rows more tiles than clusters, so both
+      // consumer warpgroups take tiles. A separate output (the residual must stay as it was).
+      {{4099, 9000}, 192, 512, true, true, false, 1e-5f, 0, 0, 0, DType::kBF16, true},
+      // One k-block per tile and several tiles per cluster: the ring wraps across tiles.
+      {{16384}, 64, 512, false, true, true, 1e-12f, 0, 0, 0, DType::kF16, true},
+      // No residual (bias only), and neither.
+      {{1, 65, 300}, 512, 512, true, false, false, 1e-5f, 0, 0, 0, DType::kF32, true},
+      {{70}, 128, 512, false, false, false, 1e-12f, 0, 0, 0, DType::kF16, true},
+      // Padded rows, strides still multiples of 16 bytes: the padding must stay unwritten.
+      {{7, 300}, 512, 512, true, true, false, 1e-12f, 8, 16, 8, DType::kF16, true},
+      // An output row stride of 515 elements, which TMA cannot address: unfused (scratch given).
+      {{65, 2100}, 512, 512, true, true, false, 1e-12f, 0, 0, 3, DType::kF16, true},
+      // Shapes only the unfused path takes: other widths, K not a multiple of 64.
+      {{1, 64, 129, 2100}, 512, 384, true, true, true, 1e-12f, 0, 0, 0, DType::kF16, false},
+      {{33}, 64, 768, true, true, false, 1e-5f, 0, 2, 4, DType::kBF16, false},
+      {{17}, 100, 512, true, true, true, 1e-12f, 0, 0, 0, DType::kF32, false},
+  };
+  const bool cuda = backend_->name().rfind("cuda", 0) == 0;
+  const bool hopper = cuda && backend_->description().find("(sm_90,") != std::string::npos;
+  struct Variant {
+    const char* name;
+    std::unique_ptr<backend::Backend> be;  // null: this instance's backend_
+    bool may_fuse;
+    std::int64_t max_k;  // the largest K it fuses
+  };
+  std::vector<Variant> variants;
+  constexpr std::int64_t every_k_max = 1 << 20;
+  variants.push_back({"default options", nullptr, true, 512});
+#ifdef EMBD_HAVE_CUDA
+  if (cuda) {
+    backend::cuda::CudaBackendOptions every_k;
+    every_k.linear_layernorm_max_k = every_k_max;
+    every_k.linear_layernorm_fused_min_rows = 0;
+    variants.push_back({"fused at every K and size", make_cuda_backend(every_k), true, every_k.linear_layernorm_max_k});
+    backend::cuda::CudaBackendOptions off;
+    off.fused_linear_layernorm = false;
+    variants.push_back({"fused_linear_layernorm off", make_cuda_backend(off), false, 0});
+    ASSERT_TRUE(variants[1].be && variants[2].be);
+  }
+#endif
+  // Under compute-sanitizer EMBD_TEST_SHORT=1 keeps the batches of at most 2048 rows (every path
+  // but the second consumer warpgroup of the Hopper kernel, which needs more tiles than clusters).
+  const bool short_only = std::getenv("EMBD_TEST_SHORT") != nullptr;
+  // EMBD_TEST_FUSED_ONLY=1 runs only what the fused kernel computes: racecheck then checks it and
+  // not cuBLAS's kernels (the unfused path), which it flags.
+  const bool fused_only = std::getenv("EMBD_TEST_FUSED_ONLY") != nullptr;
+  // Residual-stream values ~ N(0.5, 1) and a bias of mean 0.25: the LayerNorm's input has a mean
+  // of its own, so a wrong mean or variance shows.
+  auto normal = [&](std::size_t count) {
+    std::normal_distribution<float> dist(0.5f, 1.0f);
+    std::vector<float> v(count);
+    for (auto& e : v) e = dist(rng_);
+    return round_to(v, dtype());
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE("k=" + std::to_string(c.k) + " n=" + std::to_string(c.n) + (c.bias ? " bias" : "") +
+                 (c.residual ? (c.out_is_residual ? " residual=out" : " residual") : ""));
+    const float wscale = 1.0f / std::sqrt(static_cast<float>(c.k));
+    const std::vector<float> w = random_as(static_cast<std::size_t>(c.n * c.k), -wscale, wscale, c.stored);
+    std::vector<std::uint8_t> stored_bytes(w.size() * dtype_size(c.stored));
+    convert(w.data(), DType::kF32, stored_bytes.data(), c.stored, w.size());
+    const HostTensor wt{"attention.output.dense.weight", c.stored, {c.n, c.k}, stored_bytes.data()};
+    const std::vector<float> bias = random_as(static_cast<std::size_t>(c.n), -0.5f, 1.0f, DType::kF32);
+    const HostTensor bt{"attention.output.dense.bias", DType::kF32, {c.n}, bias.data()};
+    const auto gamma = random_as(static_cast<std::size_t>(c.n), 0.5f, 1.5f, DType::kF32);
+    const auto beta = random_as(static_cast<std::size_t>(c.n), -0.5f, 0.5f, DType::kF32);
+    const std::vector<double> w_ref = to_double(round_to(w, dtype()));
+    const std::vector<double> b_ref = c.bias ? to_double(bias) : std::vector<double>{};
+    // Whether the Hopper kernel can address x, residual and out (16-byte row strides at 16 bits).
+    const auto tma_stride = [](std::int64_t ld) { return ld * 2 % 16 == 0; };
+    const std::int64_t out_ld = c.n + (c.out_is_residual ? c.residual_pad : c.out_pad);
+    const bool aligned =
+        tma_stride(c.k + c.x_pad) && tma_stride(out_ld) && (!c.residual || tma_stride(c.n + c.residual_pad));
+    for (const std::int64_t m : c.ms) {
+      if (short_only && m > 2048) continue;
+      SCOPED_TRACE("m=" + std::to_string(m));
+      const std::vector<float> x = random(static_cast<std::size_t>(m * c.k), -1.0f, 1.0f);
+      const std::vector<float> residual = c.residual ? normal(static_cast<std::size_t>(m * c.n)) : std::vector<float>{};
+      const auto proj = ref::linear(to_double(x), w_ref, b_ref, m, c.k, c.n, ref::Act::kNone);
+      const auto want = ref::add_layernorm(proj, to_double(residual), m, c.n, to_double(gamma), to_double(beta), c.eps);
+      for (Variant& v : variants) {
+        // The default options run short batches unfused even where they fuse.
+        if (fused_only && v.max_k != every_k_max) continue;
+        SCOPED_TRACE(v.name);
+        const auto body = [&] {
+          auto prepared = backend_->prepare_linear(wt, c.bias ? &bt : nullptr, dtype());
+          ASSERT_TRUE(prepared.ok()) << prepared.status().to_string();
+          const backend::LinearWeight& pw = *prepared.value();
+          const bool fuses = backend_->fuses_linear_layernorm(pw);
+          EXPECT_EQ(fuses, hopper && v.may_fuse && c.fusable && c.k <= v.max_k && dtype() != DType::kF32)
+              << backend_->description();
+          auto g_d = upload_vec(gamma), b_d = upload_vec(beta);
+          DevMat xd = make_mat(m, c.k, c.k + c.x_pad, x);
+          // With scratch the backend may take two passes (short batches, rows the kernel cannot
+          // address); without, it must fuse.
+          for (const bool with_scratch : {true, false}) {
+            if ((!with_scratch || fused_only) && !(fuses && aligned)) continue;
+            SCOPED_TRACE(with_scratch ? "with scratch" : "no scratch");
+            DevMat rd = c.residual ? make_mat(m, c.n, c.n + c.residual_pad, residual) : DevMat{};
+            DevMat od = c.out_is_residual ? DevMat{} : make_mat(m, c.n, c.n + c.out_pad, {});
+            DevMat scratch = with_scratch ? make_mat(m, c.n, c.n, {}) : DevMat{};
+            backend::LinearLayerNormArgs a;
+            a.weight = &pw;
+            a.x = xd.mat;
+            a.residual = rd.mat;
+            a.gamma = g_d.as<float>();
+            a.beta = b_d.as<float>();
+            a.eps = c.eps;
+            a.out = c.out_is_residual ? rd.mat : od.mat;
+            a.scratch = scratch.mat;
+            const Status st = ops::linear_layernorm(*backend_, a);
+            ASSERT_TRUE(st.ok()) << st.to_string();
+            EXPECT_LT(rel_l2(download(a.out, "linear_layernorm out"), want), tolerance(dtype()));
+            if (c.residual && !c.out_is_residual) {
+              EXPECT_TRUE(download(rd.mat, "linear_layernorm residual") == residual) << "the residual was written";
+            }
+          }
+        };
+        if (v.be) {
+          with_backend(v.be, body);
+        } else {
+          body();
+        }
+        if (HasFatalFailure()) return;
+      }
+    }
+  }
+}
+
+TEST_P(BackendOpTest, LinearLayerNormRejectsBadArguments) {
+  EMBD_REQUIRE_OP(Op::kLinear);
+  EMBD_REQUIRE_OP(Op::kAddLayerNorm);
+  const std::int64_t rows = 4, h = 512;  // [512, 512]: the Hopper kernel's shape
+  const std::vector<float> w = random_as(static_cast<std::size_t>(h * h), -0.05f, 0.05f, DType::kF32);
+  const HostTensor wt{"w", DType::kF32, {h, h}, w.data()};
+  auto prepared = backend_->prepare_linear(wt, nullptr, dtype());
+  ASSERT_TRUE(prepared.ok()) << prepared.status().to_string();
+  const backend::LinearWeight& pw = *prepared.value();
+  const std::vector<float> gamma(static_cast<std::size_t>(h), 1.0f), beta(static_cast<std::size_t>(h), 0.0f);
+  auto g_d = upload_vec(gamma), b_d = upload_vec(beta);
+  DevMat x = make_mat(rows, h, h, random(static_cast<std::size_t>(rows * h), -1.0f, 1.0f));
+  DevMat res = make_mat(rows, h, h, random(static_cast<std::size_t>(rows * h), -1.0f, 1.0f));
+  DevMat out = make_mat(rows, h, h, {});
+  DevMat scratch = make_mat(rows, h, h, {});
+  backend::LinearLayerNormArgs good;
+  good.weight = &pw;
+  good.x = x.mat;
+  good.residual = res.mat;
+  good.gamma = g_d.as<float>();
+  good.beta = b_d.as<float>();
+  good.out = out.mat;
+  good.scratch = scratch.mat;
+  const Status first = ops::linear_layernorm(*backend_, good);
+  ASSERT_TRUE(first.ok()) << first.to_string();
+
+  const DType other = dtype() == DType::kF32 ? DType::kF16 : DType::kF32;
+  struct Bad {
+    const char* what;
+    backend::LinearLayerNormArgs args;
+    const char* message;  // part of the error's text
+  };
+  std::vector<Bad> bad;
+  const auto with = [&](const char* what, const char* message, auto change) {
+    backend::LinearLayerNormArgs a = good;
+    change(a);
+    bad.push_back({what, a, message});
+  };
+  with("no weight", "no weight", [](auto& a) { a.weight = nullptr; });
+  with("input of other width", "input is [4, 448]", [&](auto& a) { a.x = x.mat.columns(0, h - 64); });
+  with("input of other dtype", "input is", [&](auto& a) { a.x.dtype = other; });
+  with("output of other width", "output is [4, 384]", [&](auto& a) { a.out = out.mat.columns(0, 384); });
+  with("output of other rows", "output is [3, 512]", [&](auto& a) { a.out = out.mat.row_range(0, 3); });
+  with("residual of other rows", "residual is [3, 512]", [&](auto& a) { a.residual = res.mat.row_range(0, 3); });
+  with("scratch of other width", "scratch is [4, 256]", [&](auto& a) { a.scratch = scratch.mat.columns(0, 256); });
+  with("output aliases x", "aliases the input", [&](auto& a) { a.out = x.mat; });
+  with("residual aliases x", "aliases the input", [&](auto& a) { a.residual = x.mat; });
+  with("scratch aliases x", "aliases the input", [&](auto& a) { a.scratch = x.mat; });
+  with("scratch aliases out", "scratch aliases", [&](auto& a) { a.scratch = out.mat; });
+  with("scratch aliases residual", "scratch aliases", [&](auto& a) { a.scratch = res.mat; });
+  with("no gamma", "missing LayerNorm parameters", [](auto& a) { a.gamma = nullptr; });
+  with("no beta", "missing LayerNorm parameters", [](auto& a) { a.beta = nullptr; });
+  if (!backend_->fuses_linear_layernorm(pw)) {
+    with("no scratch", "scratch room", [](auto& a) { a.scratch = Mat{}; });
+  }
+  for (const Bad& b : bad) {
+    SCOPED_TRACE(b.what);
+    const Status st = ops::linear_layernorm(*backend_, b.args);
+    ASSERT_FALSE(st.ok());
+    EXPECT_EQ(st.code(), ErrorCode::kInvalidArgument) << st.to_string();
+    EXPECT_NE(st.message().find(b.message), std::string::npos) << st.to_string();
+  }
+
+  // A weight no backend fuses (64 outputs) needs scratch everywhere.
+  const HostTensor narrow{"w", DType::kF32, {64, h}, w.data()};
+  auto narrow_w = backend_->prepare_linear(narrow, nullptr, dtype());
+  ASSERT_TRUE(narrow_w.ok()) << narrow_w.status().to_string();
+  EXPECT_FALSE(backend_->fuses_linear_layernorm(*narrow_w.value()));
+  DevMat out64 = make_mat(rows, 64, 64, {});
+  backend::LinearLayerNormArgs a = good;
+  a.weight = narrow_w.value().get();
+  a.residual = Mat{};
+  a.out = out64.mat;
+  a.scratch = Mat{};
+  const Status no_scratch = ops::linear_layernorm(*backend_, a);
+  ASSERT_FALSE(no_scratch.ok());
+  EXPECT_NE(no_scratch.message().find("scratch room"), std::string::npos) << no_scratch.to_string();
+
+  if (backend_->fuses_linear_layernorm(pw)) {
+    // Without scratch, rows the fused kernel cannot address are an error, not a crash.
+    DevMat odd = make_mat(rows, h, h + 3, {});
+    a = good;
+    a.out = odd.mat;
+    a.scratch = Mat{};
+    const Status st = ops::linear_layernorm(*backend_, a);
+    EXPECT_FALSE(st.ok());
+    EXPECT_NE(st.message().find("scratch"), std::string::npos) << st.to_string();
+  }
+
+  // No rows: nothing to do, whatever the pointers.
+  a = good;
+  a.x = x.mat.row_range(0, 0);
+  a.residual = res.mat.row_range(0, 0);
+  a.out = out.mat.row_range(0, 0);
+  a.scratch = scratch.mat.row_range(0, 0);
+  const Status empty = ops::linear_layernorm(*backend_, a);
+  EXPECT_TRUE(empty.ok()) << empty.to_string();
 }
 
 TEST_P(BackendOpTest, Pool) {

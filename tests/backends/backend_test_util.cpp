@@ -88,6 +88,18 @@ std::vector<float> BackendOpTest::download_f32(const void* device, std::size_t c
   return out;
 }
 
+#ifdef EMBD_HAVE_CUDA
+std::unique_ptr<backend::Backend> BackendOpTest::make_cuda_backend(const backend::cuda::CudaBackendOptions& options) {
+  const std::string& device = GetParam().device;
+  EXPECT_EQ(device.rfind("cuda:", 0), 0u) << "make_cuda_backend on " << device;
+  if (device.rfind("cuda:", 0) != 0) return nullptr;
+  auto made = backend::cuda::make_cuda_backend(std::stoi(device.substr(5)), options);
+  EXPECT_TRUE(made.ok()) << made.status().to_string();
+  if (!made.ok()) return nullptr;
+  return std::move(made.value());
+}
+#endif
+
 std::vector<double> to_double(const std::vector<float>& v) { return {v.begin(), v.end()}; }
 
 double rel_l2(const std::vector<float>& got, const std::vector<double>& want) {

@@ -1,7 +1,8 @@
 // The cross-backend op test harness: one fixture parameterized over {backend, dtype}. CPU
 // instances always run; CUDA instances are always instantiated and GTEST_SKIP() with a reason
 // when no GPU is visible. Helpers upload host data (rounded to the dtype), poison outputs before
-// each run (all bytes 0xFF = NaN in every dtype) and download results as F32.
+// each run (all bytes 0xFF = NaN in every dtype) and download results as F32. In CUDA builds
+// (EMBD_HAVE_CUDA) a test may also run on CUDA backends made with other options.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -11,9 +12,13 @@
 #include <ostream>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "backends/backend.h"
+#ifdef EMBD_HAVE_CUDA
+#include "backends/cuda/cuda_backend.h"
+#endif
 
 namespace embd::testing {
 
@@ -61,6 +66,21 @@ class BackendOpTest : public ::testing::TestWithParam<OpParam> {
   // poison) and that padding columns were not (still poison).
   std::vector<float> download(const Mat& m, const char* what);
   std::vector<float> download_f32(const void* device, std::size_t count);
+
+#ifdef EMBD_HAVE_CUDA
+  // Another CUDA backend on this instance's GPU, made with `options` (paths the default options
+  // leave out, e.g. a fused kernel on short batches); null, with a test failure, if it cannot be
+  // made. Only on a CUDA instance.
+  std::unique_ptr<backend::Backend> make_cuda_backend(const backend::cuda::CudaBackendOptions& options);
+#endif
+  // Runs body() with `other` in place of backend_, so that the helpers above allocate, upload and
+  // download there; everything body() makes on it must be gone when it returns.
+  template <typename Body>
+  void with_backend(std::unique_ptr<backend::Backend>& other, Body&& body) {
+    std::swap(backend_, other);
+    body();
+    std::swap(backend_, other);
+  }
 
   std::unique_ptr<backend::Backend> backend_;
   std::mt19937 rng_{12345};

@@ -11,6 +11,7 @@
 #include "attention_launch.h"
 #include "cuda_status.h"
 #include "gated_gemm_launch.h"
+#include "linear_layernorm_launch.h"
 #include "gemm.h"
 #include "norm_launch.h"
 #include "pointwise_launch.h"
@@ -56,6 +57,9 @@ class CudaLinearWeight final : public LinearWeight {
   // only gated_linear() may read it.
   bool gated_interleaved = false;
   GatedGemmWeightMap gated_map{};
+  // A weight linear_layernorm() may run as one kernel (linear_layernorm_launch.h), with its map.
+  bool layernorm_fusable = false;
+  LinearLayerNormWeightMap layernorm_map{};
 };
 
 // y = x W^T for a weight on this device (no epilogue yet).
@@ -163,6 +167,11 @@ class CudaBackend final : public Backend {
     return cw != nullptr && cw->gated_interleaved && act != Activation::kNone;
   }
   Status gated_linear(const GatedLinearArgs& a) override;
+  bool fuses_linear_layernorm(const LinearWeight& w) const override {
+    const auto* cw = dynamic_cast<const CudaLinearWeight*>(&w);
+    return cw != nullptr && cw->layernorm_fusable;
+  }
+  Status linear_layernorm(const LinearLayerNormArgs& a) override;
   Status linear(const LinearArgs& a) override;
   Status embed_layernorm(const EmbedLayerNormArgs& a) override;
   Status add_layernorm(const AddLayerNormArgs& a) override;
@@ -527,6 +536,15 @@ Result<std::unique_ptr<LinearWeight>> CudaBackend::prepare_linear(const HostTens
     w->has_bias = true;
     EMBD_TRY(prepare_bias(*w, *bias, compute_dtype));
   }
+  if (options_.fused_linear_layernorm && w->in_features <= options_.linear_layernorm_max_k &&
+      linear_layernorm_supported(props_.major, props_.minor, elem(compute_dtype), w->in_features, w->out_features)) {
+    if (make_linear_layernorm_weight_map(elem(compute_dtype), w->weight.get(), w->in_features, &w->layernorm_map) ==
+        cudaSuccess) {
+      w->layernorm_fusable = true;
+    } else {
+      (void)cudaGetLastError();  // the unfused path serves it
+    }
+  }
   return std::unique_ptr<LinearWeight>(std::move(w));
 }
 
@@ -553,6 +571,7 @@ Result<std::unique_ptr<LinearWeight>> CudaBackend::prepare_gated_linear(const Ho
   EMBD_ASSIGN_OR_RETURN(auto prepared, prepare_linear(interleaved, nullptr, compute_dtype));
   auto* w = static_cast<CudaLinearWeight*>(prepared.get());
   w->activates_first_half = activate_first_half;
+  w->layernorm_fusable = false;  // only gated_linear() reads this weight
   if (make_gated_gemm_weight_map(elem(compute_dtype), w->weight.get(), inner, k, &w->gated_map) != cudaSuccess) {
     (void)cudaGetLastError();
     return Backend::prepare_gated_linear(weight, activate_first_half, compute_dtype);
@@ -591,6 +610,39 @@ Status CudaBackend::gated_linear(const GatedLinearArgs& a) {
                        ": the fused kernel needs 16-byte aligned input rows and 4-byte aligned output rows");
   }
   return launched(launch_gated_gemm(p, w->gated_map, stream_), "gated_linear " + dims(a.x));
+}
+
+Status CudaBackend::linear_layernorm(const LinearLayerNormArgs& a) {
+  EMBD_TRY(set_device());
+  const auto* w = dynamic_cast<const CudaLinearWeight*>(a.weight);
+  if (w == nullptr || w->owner != this) {
+    return invalid_argument(name() + ": linear_layernorm weight was not prepared by this backend");
+  }
+  LinearLayerNormParams p;
+  p.type = elem(w->dtype);
+  p.rows = a.x.rows;
+  p.k = w->in_features;
+  p.x = a.x.data;
+  p.ldx = a.x.ld;
+  p.residual = a.residual.data;
+  p.ldr = a.residual.ld;
+  p.bias = w->has_bias ? w->bias_f32 : nullptr;
+  p.gamma = a.gamma;
+  p.beta = a.beta;
+  p.eps = a.eps;
+  p.out = a.out.data;
+  p.ldo = a.out.ld;
+  p.sm_count = props_.multiProcessorCount;
+  const bool fused = w->layernorm_fusable && linear_layernorm_aligned(p) &&
+                     (a.x.rows >= options_.linear_layernorm_fused_min_rows || a.scratch.data == nullptr);
+  if (!fused) {
+    if (a.scratch.data == nullptr) {
+      return unsupported(name() + ": linear_layernorm x " + dims(a.x) + " / out " + dims(a.out) +
+                         ": the fused kernel needs 16-byte aligned rows; give scratch room for the unfused path");
+    }
+    return Backend::linear_layernorm(a);
+  }
+  return launched(launch_linear_layernorm(p, w->layernorm_map, stream_), "linear_layernorm " + dims(a.x));
 }
 
 Status CudaBackend::linear(const LinearArgs& a) {

@@ -35,6 +35,19 @@ struct CudaBackendOptions {
   // the same interleaved weight) when the caller gives scratch room: the fused kernel's 128-row
   // tiles, 16 across at I = 2048, leave most SMs idle on short batches.
   long long gated_fused_min_rows = 256;
+  // On Hopper, run a Linear layer of 512 outputs and the residual LayerNorm after it as one
+  // kernel (linear_layernorm_sm90a.cu) instead of cuBLASLt + add_layernorm. Off only to measure
+  // the gain.
+  bool fused_linear_layernorm = true;
+  // ... for weights of at most this many inputs. Up to K = 512 the fused kernel is faster at
+  // every batch size (H100: 16 to 65,536 rows, gpu_ops_bench); at K = 2048 its mainloop trails
+  // cuBLASLt's by about what the LayerNorm pass costs, so the MLP's down projection stays
+  // unfused (BENCHMARKS.md, session 8).
+  long long linear_layernorm_max_k = 512;
+  // Batches of fewer tokens run it unfused when the caller gives scratch room: queries (16 tokens,
+  // replayed as CUDA graphs) were 0.01-0.02 ms slower end to end with the fused cluster kernel
+  // (H100, session 8), though it wins at every size launched alone.
+  long long linear_layernorm_fused_min_rows = 1024;
 };
 
 // Number of visible CUDA devices; 0 (silently) when there is no driver or GPU.

@@ -111,6 +111,22 @@ __device__ __forceinline__ std::uint32_t pack2<__nv_bfloat16>(float lo, float hi
   return u;
 }
 
+// The inverse of pack2: two 16-bit T from one register, as F32 (low half first).
+template <typename T>
+__device__ __forceinline__ float2 unpack2(std::uint32_t u);
+template <>
+__device__ __forceinline__ float2 unpack2<__half>(std::uint32_t u) {
+  __half2 v;
+  memcpy(&v, &u, 4);
+  return __half22float2(v);
+}
+template <>
+__device__ __forceinline__ float2 unpack2<__nv_bfloat16>(std::uint32_t u) {
+  __nv_bfloat162 v;
+  memcpy(&v, &u, 4);
+  return __bfloat1622float2(v);
+}
+
 // The shared-window address of a pointer into shared memory, as PTX's shared-space operands take it.
 __device__ __forceinline__ std::uint32_t smem_addr(const void* p) {
   return static_cast<std::uint32_t>(__cvta_generic_to_shared(p));

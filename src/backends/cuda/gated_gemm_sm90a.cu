@@ -25,19 +25,18 @@
 // stores together 8-11%; all four 12-16% (gpu_ops_bench, 16k and 65k rows). An
 // output that TMA cannot address (row stride not a multiple of 16 bytes) keeps the direct stores.
 #include <cuda.h>
-#include <cudaTypedefs.h>
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
 #include <algorithm>
-#include <mutex>
-#include <vector>
 
+#include "cluster_launch.h"
 #include "device_util.cuh"
 #include "gated_gemm_launch.h"
 #include "hopper_ptx.cuh"
 #include "normal_cdf.h"
+#include "tensor_map.h"
 
 namespace embd::backend::cuda {
 namespace {
@@ -59,7 +58,7 @@ constexpr unsigned kStageBytes = kATileBytes + kBTileBytes;
 // Per consumer warpgroup: its 64 rows x 128 outputs as two 64-column halves, each 64 rows of 128
 // bytes in the 128-byte swizzle that the TMA store reads.
 constexpr int kStoreCols = 64;
-static_assert(kStoreCols == kBlockK, "make_map's boxes are kBlockK columns wide");
+static_assert(kStoreCols == kTensorMapBoxCols && kBlockK == kTensorMapBoxCols, "one tensor-map box per k-block and per stored half");
 constexpr unsigned kStoreHalfBytes = kBlockM * kStoreCols * 2;  // 8 KiB
 constexpr unsigned kStagingBytes = 2 * kStoreHalfBytes;     // per consumer warpgroup
 constexpr unsigned kSmemBytes = kStages * kStageBytes + 2 * kStagingBytes + 1024;  // + room to align to 1024
@@ -175,24 +174,8 @@ __global__ void __launch_bounds__(kThreads, 1)
       pass_turn();
       continue;
     }
-    // One k-block's wgmmas stay in flight while the next are issued; a stage is released once
-    // the wgmmas reading it have completed.
-    int previous = -1;
-    for (int kb = 0; kb < k_blocks; ++kb, ++it) {
-      const int s = it % kStages;
-      mbar_wait(&full[s], (it / kStages) & 1);
-      const std::uint32_t a = base + static_cast<std::uint32_t>(s) * kStageBytes;
-      const std::uint32_t b = base + static_cast<std::uint32_t>(s) * kStageBytes + kATileBytes;
-      wgmma_fence();
-#pragma unroll
-      for (int kk = 0; kk < kBlockK / 16; ++kk) {
-        wgmma_256<T>(d, smem_desc(a + kk * 32), smem_desc(b + kk * 32), kb > 0 || kk > 0);
-      }
-      wgmma_commit();
-      wgmma_wait<1>();
-      if (previous >= 0) release(previous);
-      previous = s;
-    }
+    const int previous =
+        wgmma_mainloop<T, kStages, kStageBytes, kATileBytes>(d, full, base, it, k_blocks, release);
     pass_turn();
     wgmma_wait<0>();
     release(previous);
@@ -249,92 +232,22 @@ __global__ void __launch_bounds__(kThreads, 1)
 #endif
 }
 
-PFN_cuTensorMapEncodeTiled_v12000 encode_tiled() {
-  static PFN_cuTensorMapEncodeTiled_v12000 fn = nullptr;
-  static std::once_flag once;
-  std::call_once(once, [] {
-    void* p = nullptr;
-    cudaDriverEntryPointQueryResult q{};
-    if (cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &p, 12000, cudaEnableDefault, &q) ==
-            cudaSuccess &&
-        q == cudaDriverEntryPointSuccess) {
-      fn = reinterpret_cast<PFN_cuTensorMapEncodeTiled_v12000>(p);
-    }
-  });
-  return fn;
-}
-
-// A 2-D row-major [rows, cols] 16-bit matrix read in boxes of box_rows x 64 with 128-byte swizzle.
-cudaError_t make_map(ElemType type, const void* data, long long rows, long long cols, long long ld,
-                     unsigned box_rows, CUtensorMap* map) {
-  const auto fn = encode_tiled();
-  if (fn == nullptr) return cudaErrorNotSupported;
-  const cuuint64_t dims[2] = {static_cast<cuuint64_t>(cols), static_cast<cuuint64_t>(rows)};
-  const cuuint64_t strides[1] = {static_cast<cuuint64_t>(ld) * 2};
-  const cuuint32_t box[2] = {static_cast<cuuint32_t>(kBlockK), box_rows};
-  const cuuint32_t elem_strides[2] = {1, 1};
-  const CUresult r = fn(map, type == ElemType::kBF16 ? CU_TENSOR_MAP_DATA_TYPE_BFLOAT16 : CU_TENSOR_MAP_DATA_TYPE_FLOAT16,
-                        2, const_cast<void*>(data), dims, strides, box, elem_strides, CU_TENSOR_MAP_INTERLEAVE_NONE,
-                        CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
-                        CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
-  return r == CUDA_SUCCESS ? cudaSuccess : cudaErrorInvalidValue;
-}
-
-cudaLaunchConfig_t launch_config(unsigned clusters, cudaStream_t stream, cudaLaunchAttribute* cluster_dim) {
-  cluster_dim->id = cudaLaunchAttributeClusterDimension;
-  cluster_dim->val.clusterDim.x = kCluster;
-  cluster_dim->val.clusterDim.y = 1;
-  cluster_dim->val.clusterDim.z = 1;
-  cudaLaunchConfig_t config{};
-  config.gridDim = dim3(clusters * kCluster);
-  config.blockDim = dim3(kThreads);
-  config.dynamicSmemBytes = kSmemBytes;
-  config.stream = stream;
-  config.attrs = cluster_dim;
-  config.numAttrs = 1;
-  return config;
-}
-
-// Set up once per device the kernel runs on (executors of several GPUs race here): its shared
-// memory is over the default 48 KiB limit, and the persistent grid is as many clusters as fit at
-// once (an SM left over in a GPC cannot host half a cluster).
-template <typename T, ActKind Act>
-cudaError_t resident_clusters(int* clusters) {
-  int device = 0;
-  if (const cudaError_t err = cudaGetDevice(&device); err != cudaSuccess) return err;
-  static std::mutex mu;
-  static std::vector<std::pair<int, int>> known;  // device, clusters
-  std::lock_guard lock(mu);
-  for (const auto& [d, n] : known) {
-    if (d == device) return *clusters = n, cudaSuccess;
-  }
-  const auto kernel = gated_gemm_kernel<T, Act>;
-  if (const cudaError_t err =
-          cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(kSmemBytes));
-      err != cudaSuccess) {
-    return err;
-  }
-  cudaLaunchAttribute cluster_dim{};
-  const cudaLaunchConfig_t config = launch_config(1, nullptr, &cluster_dim);
-  int n = 0;
-  if (const cudaError_t err = cudaOccupancyMaxActiveClusters(&n, kernel, &config); err != cudaSuccess) return err;
-  if (n <= 0) return cudaErrorInvalidConfiguration;
-  known.emplace_back(device, n);
-  return *clusters = n, cudaSuccess;
-}
+constexpr ClusterShape kShape{kCluster, kThreads, kSmemBytes};
 
 template <typename T, ActKind Act>
 cudaError_t launch_typed(const GatedGemmParams& p, const CUtensorMap& x_map, const CUtensorMap& w_map,
                          const CUtensorMap& out_map, bool tma_store, cudaStream_t stream) {
   int resident = 0;
-  if (const cudaError_t err = resident_clusters<T, Act>(&resident); err != cudaSuccess) return err;
+  if (const cudaError_t err = resident_clusters<gated_gemm_kernel<T, Act>>(kShape, &resident); err != cudaSuccess) {
+    return err;
+  }
   if (p.sm_count > 0) resident = std::min(resident, std::max(1, p.sm_count / kCluster));
   const long long tiles_n = p.inner / kOutN;
   const long long m_tiles = (p.rows + kBlockM - 1) / kBlockM;
   const long long pairs = (m_tiles + kCluster - 1) / kCluster * tiles_n;
   cudaLaunchAttribute cluster_dim{};
   const cudaLaunchConfig_t config =
-      launch_config(static_cast<unsigned>(std::min<long long>(pairs, resident)), stream, &cluster_dim);
+      cluster_launch_config(kShape, static_cast<unsigned>(std::min<long long>(pairs, resident)), stream, &cluster_dim);
   return cudaLaunchKernelEx(&config, gated_gemm_kernel<T, Act>, x_map, w_map, out_map, tma_store, static_cast<T*>(p.out), p.ldo,
                             static_cast<int>(p.rows), static_cast<int>(p.k / kBlockK), static_cast<int>(tiles_n),
                             static_cast<int>(pairs));
@@ -345,7 +258,7 @@ cudaError_t launch_typed(const GatedGemmParams& p, const CUtensorMap& x_map, con
 bool gated_gemm_supported(int cc_major, int cc_minor, ElemType type, long long k, long long inner, ActKind act) {
   return cc_major == 9 && cc_minor == 0 && (type == ElemType::kF16 || type == ElemType::kBF16) && k > 0 &&
          k % kBlockK == 0 && inner > 0 && inner % kOutN == 0 &&
-         (act == ActKind::kGeluErf || act == ActKind::kRelu) && encode_tiled() != nullptr;
+         (act == ActKind::kGeluErf || act == ActKind::kRelu) && tensor_maps_available();
 }
 
 void interleave_gated_rows(long long inner, bool activate_first_half, std::int64_t* dst_of_src) {
@@ -359,7 +272,7 @@ void interleave_gated_rows(long long inner, bool activate_first_half, std::int64
 
 cudaError_t make_gated_gemm_weight_map(ElemType type, const void* w, long long inner, long long k,
                                        GatedGemmWeightMap* out) {
-  return make_map(type, w, 2 * inner, k, k, kBLoadRows, reinterpret_cast<CUtensorMap*>(out->bytes));
+  return make_tensor_map_2d(type, w, 2 * inner, k, k, kBLoadRows, reinterpret_cast<CUtensorMap*>(out->bytes));
 }
 
 bool gated_gemm_aligned(const GatedGemmParams& p) {
@@ -373,13 +286,13 @@ cudaError_t launch_gated_gemm(const GatedGemmParams& p, const GatedGemmWeightMap
     return cudaErrorInvalidValue;
   }
   CUtensorMap x_map;
-  const cudaError_t err = make_map(p.type, p.x, p.rows, p.k, p.ldx, kBlockM, &x_map);
+  const cudaError_t err = make_tensor_map_2d(p.type, p.x, p.rows, p.k, p.ldx, kBlockM, &x_map);
   if (err != cudaSuccess) return err;
   const auto& w_map = *reinterpret_cast<const CUtensorMap*>(w.bytes);
   // TMA addresses rows 16-byte aligned; other outputs are stored from registers.
   CUtensorMap out_map{};
   const bool tma_store = reinterpret_cast<std::uintptr_t>(p.out) % 16 == 0 && (p.ldo * 2) % 16 == 0 &&
-                         make_map(p.type, p.out, p.rows, p.inner, p.ldo, kBlockM, &out_map) == cudaSuccess;
+                         make_tensor_map_2d(p.type, p.out, p.rows, p.inner, p.ldo, kBlockM, &out_map) == cudaSuccess;
   const bool gelu = p.act == ActKind::kGeluErf;
   if (p.type == ElemType::kBF16) {
     return gelu ? launch_typed<__nv_bfloat16, ActKind::kGeluErf>(p, x_map, w_map, out_map, tma_store, stream)

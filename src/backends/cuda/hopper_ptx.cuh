@@ -35,6 +35,25 @@ __device__ __forceinline__ void mbar_arrive_in(std::uint64_t* bar, unsigned cta)
   asm volatile("mbarrier.arrive.shared::cluster.b64 _, [%0];" ::"r"(remote) : "memory");
 }
 
+// The address of `ptr` (this block's shared memory) in block `cta` of the cluster.
+__device__ __forceinline__ std::uint32_t cluster_addr(const void* ptr, unsigned cta) {
+  std::uint32_t remote = 0;
+  asm volatile("mapa.shared::cluster.u32 %0, %1, %2;" : "=r"(remote) : "r"(smem_addr(ptr)), "r"(cta));
+  return remote;
+}
+
+// A store into another block's shared memory (an address from cluster_addr()).
+__device__ __forceinline__ void st_cluster_f32(std::uint32_t remote, float v) {
+  asm volatile("st.shared::cluster.f32 [%0], %1;" ::"r"(remote), "f"(v) : "memory");
+}
+
+// Arrive on a barrier of another block (an address from cluster_addr()), releasing this thread's
+// earlier writes (st_cluster_f32 included) at cluster scope: a waiter that sees the phase complete
+// with mbar_wait_cluster() reads them.
+__device__ __forceinline__ void mbar_arrive_release_cluster(std::uint32_t remote_bar) {
+  asm volatile("mbarrier.arrive.release.cluster.shared::cluster.b64 _, [%0];" ::"r"(remote_bar) : "memory");
+}
+
 __device__ __forceinline__ unsigned cluster_rank() {
   unsigned rank = 0;
   asm volatile("mov.u32 %0, %%cluster_ctarank;" : "=r"(rank));
@@ -50,6 +69,19 @@ __device__ __forceinline__ void mbar_wait(std::uint64_t* bar, unsigned parity) {
   do {
     asm volatile(
         "{\n .reg .pred p;\n mbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\n selp.u32 %0, 1, 0, p;\n}"
+        : "=r"(done)
+        : "r"(smem_addr(bar)), "r"(parity)
+        : "memory");
+  } while (!done);
+}
+
+// mbar_wait() acquiring at cluster scope: for barriers other blocks arrive on with data.
+__device__ __forceinline__ void mbar_wait_cluster(std::uint64_t* bar, unsigned parity) {
+  std::uint32_t done = 0;
+  do {
+    asm volatile(
+        "{\n .reg .pred p;\n mbarrier.try_wait.parity.acquire.cluster.shared::cta.b64 p, [%1], %2;\n"
+        " selp.u32 %0, 1, 0, p;\n}"
         : "=r"(done)
         : "r"(smem_addr(bar)), "r"(parity)
         : "memory");
@@ -93,6 +125,11 @@ __device__ __forceinline__ void tma_store_wait_all() { asm volatile("cp.async.bu
 // A named barrier (id 1-15; 0 is __syncthreads) for the 128 threads of one warpgroup.
 __device__ __forceinline__ void warpgroup_barrier(int id) { asm volatile("bar.sync %0, 128;" ::"r"(id) : "memory"); }
 
+__device__ __forceinline__ std::uint32_t ld_shared_u32(std::uint32_t addr) {
+  std::uint32_t v = 0;
+  asm volatile("ld.shared.u32 %0, [%1];" : "=r"(v) : "r"(addr) : "memory");
+  return v;
+}
 __device__ __forceinline__ void st_shared_u32(std::uint32_t addr, std::uint32_t v) {
   asm volatile("st.shared.u32 [%0], %1;" ::"r"(addr), "r"(v) : "memory");
 }
@@ -167,6 +204,33 @@ __device__ __forceinline__ void wgmma_256<__nv_bfloat16>(float (&d)[16][8], std:
                ", %128, %129, p, 1, 1, 0, 0;\n}"
                : EMBD_WGMMA_OPERANDS
                : "l"(a), "l"(b), "r"(accumulate));
+}
+
+// A consumer warpgroup's mainloop over one tile of the warp-specialised kernels: k_blocks stages of
+// the producer's ring from iteration `it`, each holding A [64 x 64] at its start and B [256 x 64]
+// a_bytes later, multiplied into d with m64n256k16 wgmmas. One k-block's wgmmas stay in flight
+// while the next are issued; release(s) runs once the wgmmas reading stage s have completed,
+// except for the last stage, which is returned for the caller to release after wgmma_wait<0>().
+template <typename T, int Stages, unsigned StageBytes, unsigned ABytes, typename Release>
+__device__ __forceinline__ int wgmma_mainloop(float (&d)[16][8], std::uint64_t* full, std::uint32_t base, int it,
+                                              int k_blocks, Release&& release) {
+  int previous = -1;
+  for (int kb = 0; kb < k_blocks; ++kb, ++it) {
+    const int s = it % Stages;
+    mbar_wait(&full[s], (it / Stages) & 1);
+    const std::uint32_t a = base + static_cast<std::uint32_t>(s) * StageBytes;
+    const std::uint32_t b = a + ABytes;
+    wgmma_fence();
+#pragma unroll
+    for (int kk = 0; kk < 4; ++kk) {  // 64 / 16
+      wgmma_256<T>(d, smem_desc(a + kk * 32), smem_desc(b + kk * 32), kb > 0 || kk > 0);
+    }
+    wgmma_commit();
+    wgmma_wait<1>();
+    if (previous >= 0) release(previous);
+    previous = s;
+  }
+  return previous;
 }
 
 #endif  // __CUDA_ARCH_FEAT_SM90_ALL
