@@ -547,8 +547,8 @@ int run_all(Only only) {
   auto fused = value_or_die(embd::backend::cuda::make_cuda_backend(0, fopt), "make_cuda_backend(0, fused)");
   const long long row_counts[] = {16, 64, 128, 256, 512, 1024, 4096, 16384, 65536};
   for (DType t : {DType::kF16, DType::kBF16}) {
+    if (layernorm_only) break;
     for (long long m : row_counts) {
-      if (layernorm_only) break;
       bench_gated(*fused, static_cast<cudaStream_t>(embd::backend::cuda::native_stream(*fused)), t, m, 512, 2048,
                   "gated_linear");
       bench_gated(*unfused, static_cast<cudaStream_t>(embd::backend::cuda::native_stream(*unfused)), t, m, 512, 2048,

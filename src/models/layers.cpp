@@ -163,26 +163,16 @@ Status qkv_attention(Backend& be, const LinearWeight& wqkv, const io::ModelConfi
   return ops::attention(be, a);
 }
 
-namespace {
-
-Status add_layernorm(Backend& be, const LayerNormWeights& ln, float eps, const Mat& x,
-                     const float* bias, const Mat& residual, const Mat& out) {
+Status layernorm(Backend& be, const LayerNormWeights& ln, float eps, const Mat& x,
+                 const Mat& residual, const Mat& out) {
   backend::AddLayerNormArgs args;
   args.x = x;
   args.residual = residual;
-  args.bias = bias;
   args.gamma = ln.gamma.as<float>();
   args.beta = ln.beta.as<float>();
   args.eps = eps;
   args.out = out;
   return ops::add_layernorm(be, args);
-}
-
-}  // namespace
-
-Status layernorm(Backend& be, const LayerNormWeights& ln, float eps, const Mat& x,
-                 const Mat& residual, const Mat& out) {
-  return add_layernorm(be, ln, eps, x, nullptr, residual, out);
 }
 
 Status linear_layernorm(Backend& be, const LinearWeight& w, const Mat& in, const Mat& tmp,

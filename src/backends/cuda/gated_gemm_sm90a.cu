@@ -60,6 +60,7 @@ constexpr unsigned kStageBytes = kATileBytes + kBTileBytes;
 constexpr int kStoreCols = 64;
 static_assert(kStoreCols == kTensorMapBoxCols && kBlockK == kTensorMapBoxCols, "one tensor-map box per k-block and per stored half");
 constexpr unsigned kStoreHalfBytes = kBlockM * kStoreCols * 2;  // 8 KiB
+static_assert(kStoreHalfBytes == kSwizzledBoxBytes, "staging halves as swizzled_pair_offset() lays them out");
 constexpr unsigned kStagingBytes = 2 * kStoreHalfBytes;     // per consumer warpgroup
 constexpr unsigned kSmemBytes = kStages * kStageBytes + 2 * kStagingBytes + 1024;  // + room to align to 1024
 
@@ -102,13 +103,9 @@ __global__ void __launch_bounds__(kThreads, 1)
   const int cluster = static_cast<int>(blockIdx.x) / kCluster, clusters = static_cast<int>(gridDim.x) / kCluster;
 
   if (threadIdx.x == 0) {
-    for (int s = 0; s < kStages; ++s) {
-      mbar_init(&full[s], 1);
-      mbar_init(&empty[s], kCluster * kConsumerWarps);
-    }
+    init_stage_ring(full, empty, kStages, kCluster * kConsumerWarps);
     for (int c = 0; c < kConsumers; ++c) mbar_init(&turn[c], kConsumerWarps);
-    asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
-    asm volatile("fence.proxy.async.shared::cta;" ::: "memory");
+    fence_barrier_init();
   }
   // Both blocks' barriers exist before either block multicasts into or arrives on the other.
   cluster_sync();
@@ -191,11 +188,7 @@ __global__ void __launch_bounds__(kThreads, 1)
         for (int g = 0; g < 8; ++g) {
 #pragma unroll
           for (int right = 0; right < 2; ++right) {
-            // Column g * 16 + 8 * right + 2 * (lane % 4): 16-byte chunk (g % 4) * 2 + right of its
-            // half's 128-byte row, swizzled with the row (conflict-free across the warp's 8 rows).
-            const std::uint32_t chunk = static_cast<std::uint32_t>(((g % 4) * 2 + right) ^ (r % 8));
-            st_shared_u32(staging + (g / 4) * kStoreHalfBytes + r * 128 + chunk * 16 + 4 * (lane % 4),
-                          glu_pair<T, Act>(d, g, 2 * half + 4 * right));
+            st_shared_u32(staging + swizzled_pair_offset(g, right, r, lane), glu_pair<T, Act>(d, g, 2 * half + 4 * right));
           }
         }
       }
@@ -276,8 +269,7 @@ cudaError_t make_gated_gemm_weight_map(ElemType type, const void* w, long long i
 }
 
 bool gated_gemm_aligned(const GatedGemmParams& p) {
-  return reinterpret_cast<std::uintptr_t>(p.x) % 16 == 0 && (p.ldx * 2) % 16 == 0 &&
-         reinterpret_cast<std::uintptr_t>(p.out) % 4 == 0 && p.ldo % 2 == 0;
+  return tensor_map_addressable(p.x, p.ldx) && reinterpret_cast<std::uintptr_t>(p.out) % 4 == 0 && p.ldo % 2 == 0;
 }
 
 cudaError_t launch_gated_gemm(const GatedGemmParams& p, const GatedGemmWeightMap& w, cudaStream_t stream) {
@@ -291,7 +283,7 @@ cudaError_t launch_gated_gemm(const GatedGemmParams& p, const GatedGemmWeightMap
   const auto& w_map = *reinterpret_cast<const CUtensorMap*>(w.bytes);
   // TMA addresses rows 16-byte aligned; other outputs are stored from registers.
   CUtensorMap out_map{};
-  const bool tma_store = reinterpret_cast<std::uintptr_t>(p.out) % 16 == 0 && (p.ldo * 2) % 16 == 0 &&
+  const bool tma_store = tensor_map_addressable(p.out, p.ldo) &&
                          make_tensor_map_2d(p.type, p.out, p.rows, p.inner, p.ldo, kBlockM, &out_map) == cudaSuccess;
   const bool gelu = p.act == ActKind::kGeluErf;
   if (p.type == ElemType::kBF16) {

@@ -14,6 +14,10 @@
 
 namespace embd::backend::cuda {
 
+// Epilogue staging tiles are boxes of 64 rows x 64 16-bit columns: 128-byte rows in the 128-byte
+// swizzle that TMA stores read.
+constexpr unsigned kSwizzledBoxBytes = 64 * 128;
+
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
 
 __device__ __forceinline__ void mbar_init(std::uint64_t* bar, unsigned count) {
@@ -23,6 +27,23 @@ __device__ __forceinline__ void mbar_init(std::uint64_t* bar, unsigned count) {
 __device__ __forceinline__ void mbar_expect_tx(std::uint64_t* bar, unsigned bytes) {
   asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;" ::"r"(smem_addr(bar)), "r"(bytes)
                : "memory");
+}
+
+// The "full" and "empty" barriers of a ring of stages filled by one TMA producer thread: a stage is
+// full once its bytes have landed, empty once `empty_arrivals` consumer warps have released it.
+__device__ __forceinline__ void init_stage_ring(std::uint64_t* full, std::uint64_t* empty, int stages,
+                                                unsigned empty_arrivals) {
+  for (int s = 0; s < stages; ++s) {
+    mbar_init(&full[s], 1);
+    mbar_init(&empty[s], empty_arrivals);
+  }
+}
+
+// After the initialising thread's mbar_init()s: they are visible to the whole cluster and to the
+// TMA unit (the async proxy) before anyone arrives on or fills the barriers.
+__device__ __forceinline__ void fence_barrier_init() {
+  asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
+  asm volatile("fence.proxy.async.shared::cta;" ::: "memory");
 }
 
 // Arrive on the barrier at the same offset in block `cta` of the cluster (this one included).
@@ -130,6 +151,15 @@ __device__ __forceinline__ std::uint32_t ld_shared_u32(std::uint32_t addr) {
   asm volatile("ld.shared.u32 %0, [%1];" : "=r"(v) : "r"(addr) : "memory");
   return v;
 }
+// The byte offset in an epilogue staging tile (kSwizzledBoxBytes boxes) of the two columns
+// g * 16 + 8 * right + 2 * (lane % 4) (and + 1) of row r, as a warpgroup's m64n256 accumulator
+// group g holds them: 16-byte chunk (g % 4) * 2 + right of box g / 4's row, swizzled with the row
+// (conflict-free across a warp's 8 rows).
+__device__ __forceinline__ std::uint32_t swizzled_pair_offset(int g, int right, int r, int lane) {
+  const std::uint32_t chunk = static_cast<std::uint32_t>(((g % 4) * 2 + right) ^ (r % 8));
+  return static_cast<std::uint32_t>((g / 4) * kSwizzledBoxBytes + r * 128) + chunk * 16 + 4 * (lane % 4);
+}
+
 __device__ __forceinline__ void st_shared_u32(std::uint32_t addr, std::uint32_t v) {
   asm volatile("st.shared.u32 [%0], %1;" ::"r"(addr), "r"(v) : "memory");
 }

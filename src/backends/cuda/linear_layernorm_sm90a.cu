@@ -57,6 +57,7 @@ constexpr unsigned kStageBytes = kATileBytes + kBTileBytes;
 // output leaves from here.
 constexpr int kBoxes = kBlockN / kTensorMapBoxCols;
 constexpr unsigned kBoxBytes = kBlockM * kTensorMapBoxCols * 2;  // 8 KiB
+static_assert(kBoxBytes == kSwizzledBoxBytes, "staging boxes as swizzled_pair_offset() lays them out");
 constexpr unsigned kStagingBytes = kBoxes * kBoxBytes;           // 32 KiB
 constexpr unsigned kSmemBytes = kStages * kStageBytes + kConsumers * kStagingBytes + 1024;  // + room to align
 // Lanes that publish a row sum: lane % 4 == 0 of each warp holds two rows' sums after the quad
@@ -67,14 +68,6 @@ static_assert(sizeof(CUtensorMap) == sizeof(LinearLayerNormWeightMap), "CUtensor
 static_assert(kSmemBytes + 1024 <= 227 * 1024, "within Hopper's 227 KiB of shared memory per block");
 
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
-
-// Byte offset in a staging tile of the two columns g * 16 + 8 * right + 2 * (lane % 4) (and + 1)
-// of row r, as a warpgroup's m64n256 accumulator group g holds them: 16-byte chunk
-// (g % 4) * 2 + right of box g / 4's 128-byte row, swizzled with the row.
-__device__ __forceinline__ std::uint32_t staging_offset(int g, int right, int r, int lane) {
-  const std::uint32_t chunk = static_cast<std::uint32_t>(((g % 4) * 2 + right) ^ (r % 8));
-  return static_cast<std::uint32_t>((g / 4) * kBoxBytes + r * 128) + chunk * 16 + 4 * (lane % 4);
-}
 
 // Sum over the four lanes (lane % 4) that hold one row's columns.
 __device__ __forceinline__ float quad_sum(float v) {
@@ -108,18 +101,14 @@ __global__ void __launch_bounds__(kThreads, 1)
   const int cluster = static_cast<int>(blockIdx.x) / kCluster, clusters = static_cast<int>(gridDim.x) / kCluster;
 
   if (threadIdx.x == 0) {
-    for (int s = 0; s < kStages; ++s) {
-      mbar_init(&full[s], 1);
-      mbar_init(&empty[s], kCluster * kConsumerWarps);
-    }
+    init_stage_ring(full, empty, kStages, kCluster * kConsumerWarps);
     for (int c = 0; c < kConsumers; ++c) {
       mbar_init(&turn[c], kConsumerWarps);
       mbar_init(&residual_full[c], 1);
       mbar_init(&exchanged[c][0], kExchangeArrivals);
       mbar_init(&exchanged[c][1], kExchangeArrivals);
     }
-    asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
-    asm volatile("fence.proxy.async.shared::cta;" ::: "memory");
+    fence_barrier_init();
   }
   // Both blocks' barriers exist before either block multicasts into or arrives on the other.
   cluster_sync();
@@ -225,7 +214,7 @@ __global__ void __launch_bounds__(kThreads, 1)
         for (int half = 0; half < 2; ++half) {
           const int e = 2 * half + 4 * right;
           float2 r = make_float2(0.0f, 0.0f);
-          if (has_residual) r = unpack2<T>(ld_shared_u32(staging + staging_offset(g, right, row_lo + 8 * half, lane)));
+          if (has_residual) r = unpack2<T>(ld_shared_u32(staging + swizzled_pair_offset(g, right, row_lo + 8 * half, lane)));
           d[g][e] += b.x + r.x;
           d[g][e + 1] += b.y + r.y;
           part[half] += d[g][e] + d[g][e + 1];
@@ -263,7 +252,7 @@ __global__ void __launch_bounds__(kThreads, 1)
           const int e = 2 * half + 4 * right;
           const float y0 = d[g][e] * rstd[half] * gm.x + bt.x;
           const float y1 = d[g][e + 1] * rstd[half] * gm.y + bt.y;
-          st_shared_u32(staging + staging_offset(g, right, row_lo + 8 * half, lane), pack2<T>(y0, y1));
+          st_shared_u32(staging + swizzled_pair_offset(g, right, row_lo + 8 * half, lane), pack2<T>(y0, y1));
         }
       }
     }
@@ -307,10 +296,6 @@ cudaError_t launch_typed(const LinearLayerNormParams& p, const CUtensorMap& x_ma
                             static_cast<int>(p.k / kBlockK), static_cast<int>(tiles));
 }
 
-bool tma_addressable(const void* data, long long ld) {
-  return reinterpret_cast<std::uintptr_t>(data) % 16 == 0 && (ld * 2) % 16 == 0;
-}
-
 }  // namespace
 
 bool linear_layernorm_supported(int cc_major, int cc_minor, ElemType type, long long k, long long n) {
@@ -324,8 +309,8 @@ cudaError_t make_linear_layernorm_weight_map(ElemType type, const void* w, long 
 }
 
 bool linear_layernorm_aligned(const LinearLayerNormParams& p) {
-  return tma_addressable(p.x, p.ldx) && tma_addressable(p.out, p.ldo) &&
-         (p.residual == nullptr || tma_addressable(p.residual, p.ldr));
+  return tensor_map_addressable(p.x, p.ldx) && tensor_map_addressable(p.out, p.ldo) &&
+         (p.residual == nullptr || tensor_map_addressable(p.residual, p.ldr));
 }
 
 cudaError_t launch_linear_layernorm(const LinearLayerNormParams& p, const LinearLayerNormWeightMap& w,

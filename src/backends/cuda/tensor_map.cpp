@@ -3,6 +3,7 @@
 #include <cudaTypedefs.h>
 #include <cuda_runtime.h>
 
+#include <cstdint>
 #include <mutex>
 
 namespace embd::backend::cuda {
@@ -26,6 +27,10 @@ PFN_cuTensorMapEncodeTiled_v12000 encode_tiled() {
 }  // namespace
 
 bool tensor_maps_available() { return encode_tiled() != nullptr; }
+
+bool tensor_map_addressable(const void* data, long long ld) {
+  return reinterpret_cast<std::uintptr_t>(data) % 16 == 0 && (ld * 2) % 16 == 0;
+}
 
 cudaError_t make_tensor_map_2d(ElemType type, const void* data, long long rows, long long cols, long long ld,
                                unsigned box_rows, CUtensorMap* map) {

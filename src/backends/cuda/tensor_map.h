@@ -14,6 +14,10 @@ constexpr int kTensorMapBoxCols = 64;  // 64 x 16 bits = one 128-byte swizzle ro
 // Whether the driver offers cuTensorMapEncodeTiled.
 bool tensor_maps_available();
 
+// Whether TMA can address a 16-bit matrix at `data` with row stride ld elements: data 16-byte
+// aligned and ld * 2 a multiple of 16.
+bool tensor_map_addressable(const void* data, long long ld);
+
 // A map of [rows, cols] at `data` with row stride ld elements (ld * 2 a multiple of 16, data
 // 16-byte aligned). Rows and columns outside the matrix read as zeros and are not written.
 cudaError_t make_tensor_map_2d(ElemType type, const void* data, long long rows, long long cols, long long ld,
