@@ -156,7 +156,9 @@ __global__ void __launch_bounds__(kThreads, 3) attention_mma_kernel(AttentionPar
     }
     __syncthreads();
     if (step == 0) load_q_fragments<T>(qf, qs, qb);
-    attend_tile<T>(qf, ks[step & 1], vs[step & 1], tile_at(step, diag, hi) * kBK, qi0, len, scale2, slope2, st);
+    const int tile = tile_at(step, diag, hi);
+    const TileSide side = tile == diag ? TileSide::kDiagonal : tile < diag ? TileSide::kBefore : TileSide::kAfter;
+    attend_tile<T>(qf, ks[step & 1], vs[step & 1], tile * kBK, qi0, len, scale2, slope2, side, step == 0, st);
     __syncthreads();  // this buffer is refilled by the prefetch of the next iteration
   }
 
