@@ -9,6 +9,8 @@
 //                   [--repeat 5] [--defer-bias 0]   (0: add Linear biases in linear(), not in the LayerNorm)
 //                   [--fused-glu 0]    (0: cuBLASLt + the GLU kernel instead of the fused Hopper kernel)
 //                   [--fused-ln 0]     (0: cuBLASLt + add_layernorm instead of the fused Hopper Linear + LayerNorm)
+//                   [--early-launch 0] (0: no programmatic dependent launch; the events between kernels hide
+//                                       most of what it gains, see embd bench for that)
 // A fused Linear + LayerNorm shows as "linear_layernorm K->N"; unfused, as its linear and add_layernorm.
 // Prints "no CUDA device: skipped" without a GPU.
 #include <cuda_runtime_api.h>
@@ -170,6 +172,7 @@ int main(int argc, char** argv) {
   bool defer_bias = true;
   bool fused_glu = true;
   bool fused_ln = true;
+  bool early = true;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string k = argv[i], v = argv[i + 1];
     if (k == "--model") model = v;
@@ -180,6 +183,7 @@ int main(int argc, char** argv) {
     else if (k == "--defer-bias") defer_bias = v != "0";
     else if (k == "--fused-glu") fused_glu = v != "0";
     else if (k == "--fused-ln") fused_ln = v != "0";
+    else if (k == "--early-launch") early = v != "0";
     else return die("unknown flag " + k);
   }
   if (model.empty()) return die("--model DIR is required");
@@ -196,6 +200,7 @@ int main(int argc, char** argv) {
   be::cuda::CudaBackendOptions options;
   options.fused_gated_linear = fused_glu;
   options.fused_linear_layernorm = fused_ln;
+  options.early_launch = early;
   auto cuda = be::cuda::make_cuda_backend(0, options);
   if (!cuda.ok()) return die(cuda.status().to_string());
   auto profiling = std::make_unique<ProfilingBackend>(std::move(cuda).value(), defer_bias);
@@ -205,6 +210,7 @@ int main(int argc, char** argv) {
   std::printf("model %s, %s, %s%s%s%s\n", model.c_str(), dtype_name.c_str(), prof->description().c_str(),
               defer_bias ? "" : ", --defer-bias 0", fused_glu ? "" : ", --fused-glu 0",
               fused_ln ? "" : ", --fused-ln 0");
+  if (!early) std::printf("--early-launch 0\n");
 
   std::mt19937 rng(7);
   std::size_t pos = 0;

@@ -32,6 +32,8 @@ struct AttentionParams {
   // Q and V parts of a QKV bias the projection left out; see AttentionArgs).
   const float* q_bias = nullptr;
   const float* v_bias = nullptr;
+  // Launch early (early_launch.cuh; the backend sets it on sm_90+).
+  bool early_launch = false;
 };
 
 // Largest head dimension the portable kernel handles.

@@ -22,6 +22,7 @@
 
 #include "attention_launch.h"
 #include "attention_mma_tile.cuh"
+#include "early_launch.cuh"
 
 namespace embd::backend::cuda {
 namespace {
@@ -69,6 +70,7 @@ __device__ __forceinline__ int tile_at(int step, int diag, int hi) {
 
 template <typename T>
 __global__ void __launch_bounds__(kThreads, 3) attention_mma_kernel(AttentionParams p) {
+  wait_for_previous_kernels();
   __shared__ __align__(128) T qs[kTileElems];
   __shared__ __align__(128) T ks[2][kTileElems];
   __shared__ __align__(128) T vs[2][kTileElems];
@@ -201,11 +203,9 @@ cudaError_t launch_attention_mma(const AttentionParams& p, cudaStream_t stream) 
   }
   const dim3 grid(static_cast<unsigned>(qblocks * p.batch), static_cast<unsigned>(p.num_heads));
   if (p.type == ElemType::kF16) {
-    attention_mma_kernel<__half><<<grid, kThreads, 0, stream>>>(q);
-  } else {
-    attention_mma_kernel<__nv_bfloat16><<<grid, kThreads, 0, stream>>>(q);
+    return launch_maybe_early(attention_mma_kernel<__half>, grid, kThreads, 0, stream, p.early_launch, nullptr, q);
   }
-  return cudaGetLastError();
+  return launch_maybe_early(attention_mma_kernel<__nv_bfloat16>, grid, kThreads, 0, stream, p.early_launch, nullptr, q);
 }
 
 }  // namespace embd::backend::cuda

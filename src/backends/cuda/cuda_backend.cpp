@@ -146,6 +146,8 @@ class CudaBackend final : public Backend {
   Status wait(Fence f) override;
 
   bool can_record() const override { return options_.graphs; }
+  // Whether kernels that support it launch early (early_launch.cuh): sm_90+ and not turned off.
+  bool early_launch() const { return options_.early_launch && props_.major >= 9; }
   Status begin_recording() override;
   Result<std::unique_ptr<Recording>> end_recording() override;
   Status replay(const Recording& r) override;
@@ -595,6 +597,7 @@ Status CudaBackend::gated_linear(const GatedLinearArgs& a) {
     return launched(launch_glu(glu, stream_), "gated_linear glu " + dims(a.scratch));
   }
   GatedGemmParams p;
+  p.early_launch = early_launch();
   p.type = elem(w->dtype);
   p.rows = a.x.rows;
   p.k = w->in_features;
@@ -619,6 +622,7 @@ Status CudaBackend::linear_layernorm(const LinearLayerNormArgs& a) {
     return invalid_argument(name() + ": linear_layernorm weight was not prepared by this backend");
   }
   LinearLayerNormParams p;
+  p.early_launch = early_launch();
   p.type = elem(w->dtype);
   p.rows = a.x.rows;
   p.k = w->in_features;
@@ -751,6 +755,7 @@ Status CudaBackend::add_layernorm(const AddLayerNormArgs& a) {
                             ", out " + dims(a.out) + ": dtypes differ");
   }
   AddLnParams p;
+  p.early_launch = early_launch();
   p.type = elem(a.x.dtype);
   p.rows = a.x.rows;
   p.width = a.x.cols;
@@ -788,6 +793,7 @@ Status CudaBackend::attention(const AttentionArgs& a) {
                             ": dtypes differ");
   }
   AttentionParams p;
+  p.early_launch = early_launch();
   p.type = elem(a.qkv.dtype);
   p.qkv = a.qkv.data;
   p.qkv_ld = a.qkv.ld;

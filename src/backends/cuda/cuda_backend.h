@@ -48,6 +48,9 @@ struct CudaBackendOptions {
   // replayed as CUDA graphs) were 0.01-0.02 ms slower end to end with the fused cluster kernel
   // (H100, session 8), though it wins at every size launched alone.
   long long linear_layernorm_fused_min_rows = 1024;
+  // On sm_90+, let the attention, LayerNorm and Hopper GEMM kernels launch while the kernel ahead
+  // of them finishes (programmatic dependent launch, early_launch.cuh). Off only to measure the gain.
+  bool early_launch = true;
 };
 
 // Number of visible CUDA devices; 0 (silently) when there is no driver or GPU.

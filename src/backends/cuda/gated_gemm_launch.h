@@ -49,6 +49,8 @@ struct GatedGemmParams {
   long long ldo = 0;
   ActKind act = ActKind::kGeluErf;
   int sm_count = 0;     // persistent grid size
+  // Launch early (early_launch.cuh; the backend sets it on sm_90+).
+  bool early_launch = false;
 };
 // Whether x / out meet the alignment above.
 bool gated_gemm_aligned(const GatedGemmParams& p);

@@ -34,6 +34,7 @@
 #include "cluster_launch.h"
 #include "device_util.cuh"
 #include "gated_gemm_launch.h"
+#include "early_launch.cuh"
 #include "hopper_ptx.cuh"
 #include "normal_cdf.h"
 #include "tensor_map.h"
@@ -109,6 +110,7 @@ __global__ void __launch_bounds__(kThreads, 1)
   }
   // Both blocks' barriers exist before either block multicasts into or arrives on the other.
   cluster_sync();
+  wait_for_previous_kernels();  // x comes from the kernel ahead; out may be what it reads
 
   if (warpgroup == 0) {  // producer
     asm volatile("setmaxnreg.dec.sync.aligned.u32 40;");
@@ -241,7 +243,8 @@ cudaError_t launch_typed(const GatedGemmParams& p, const CUtensorMap& x_map, con
   cudaLaunchAttribute cluster_dim{};
   const cudaLaunchConfig_t config =
       cluster_launch_config(kShape, static_cast<unsigned>(std::min<long long>(pairs, resident)), stream, &cluster_dim);
-  return cudaLaunchKernelEx(&config, gated_gemm_kernel<T, Act>, x_map, w_map, out_map, tma_store, static_cast<T*>(p.out), p.ldo,
+  return launch_maybe_early(gated_gemm_kernel<T, Act>, config.gridDim, config.blockDim, config.dynamicSmemBytes, stream,
+                            p.early_launch, &cluster_dim, x_map, w_map, out_map, tma_store, static_cast<T*>(p.out), p.ldo,
                             static_cast<int>(p.rows), static_cast<int>(p.k / kBlockK), static_cast<int>(tiles_n),
                             static_cast<int>(pairs));
 }

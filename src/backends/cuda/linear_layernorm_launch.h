@@ -47,6 +47,8 @@ struct LinearLayerNormParams {
   void* out = nullptr;            // [T, 512], row stride ldo; may alias residual, not x
   long long ldo = 0;
   int sm_count = 0;               // persistent grid size
+  // Launch early (early_launch.cuh; the backend sets it on sm_90+).
+  bool early_launch = false;
 };
 // Whether x, residual and out are TMA-addressable: 16-byte aligned, row strides multiples of 16
 // bytes.

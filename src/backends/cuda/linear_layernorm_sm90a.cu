@@ -31,6 +31,7 @@
 
 #include "cluster_launch.h"
 #include "device_util.cuh"
+#include "early_launch.cuh"
 #include "hopper_ptx.cuh"
 #include "linear_layernorm_launch.h"
 #include "tensor_map.h"
@@ -112,6 +113,7 @@ __global__ void __launch_bounds__(kThreads, 1)
   }
   // Both blocks' barriers exist before either block multicasts into or arrives on the other.
   cluster_sync();
+  wait_for_previous_kernels();  // x and the residual come from the kernels ahead
 
   if (warpgroup == 0) {  // producer
     asm volatile("setmaxnreg.dec.sync.aligned.u32 40;");
@@ -291,7 +293,8 @@ cudaError_t launch_typed(const LinearLayerNormParams& p, const CUtensorMap& x_ma
   cudaLaunchAttribute cluster_dim{};
   const cudaLaunchConfig_t config =
       cluster_launch_config(kShape, static_cast<unsigned>(std::min<long long>(tiles, resident)), stream, &cluster_dim);
-  return cudaLaunchKernelEx(&config, linear_layernorm_kernel<T>, x_map, w_map, residual_map, out_map,
+  return launch_maybe_early(linear_layernorm_kernel<T>, config.gridDim, config.blockDim, config.dynamicSmemBytes, stream,
+                            p.early_launch, &cluster_dim, x_map, w_map, residual_map, out_map,
                             p.residual != nullptr, p.bias, p.gamma, p.beta, p.eps, static_cast<int>(p.rows),
                             static_cast<int>(p.k / kBlockK), static_cast<int>(tiles));
 }

@@ -9,6 +9,7 @@
 #include <cstdint>
 
 #include "device_util.cuh"
+#include "early_launch.cuh"
 #include "norm_launch.h"
 
 namespace embd::backend::cuda {
@@ -101,6 +102,7 @@ __global__ void __launch_bounds__(kNormThreads) embed_layernorm_kernel(EmbedLnPa
 
 template <typename T>
 __global__ void __launch_bounds__(kNormThreads) add_layernorm_kernel(AddLnParams p, VecFlags vec) {
+  wait_for_previous_kernels();
   extern __shared__ float row[];
   __shared__ float scratch[32];
   const long long t = blockIdx.x;
@@ -205,6 +207,7 @@ __global__ void __launch_bounds__(kWarpRows * 32, kMaxChunks <= kSmallLaneChunks
 template <int kMaxChunks, typename T>
 __global__ void __launch_bounds__(kWarpRows * 32, kMaxChunks <= kSmallLaneChunks ? 6 : 1)
     add_layernorm_warp_kernel(AddLnParams p) {
+  wait_for_previous_kernels();
   const long long t = static_cast<long long>(blockIdx.x) * kWarpRows + (threadIdx.x >> 5);
   if (t >= p.rows) return;  // uniform over the warp
   const int chunks = static_cast<int>(p.width / kChunkCols);
@@ -255,11 +258,11 @@ cudaError_t launch_add_typed(const AddLnParams& p, cudaStream_t stream) {
       warp_row_ok<T>(p.x, p.width, p.x_ld) &&
       (p.residual == nullptr || warp_row_ok<T>(p.residual, p.width, p.residual_ld))) {
     if (p.width <= kSmallLaneChunks * kChunkCols) {
-      add_layernorm_warp_kernel<kSmallLaneChunks, T><<<warp_grid(p.rows), kWarpRows * 32, 0, stream>>>(p);
-    } else {
-      add_layernorm_warp_kernel<kLaneChunks, T><<<warp_grid(p.rows), kWarpRows * 32, 0, stream>>>(p);
+      return launch_maybe_early(add_layernorm_warp_kernel<kSmallLaneChunks, T>, warp_grid(p.rows), kWarpRows * 32, 0,
+                                stream, p.early_launch, nullptr, p);
     }
-    return cudaGetLastError();
+    return launch_maybe_early(add_layernorm_warp_kernel<kLaneChunks, T>, warp_grid(p.rows), kWarpRows * 32, 0, stream,
+                              p.early_launch, nullptr, p);
   }
   constexpr int kBytes = static_cast<int>(sizeof(T));
   VecFlags vec;
@@ -268,8 +271,8 @@ cudaError_t launch_add_typed(const AddLnParams& p, cudaStream_t stream) {
   vec.out = vec16_ok(p.out, p.width, p.out_ld, kBytes);
   vec.bias = p.bias != nullptr && vec16_ok(p.bias, p.width, 0, static_cast<int>(sizeof(float)));
   const size_t smem = static_cast<size_t>(p.width) * sizeof(float);
-  add_layernorm_kernel<T><<<static_cast<unsigned>(p.rows), kNormThreads, smem, stream>>>(p, vec);
-  return cudaGetLastError();
+  return launch_maybe_early(add_layernorm_kernel<T>, static_cast<unsigned>(p.rows), kNormThreads, smem, stream,
+                            p.early_launch, nullptr, p, vec);
 }
 
 }  // namespace

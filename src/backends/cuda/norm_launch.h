@@ -45,6 +45,8 @@ struct AddLnParams {
   float eps = 1e-12f;
   void* out = nullptr;  // may alias x or residual (each row is read fully before it is written)
   long long out_ld = 0;
+  // Launch early (early_launch.cuh; the backend sets it on sm_90+).
+  bool early_launch = false;
 };
 cudaError_t launch_add_layernorm(const AddLnParams& p, cudaStream_t stream);
 
