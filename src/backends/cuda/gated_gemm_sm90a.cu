@@ -24,6 +24,11 @@
 // 32-byte sector at a time). Alone, each of these four changes gained 0-4%; the GELU and the TMA
 // stores together 8-11%; all four 12-16% (gpu_ops_bench, 16k and 65k rows). An
 // output that TMA cannot address (row stride not a multiple of 16 bytes) keeps the direct stores.
+//
+// Tried in session 9: 128-row tiles shared by both consumers fill less shared memory per FLOP, and
+// their mainloop alone ran at 683-785 TFLOP/s against this kernel's 567-628. But the GLU costs
+// ~0.03 ms per 16k rows wherever it runs (on spare warps, in the wgmma shadow, or exposed), and the
+// turns here hide more of it: those variants were 15-20% slower (BENCHMARKS.md).
 #include <cuda.h>
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
