@@ -1,6 +1,6 @@
-// Programmatic dependent launch ("early launch", sm_90+): a kernel launched with
-// launch_early() may be scheduled while the kernel ahead of it on the stream is still running, so
-// its launch and its blocks' placement overlap that kernel's last wave instead of following it.
+// Programmatic dependent launch ("early launch", sm_90+): a kernel that launch_maybe_early()
+// launches early may be scheduled while the kernel ahead of it on the stream is still running,
+// so its launch and its blocks' placement overlap that kernel's last wave instead of following it.
 // Every such kernel calls wait_for_previous_kernels() before it touches global memory: that waits
 // for the kernels ahead to finish and their writes to be visible (and returns at once when the
 // kernel was launched normally), then lets the next early-launched kernel start in turn. So the
