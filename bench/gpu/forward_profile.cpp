@@ -207,10 +207,9 @@ int main(int argc, char** argv) {
   ProfilingBackend* prof = profiling.get();
   auto runner = embd::runtime::ModelRunner::create(std::move(profiling), *config, **weights, *dtype);
   if (!runner.ok()) return die(runner.status().to_string());
-  std::printf("model %s, %s, %s%s%s%s\n", model.c_str(), dtype_name.c_str(), prof->description().c_str(),
+  std::printf("model %s, %s, %s%s%s%s%s\n", model.c_str(), dtype_name.c_str(), prof->description().c_str(),
               defer_bias ? "" : ", --defer-bias 0", fused_glu ? "" : ", --fused-glu 0",
-              fused_ln ? "" : ", --fused-ln 0");
-  if (!early) std::printf("--early-launch 0\n");
+              fused_ln ? "" : ", --fused-ln 0", early ? "" : ", --early-launch 0");
 
   std::mt19937 rng(7);
   std::size_t pos = 0;

@@ -132,6 +132,13 @@ __device__ __forceinline__ void load_q_fragments(std::uint32_t (&qf)[4][4], cons
   }
 }
 
+// The part of row i minus key j that is constant across tiles for score s[n][e] of a thread: row
+// (8 (e >> 1)) and key (8 n + (e & 1)) offsets within its fragment, relative to the thread's first
+// row and first key column (see attend_tile).
+__device__ __forceinline__ float fragment_distance(int n, int e) {
+  return static_cast<float>(8 * (e >> 1) - 8 * n - (e & 1));
+}
+
 // Where a key tile lies against the block's 64 query rows (kBQ == kBK, tiles aligned): on the
 // diagonal, or wholly before or after the rows, where |i - j| has one sign for the whole tile.
 enum class TileSide : int { kDiagonal, kBefore, kAfter };
@@ -159,7 +166,7 @@ __device__ __forceinline__ void attend_tile(const std::uint32_t (&qf)[4][4], con
     }
   }
 
-  // Scale and ALiBi. Row i minus key j is (qi0 - kbase - 2t) + (8 (e >> 1) - 8 n - (e & 1)): one
+  // Scale and ALiBi. Row i minus key j is (qi0 - kbase - 2t) + fragment_distance(n, e): one
   // int -> float conversion per tile, the rest constants (exact in F32 while |i - j| < 2^24). The
   // conversions and the mask are what the SFU and the integer pipe would otherwise spend per score.
   const float d0 = static_cast<float>(qi0 - kbase - 2 * t);
@@ -168,7 +175,7 @@ __device__ __forceinline__ void attend_tile(const std::uint32_t (&qf)[4][4], con
     for (int n = 0; n < 8; ++n) {
 #pragma unroll
       for (int e = 0; e < 4; ++e) {
-        const float dist = fabsf(d0 + static_cast<float>(8 * (e >> 1) - 8 * n - (e & 1)));
+        const float dist = fabsf(d0 + fragment_distance(n, e));
         s[n][e] = fmaf(s[n][e], scale2, -slope2 * dist);
       }
     }
@@ -181,7 +188,7 @@ __device__ __forceinline__ void attend_tile(const std::uint32_t (&qf)[4][4], con
     for (int n = 0; n < 8; ++n) {
 #pragma unroll
       for (int e = 0; e < 4; ++e) {
-        s[n][e] = fmaf(s[n][e], scale2, fmaf(static_cast<float>(8 * (e >> 1) - 8 * n - (e & 1)), k, b0));
+        s[n][e] = fmaf(s[n][e], scale2, fmaf(fragment_distance(n, e), k, b0));
       }
     }
   }
