@@ -21,6 +21,7 @@ void add_model_flags(CLI::App& cmd, ModelFlags& flags, bool compute) {
   cmd.add_option("--threads", flags.threads, "CPU threads (0 = all cores)")
       ->check(CLI::NonNegativeNumber);
   if (compute) {
+    add_query_lane_flag(cmd, flags);
     cmd.add_option("--max-length", flags.max_length,
                    "maximum input length in tokens, specials included (0 = the model's)");
     cmd.add_option("--batch-tokens", flags.batch_tokens, "token budget per device batch")
@@ -35,11 +36,25 @@ void add_model_flags(CLI::App& cmd, ModelFlags& flags, bool compute) {
   }
 }
 
+CLI::Option* add_query_lane_flag(CLI::App& cmd, ModelFlags& flags) {
+  return cmd.add_option("--query-lane", flags.query_lane,
+                        "a high-priority executor per GPU for query-priority requests")
+      ->check(CLI::IsMember({"auto", "on", "off"}))
+      ->capture_default_str();
+}
+
+std::optional<bool> query_lane_option(const std::string& flag) {
+  if (flag == "on") return true;
+  if (flag == "off") return false;
+  return std::nullopt;
+}
+
 Result<std::unique_ptr<Engine>> load_engine(const ModelFlags& flags) {
   LoadOptions options;
   options.dtype = flags.dtype;
   options.device = flags.device;
   options.threads = flags.threads;
+  options.query_lane = query_lane_option(flags.query_lane);
   options.offline = flags.offline;
   options.max_length = flags.max_length;
   if (flags.batch_tokens > 0) options.max_batch_tokens = flags.batch_tokens;

@@ -28,6 +28,7 @@ struct ModelFlags {
   std::string dtype = "auto";
   std::string device = "cpu";
   int threads = 0;
+  std::string query_lane = "auto";  // auto (on for GPUs), on, off: LoadOptions::query_lane
   std::size_t max_length = 0;
   std::size_t batch_tokens = 0;  // 0 = engine default
   std::size_t graph_tokens = LoadOptions{}.graph_max_tokens;
@@ -35,6 +36,11 @@ struct ModelFlags {
   bool offline = false;
 };
 void add_model_flags(CLI::App& cmd, ModelFlags& flags, bool compute);
+
+// Adds --query-lane (LoadOptions::query_lane) to a command.
+CLI::Option* add_query_lane_flag(CLI::App& cmd, ModelFlags& flags);
+// LoadOptions::query_lane for the flag's value.
+std::optional<bool> query_lane_option(const std::string& flag);
 
 // Loads the engine; the error names the model path or id.
 Result<std::unique_ptr<Engine>> load_engine(const ModelFlags& flags);

@@ -112,6 +112,7 @@ int run_serve(ServeFlags& f) {
   options.dtype = f.model.dtype;
   options.device = f.model.device;
   options.threads = f.model.threads;
+  options.query_lane = query_lane_option(f.model.query_lane);
   options.offline = f.model.offline;
   options.max_length = f.model.max_length;
   options.max_batch_tokens = f.max_batch_tokens;
@@ -151,6 +152,7 @@ CommandRun add_serve_command(CLI::App& root) {
       ->envname("DEVICE")->capture_default_str();
   cmd->add_option("--threads", flags->model.threads, "CPU threads, 0 = all cores")
       ->envname("THREADS")->check(CLI::NonNegativeNumber);
+  add_query_lane_flag(*cmd, flags->model)->envname("EMBD_QUERY_LANE");
   cmd->add_option("--max-length", flags->model.max_length,
                   "maximum input length in tokens, specials included (0 = the model's)");
   cmd->add_flag("--offline", flags->model.offline, "never touch the network");

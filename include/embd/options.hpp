@@ -45,6 +45,11 @@ struct LoadOptions {
   std::size_t graph_max_tokens = 1024;
   // Override the model's maximum input length (tokens, specials included); 0 = model's own.
   std::size_t max_length = 0;
+  // A query lane per GPU: a second executor with its own high-priority CUDA stream (and its own
+  // copy of the weights) that runs query-priority work only, while the GPU's first executor
+  // runs everything else. A query then never waits in line behind a bulk batch: its kernels are
+  // scheduled ahead of the bulk batch's waiting blocks. Unset: on for GPUs (the CPU has no lanes).
+  std::optional<bool> query_lane;
   // Queue a large request (several texts, at least 32 KB of text) in two parts: its first
   // quarter of text as soon as that is tokenised, so the device starts on it while the rest is
   // tokenised. Unset: on GPUs only (on a CPU, tokenising and inference share the cores).

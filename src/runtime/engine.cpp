@@ -140,7 +140,11 @@ Status Engine::Impl::start_executors(std::shared_ptr<const io::WeightSet> weight
   for (auto& be : backends) info.devices.push_back(be->name());
   scheduler = std::make_unique<runtime::Scheduler>(runtime::SchedulerOptions::from(options),
                                                    static_cast<std::size_t>(config.hidden_size));
-  for (auto& be : backends) {
+  std::vector<std::unique_ptr<backend::Backend>> lanes;
+  if (options.query_lane.value_or(true) && backends.front()->asynchronous()) {
+    EMBD_ASSIGN_OR_RETURN(lanes, backend::create_query_lanes(options.device, bo));
+  }
+  const auto add_executor = [&](std::unique_ptr<backend::Backend> be, runtime::ClassMask classes) {
     // The factory runs on the executor's own thread, which then owns the backend for good.
     auto shared_be = std::make_shared<std::unique_ptr<backend::Backend>>(std::move(be));
     const auto graph_tokens = static_cast<std::int64_t>(options.graph_max_tokens);
@@ -151,8 +155,14 @@ Status Engine::Impl::start_executors(std::shared_ptr<const io::WeightSet> weight
       return std::unique_ptr<runtime::BatchRunner>(std::move(runner));
     };
     const std::string name = (*shared_be)->name();
-    executors.push_back(std::make_unique<runtime::Executor>(*scheduler, std::move(factory), name));
-  }
+    executors.push_back(
+        std::make_unique<runtime::Executor>(*scheduler, std::move(factory), name, classes));
+  };
+  const runtime::ClassMask queries = runtime::class_bit(Priority::kQuery);
+  const runtime::ClassMask bulk = lanes.empty() ? runtime::kAllClasses
+                                                : static_cast<runtime::ClassMask>(runtime::kAllClasses & ~queries);
+  for (auto& be : backends) add_executor(std::move(be), bulk);
+  for (auto& lane : lanes) add_executor(std::move(lane), queries);
   for (auto& e : executors) EMBD_TRY(e->wait_ready());
   return ok_status();
 }

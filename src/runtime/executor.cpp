@@ -11,8 +11,9 @@
 
 namespace embd::runtime {
 
-Executor::Executor(Scheduler& scheduler, RunnerFactory factory, std::string name)
-    : scheduler_(scheduler), name_(std::move(name)) {
+Executor::Executor(Scheduler& scheduler, RunnerFactory factory, std::string name,
+                   ClassMask classes)
+    : scheduler_(scheduler), name_(std::move(name)), classes_(classes) {
   std::promise<Status> ready;
   ready_ = ready.get_future().share();
   thread_ = std::jthread([this, f = std::move(factory), p = std::move(ready)](
@@ -93,7 +94,7 @@ void Executor::serve(std::stop_token stop, BatchRunner& runner) {
     return;
   }
   std::vector<float> pooled;
-  while (auto batch = scheduler_.next_batch(stop)) {
+  while (auto batch = scheduler_.next_batch(stop, /*wait=*/true, classes_)) {
     const auto start = Clock::now();
     const Status status = guarded([&] { return runner.run(batch->packed, pooled); });
     deliver(*batch, status, pooled, seconds_since(start));
@@ -117,12 +118,12 @@ void Executor::serve_pipelined(std::stop_token stop, BatchRunner& runner) {
   for (;;) {
     std::optional<ScheduledBatch> next;
     if (flight.empty()) {
-      next = scheduler_.next_batch(stop);
+      next = scheduler_.next_batch(stop, /*wait=*/true, classes_);
       if (!next) return;  // stopped, nothing in flight
     } else if (flight.size() < depth) {
       // An error here is the device's and surfaces again in finish() for the batch it hit.
       (void)guarded([&] { return runner.wait_almost_done(); });
-      next = scheduler_.next_batch(stop, /*wait=*/false);
+      next = scheduler_.next_batch(stop, /*wait=*/false, classes_);
     }
     bool started = false;
     if (next) {

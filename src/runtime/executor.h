@@ -35,7 +35,9 @@ class Executor {
  public:
   // Starts the thread at once. `name` labels the device in factory errors, before the runner
   // (whose device_name() labels batch errors) exists: pass the backend's name ("cuda:1").
-  Executor(Scheduler& scheduler, RunnerFactory factory, std::string name = "device");
+  // The executor takes work of the `classes` only (see Scheduler::next_batch).
+  Executor(Scheduler& scheduler, RunnerFactory factory, std::string name = "device",
+           ClassMask classes = kAllClasses);
   ~Executor();
   Executor(const Executor&) = delete;
   Executor& operator=(const Executor&) = delete;
@@ -56,6 +58,7 @@ class Executor {
 
   Scheduler& scheduler_;
   const std::string name_;
+  const ClassMask classes_;
   std::string device_;  // the runner's device name; set and used on the executor thread
   std::shared_future<Status> ready_;
   std::jthread thread_;  // last: starts once every other member is initialised

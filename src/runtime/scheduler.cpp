@@ -180,6 +180,8 @@ Status Scheduler::enqueue(const RequestPtr& request, std::size_t tokens) {
       request->arrival = now;  // taken under mu_, so every queue is in arrival order
       queued_tokens_ += tokens;
       queued_sequences_ += request->sequences.size();
+      class_tokens_[request->priority] += tokens;
+      class_sequences_[request->priority] += request->sequences.size();
       queues_[request->priority].push_back(request);
       publish_queue_locked();
     }
@@ -232,20 +234,37 @@ void Scheduler::admit(std::vector<std::vector<std::int32_t>> sequences,
     return deliver(request->sink, std::move(rejection));
   }
   stats_.record_submitted();
-  cv_.notify_all();  // idle executors, and ones waiting for a fuller batch
+  // Idle executors, and ones waiting for a fuller batch, whose classes include this request's.
+  const ClassMask bit = class_bit(static_cast<Priority>(request->priority));
+  for (std::size_t m = 0; m < cv_.size(); ++m) {
+    if ((m & bit) != 0) cv_[m].notify_all();
+  }
 }
 
-bool Scheduler::full_locked() const {
-  return queued_tokens_ >= options_.max_batch_tokens ||
-         queued_sequences_ >= options_.max_batch_requests;
+bool Scheduler::has_work_locked(ClassMask classes) const {
+  for (std::size_t c = 0; c < queues_.size(); ++c) {
+    if ((classes >> c & 1u) != 0 && class_sequences_[c] > 0) return true;
+  }
+  return false;
 }
 
-std::optional<std::size_t> Scheduler::pick_class_locked(Clock::time_point now) const {
+bool Scheduler::full_locked(ClassMask classes) const {
+  std::size_t tokens = 0, sequences = 0;
+  for (std::size_t c = 0; c < queues_.size(); ++c) {
+    if ((classes >> c & 1u) == 0) continue;
+    tokens += class_tokens_[c];
+    sequences += class_sequences_[c];
+  }
+  return tokens >= options_.max_batch_tokens || sequences >= options_.max_batch_requests;
+}
+
+std::optional<std::size_t> Scheduler::pick_class_locked(Clock::time_point now,
+                                                        ClassMask classes) const {
   std::optional<std::size_t> best;
   long long best_level = 0;
   Clock::time_point best_since;
   for (std::size_t c = 0; c < queues_.size(); ++c) {
-    if (queues_[c].empty()) continue;
+    if ((classes >> c & 1u) == 0 || queues_[c].empty()) continue;
     const auto since = std::max(last_served_[c], queues_[c].front()->arrival);
     long long level = static_cast<long long>(c);
     if (options_.ageing_step.count() > 0) {
@@ -260,10 +279,12 @@ std::optional<std::size_t> Scheduler::pick_class_locked(Clock::time_point now) c
   return best;
 }
 
-Clock::time_point Scheduler::oldest_arrival_locked() const {
+Clock::time_point Scheduler::oldest_arrival_locked(ClassMask classes) const {
   auto oldest = Clock::time_point::max();
-  for (const auto& q : queues_) {
-    if (!q.empty()) oldest = std::min(oldest, q.front()->arrival);
+  for (std::size_t c = 0; c < queues_.size(); ++c) {
+    if ((classes >> c & 1u) != 0 && !queues_[c].empty()) {
+      oldest = std::min(oldest, queues_[c].front()->arrival);
+    }
   }
   return oldest;
 }
@@ -271,6 +292,8 @@ Clock::time_point Scheduler::oldest_arrival_locked() const {
 void Scheduler::remove_locked(Request& r) {
   queued_tokens_ -= r.queued_tokens;
   queued_sequences_ -= r.sequences.size() - r.next_sequence;
+  class_tokens_[r.priority] -= r.queued_tokens;
+  class_sequences_[r.priority] -= r.sequences.size() - r.next_sequence;
   r.queued_tokens = 0;
 }
 
@@ -300,14 +323,15 @@ void Scheduler::drop_dead_locked(Clock::time_point now, bool everywhere,
   if (out.size() != before) publish_queue_locked();
 }
 
-ScheduledBatch Scheduler::assemble_locked(Clock::time_point now, std::vector<Resolution>& dropped) {
+ScheduledBatch Scheduler::assemble_locked(Clock::time_point now, ClassMask classes,
+                                          std::vector<Resolution>& dropped) {
   ScheduledBatch batch;
   std::size_t tokens = 0;
   std::size_t budget = options_.max_batch_tokens;
   bool budget_left = true;
   while (budget_left && batch.slots.size() < options_.max_batch_requests) {
     drop_dead_locked(now, /*everywhere=*/false, dropped);
-    const auto c = pick_class_locked(now);
+    const auto c = pick_class_locked(now, classes);
     if (!c) break;
     // A batch carrying query work takes lower-class filler only up to query_fill_tokens, so the
     // query is not held up by a full batch of background work riding with it.
@@ -334,6 +358,8 @@ ScheduledBatch Scheduler::assemble_locked(Clock::time_point now, std::vector<Res
       r->queued_tokens -= len;
       queued_tokens_ -= len;
       --queued_sequences_;
+      class_tokens_[*c] -= len;
+      --class_sequences_[*c];
       ++r->next_sequence;
       last_served_[*c] = now;
     }
@@ -374,7 +400,8 @@ void pack(ScheduledBatch& batch) {
 
 }  // namespace
 
-std::optional<ScheduledBatch> Scheduler::next_batch(std::stop_token stop, bool wait) {
+std::optional<ScheduledBatch> Scheduler::next_batch(std::stop_token stop, bool wait,
+                                                    ClassMask classes) {
   std::vector<Resolution> dropped;
   std::optional<ScheduledBatch> batch;
   std::unique_lock lock(mu_);
@@ -390,22 +417,23 @@ std::optional<ScheduledBatch> Scheduler::next_batch(std::stop_token stop, bool w
   while (!stopping_ && !stop.stop_requested()) {
     const auto now = Clock::now();
     drop_dead_locked(now, now - last_sweep_ >= kSweepInterval, dropped);
-    if (queued_sequences_ == 0) {
+    if (!has_work_locked(classes)) {
       if (flush()) continue;
       if (!wait) break;
-      cv_.wait(lock, stop, [&] { return stopping_ || queued_sequences_ > 0; });
+      cv_[classes].wait(lock, stop, [&] { return stopping_ || has_work_locked(classes); });
       continue;
     }
-    if (!full_locked() && options_.batch_fill_delay.count() > 0) {
-      const auto wake = oldest_arrival_locked() + options_.batch_fill_delay;
+    if (!full_locked(classes) && options_.batch_fill_delay.count() > 0) {
+      const auto wake = oldest_arrival_locked(classes) + options_.batch_fill_delay;
       if (now < wake) {
         if (flush()) continue;
         if (!wait) break;
-        cv_.wait_until(lock, stop, wake, [&] { return stopping_ || full_locked(); });
+        cv_[classes].wait_until(lock, stop, wake,
+                                [&] { return stopping_ || full_locked(classes); });
         continue;
       }
     }
-    batch = assemble_locked(now, dropped);
+    batch = assemble_locked(now, classes, dropped);
     if (!batch->slots.empty()) break;
     batch.reset();  // everything at the front was dead; look again
   }
@@ -488,7 +516,7 @@ void Scheduler::stop() {
     }
     publish_queue_locked();
   }
-  cv_.notify_all();
+  for (auto& cv : cv_) cv.notify_all();
   const Status why(ErrorCode::kUnavailable, "engine shut down before the request ran");
   for (auto& r : drained) fail(*r, why);
 }

@@ -94,6 +94,11 @@ using Sink = std::variant<std::promise<Result<Embeddings>>, EmbedCallback>;
 // is contained, so the executor or caller thread that resolves the request survives it.
 void invoke_callback(const EmbedCallback& done, Result<Embeddings> result) noexcept;
 
+// A set of priority classes, one bit per Priority (bit 0 = query): which work an executor takes.
+using ClassMask = std::uint8_t;
+constexpr ClassMask kAllClasses = 0b111;
+constexpr ClassMask class_bit(Priority p) { return static_cast<ClassMask>(1u << static_cast<unsigned>(p)); }
+
 // One device batch and the bookkeeping to route its rows back to their requests.
 struct ScheduledBatch {
   struct Slot {
@@ -128,8 +133,11 @@ class Scheduler {
 
   // Executor side. Blocks until a batch is ready (see the fill delay); returns nullopt once the
   // scheduler is stopped or `stop` is requested. With wait = false it never blocks: nullopt
-  // also when no batch is ready yet.
-  std::optional<ScheduledBatch> next_batch(std::stop_token stop, bool wait = true);
+  // also when no batch is ready yet. The batch holds work of the `classes` only (a query lane
+  // takes queries alone, the executor beside it everything else); the rules above apply among
+  // those classes.
+  std::optional<ScheduledBatch> next_batch(std::stop_token stop, bool wait = true,
+                                           ClassMask classes = kAllClasses);
   // Delivers a batch's result: `status` OK with `pooled` = [B x hidden_size] raw rows, or the
   // error that fails every request in the batch. `device_seconds` feeds the stats.
   void complete(ScheduledBatch& batch, const Status& status, const std::vector<float>& pooled,
@@ -157,14 +165,16 @@ class Scheduler {
                                            const EmbedOptions& options, std::size_t& tokens);
   // Queues the request, or says why not (overload, shutdown).
   Status enqueue(const RequestPtr& request, std::size_t tokens);
-  bool full_locked() const;
-  std::optional<std::size_t> pick_class_locked(Clock::time_point now) const;
-  Clock::time_point oldest_arrival_locked() const;
+  bool has_work_locked(ClassMask classes) const;
+  bool full_locked(ClassMask classes) const;
+  std::optional<std::size_t> pick_class_locked(Clock::time_point now, ClassMask classes) const;
+  Clock::time_point oldest_arrival_locked(ClassMask classes) const;
   // Drops dead (cancelled, expired, already failed) requests at the queue fronts, or in the whole
   // queue when `everywhere`; their resolutions are appended to `out` for after the unlock.
   void drop_dead_locked(Clock::time_point now, bool everywhere, std::vector<Resolution>& out);
   void remove_locked(detail::Request& request);
-  ScheduledBatch assemble_locked(Clock::time_point now, std::vector<Resolution>& dropped);
+  ScheduledBatch assemble_locked(Clock::time_point now, ClassMask classes,
+                                 std::vector<Resolution>& dropped);
   void publish_queue_locked();
   // Resolve a request unless it already was: with an error, or with its rows.
   void fail(detail::Request& request, const Status& why);
@@ -175,12 +185,17 @@ class Scheduler {
   Stats stats_;  // internally synchronised
 
   mutable std::mutex mu_;
-  std::condition_variable_any cv_;  // signalled on arrivals and on stop; waits use mu_
+  // One per class mask: an executor waits on its mask's, and an arrival wakes only the masks
+  // holding its class (a query does not wake the executor beside the query lane). Signalled on
+  // arrivals and on stop; waits use mu_.
+  std::array<std::condition_variable_any, kAllClasses + 1> cv_;
   bool stopping_ = false;                              // GUARDED_BY(mu_)
   std::array<std::deque<RequestPtr>, 3> queues_;       // GUARDED_BY(mu_), by Priority
   std::array<Clock::time_point, 3> last_served_{};     // GUARDED_BY(mu_), ageing clocks
   std::size_t queued_tokens_ = 0;                      // GUARDED_BY(mu_), undispatched tokens
   std::size_t queued_sequences_ = 0;                   // GUARDED_BY(mu_)
+  std::array<std::size_t, 3> class_tokens_{};          // GUARDED_BY(mu_), queued_tokens_ by class
+  std::array<std::size_t, 3> class_sequences_{};       // GUARDED_BY(mu_), queued_sequences_ by class
   Clock::time_point last_sweep_{};                     // GUARDED_BY(mu_)
 };
 

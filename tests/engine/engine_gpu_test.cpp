@@ -117,9 +117,14 @@ TEST_P(EngineGpu, PublishedShapeMatchesCpu) {
 }
 
 // 32 caller threads share the GPU; each result equals the text embedded alone.
-// 32 threads x 20 requests on `device` give the vectors each text gets alone on cuda:0.
-void expect_concurrent_matches_alone(const std::string& device, const std::string& dtype) {
-  auto reference = Engine::load(testing::model_dir("tiny-jina"), {.dtype = dtype, .device = "cuda:0"});
+// 32 threads x 20 requests on `device` give the vectors each text gets alone on cuda:0 (without a
+// query lane). With `priorities`, the threads rotate through query, interactive and batch
+// priority, so the query lanes run some of the requests beside the other executors.
+void expect_concurrent_matches_alone(const std::string& device, const std::string& dtype,
+                                     bool priorities = false) {
+  LoadOptions plain{.dtype = dtype, .device = "cuda:0"};
+  plain.query_lane = false;
+  auto reference = Engine::load(testing::model_dir("tiny-jina"), plain);
   auto engine = Engine::load(testing::model_dir("tiny-jina"), {.dtype = dtype, .device = device});
   ASSERT_TRUE(reference.ok() && engine.ok());
   const auto goldens = testing::load_goldens("tiny-jina");
@@ -136,7 +141,9 @@ void expect_concurrent_matches_alone(const std::string& device, const std::strin
     threads.emplace_back([&, t] {
       for (int k = 0; k < 20; ++k) {
         const std::size_t i = static_cast<std::size_t>(t * 13 + k * 5) % goldens.size();
-        auto r = (*engine)->embed({goldens[i].text}).get();
+        EmbedOptions o;
+        if (priorities) o.priority = static_cast<Priority>((t + k) % 3);
+        auto r = (*engine)->embed({goldens[i].text}, o).get();
         if (!r.ok()) { ++bad; continue; }
         for (std::size_t d = 0; d < r->dim; ++d) {
           if (std::abs(r->data[d] - alone[i][d]) > tol) { ++bad; break; }
@@ -149,6 +156,11 @@ void expect_concurrent_matches_alone(const std::string& device, const std::strin
 }
 
 TEST_P(EngineGpu, ConcurrentCallersMatchSequential) { expect_concurrent_matches_alone("cuda:0", GetParam()); }
+
+// The query lane (on by default) and the GPU's other executor run at once on one GPU.
+TEST_P(EngineGpu, QueryLaneBesideBulkWorkMatchesSequential) {
+  expect_concurrent_matches_alone("cuda:0", GetParam(), /*priorities=*/true);
+}
 
 // --device cuda: one executor per visible GPU, all pulling from one queue.
 TEST_P(EngineGpu, EveryGpuSharesTheQueue) {

@@ -192,13 +192,16 @@ inline RunnerFactory fake_factory(FakeConfig config, std::shared_ptr<BatchLog> l
 // and never leaves the gate closed.
 struct Harness {
   explicit Harness(SchedulerOptions options, FakeConfig config = {}, int executors = 1)
+      : Harness(options, config, std::vector<ClassMask>(static_cast<std::size_t>(executors), kAllClasses)) {}
+  // One executor per entry of `classes`, taking work of those classes (Scheduler::next_batch).
+  Harness(SchedulerOptions options, FakeConfig config, const std::vector<ClassMask>& classes)
       : log(std::make_shared<BatchLog>()),
         scheduler(std::make_unique<Scheduler>(options, config.hidden)),
         hidden(config.hidden) {
-    for (int i = 0; i < executors; ++i) {
+    for (std::size_t i = 0; i < classes.size(); ++i) {
       FakeConfig c = config;
       c.device = config.device + ":" + std::to_string(i);
-      pool.push_back(std::make_unique<Executor>(*scheduler, fake_factory(c, log), c.device));
+      pool.push_back(std::make_unique<Executor>(*scheduler, fake_factory(c, log), c.device, classes[i]));
     }
     for (auto& e : pool) EMBD_CHECK(e->wait_ready().ok());
   }

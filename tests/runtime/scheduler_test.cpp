@@ -649,6 +649,63 @@ TEST(Scheduler, ExecutorsShareTheQueue) {
   EXPECT_NE(log[0].device, log[1].device);
 }
 
+// A query lane (an executor for queries only) beside a bulk executor (everything else): a query
+// starts at once on the lane while the bulk executor is busy, and each runs only its classes.
+TEST(Scheduler, QueryLaneRunsQueriesBesideBusyBulkExecutor) {
+  const ClassMask queries = class_bit(Priority::kQuery);
+  const auto bulk = static_cast<ClassMask>(kAllClasses & ~queries);
+  Harness h(options(64), FakeConfig{}, std::vector<ClassMask>{bulk, queries});
+  h.log->close();
+  Seqs backlog;
+  for (int i = 0; i < 8; ++i) backlog.push_back(text(100 + i, 32));  // 4 batches of 2
+  auto fb = h.scheduler->submit(backlog, with_priority(Priority::kBatch));
+  h.log->wait_started(1);
+  const Seqs query = {text(7, 16)};
+  auto fq = h.scheduler->submit(query, with_priority(Priority::kQuery));
+  h.log->wait_started(2);  // the lane took the query while the bulk batch is still held
+  const Seqs interactive = {text(8, 16)};
+  auto fi = h.scheduler->submit(interactive, with_priority(Priority::kInteractive));
+  h.log->open();
+  expect_rows(get(fq), query, h.hidden);
+  expect_rows(get(fi), interactive, h.hidden);
+  expect_rows(get(fb), backlog, h.hidden);
+  const auto log = h.log->entries();
+  ASSERT_EQ(batch_of(log, 7), 1);
+  for (const auto& e : log) {
+    const bool has_query = std::any_of(e.sequences.begin(), e.sequences.end(),
+                                       [](const auto& s) { return s[0] == 7; });
+    EXPECT_EQ(e.device, has_query ? "fake:1" : "fake:0");
+    if (has_query) EXPECT_EQ(e.sequences.size(), 1u);  // no filler from other classes
+  }
+}
+
+// next_batch() with a class mask leaves other classes' work queued, and a budget filled by other
+// classes does not count as a full batch for it (so it still honours the fill delay).
+TEST(Scheduler, ClassMaskLeavesOtherWorkQueued) {
+  auto o = options(64);
+  o.batch_fill_delay = std::chrono::minutes(10);
+  Scheduler s(o, 8);
+  const ClassMask queries = class_bit(Priority::kQuery);
+  auto fb = s.submit({text(1, 40), text(2, 40)}, with_priority(Priority::kBatch));  // a full budget
+  std::stop_source stop;
+  EXPECT_FALSE(s.next_batch(stop.get_token(), /*wait=*/false, queries).has_value());
+  auto fq = s.submit({text(7, 8)}, with_priority(Priority::kQuery));
+  EXPECT_FALSE(s.next_batch(stop.get_token(), /*wait=*/false, queries).has_value());  // fill delay
+  auto batch = s.next_batch(stop.get_token(), /*wait=*/false,
+                            static_cast<ClassMask>(kAllClasses & ~queries));
+  ASSERT_TRUE(batch.has_value());  // the bulk budget is full: no delay
+  ASSERT_EQ(batch->slots.size(), 1u);
+  EXPECT_EQ(batch->packed.ids.front(), 1);
+  s.complete(*batch, Status(ErrorCode::kInternal, "test device"), {}, 0);
+  s.stop();
+  auto rb = get(fb);
+  auto rq = get(fq);
+  ASSERT_FALSE(rb.ok());
+  EXPECT_EQ(rb.status().code(), ErrorCode::kInternal);
+  ASSERT_FALSE(rq.ok());
+  EXPECT_EQ(rq.status().code(), ErrorCode::kUnavailable);  // never taken: resolved by stop()
+}
+
 TEST(Scheduler, StatsAddUp) {
   Harness h(options(40, 4));
   std::size_t tokens = 0;

@@ -118,10 +118,12 @@ SchedulerOptions stress_options() {
 }
 
 // pipeline > 1: the executors pipeline (start the next batch before delivering the current).
-void every_future_resolves_with_alone_results(std::size_t pipeline) {
+// `classes`: one executor per entry, taking those priority classes (default: two taking all).
+void every_future_resolves_with_alone_results(
+    std::size_t pipeline, const std::vector<ClassMask>& classes = {kAllClasses, kAllClasses}) {
   FakeConfig cfg;
   cfg.pipeline = pipeline;
-  Harness h(stress_options(), cfg, 2);
+  Harness h(stress_options(), cfg, classes);
   constexpr int kThreads = 64;
   constexpr int kPerThread = 100;
   std::vector<std::vector<Submitted>> per_thread(kThreads);
@@ -169,6 +171,13 @@ void every_future_resolves_with_alone_results(std::size_t pipeline) {
 TEST(SchedulerStress, EveryFutureResolvesWithAloneResults) { every_future_resolves_with_alone_results(1); }
 TEST(SchedulerStress, PipelinedEveryFutureResolvesWithAloneResults) {
   every_future_resolves_with_alone_results(2);
+}
+// The engine's GPU layout with query lanes: per device, one executor for everything but
+// queries and one (the query lane) for queries only.
+TEST(SchedulerStress, QueryLanesEveryFutureResolvesWithAloneResults) {
+  const ClassMask queries = class_bit(Priority::kQuery);
+  const auto bulk = static_cast<ClassMask>(kAllClasses & ~queries);
+  every_future_resolves_with_alone_results(2, {bulk, bulk, queries, queries});
 }
 
 void shutdown_under_load_resolves_everything(std::size_t pipeline) {

@@ -250,7 +250,13 @@ Result<std::unique_ptr<Backend>> CudaBackend::create(int device, const CudaBacke
                        std::to_string(b->props_.major) + "." + std::to_string(b->props_.minor) +
                        "; embd's CUDA kernels need 8.0 or newer");
   }
-  EMBD_CUDA_TRY(cudaStreamCreateWithFlags(&b->stream_, cudaStreamNonBlocking), where + ": stream");
+  int least_priority = 0, greatest_priority = 0;
+  EMBD_CUDA_TRY(cudaDeviceGetStreamPriorityRange(&least_priority, &greatest_priority),
+                where + ": stream priorities");
+  EMBD_CUDA_TRY(cudaStreamCreateWithPriority(&b->stream_, cudaStreamNonBlocking,
+                                             options.high_priority_stream ? greatest_priority
+                                                                          : least_priority),
+                where + ": stream");
   EMBD_CUDA_TRY(cudaEventCreateWithFlags(&b->staging_done_, cudaEventDisableTiming), where + ": event");
   for (cudaEvent_t& e : b->fences_) {
     EMBD_CUDA_TRY(cudaEventCreateWithFlags(&e, cudaEventDisableTiming), where + ": event");

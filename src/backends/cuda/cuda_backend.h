@@ -51,6 +51,9 @@ struct CudaBackendOptions {
   // On sm_90+, let the attention, LayerNorm and Hopper GEMM kernels launch while the kernel ahead
   // of them finishes (programmatic dependent launch, early_launch.cuh). Off only to measure the gain.
   bool early_launch = true;
+  // Create the stream at the device's highest priority, so that its blocks are scheduled ahead
+  // of other streams' waiting blocks (a query lane beside bulk work; see LoadOptions::query_lane).
+  bool high_priority_stream = false;
 };
 
 // Number of visible CUDA devices; 0 (silently) when there is no driver or GPU.
