@@ -28,6 +28,7 @@ nlohmann::ordered_json info_json(const ModelInfo& info) {
   j["max_length"] = info.max_length;
   j["parameters"] = info.parameters;
   j["devices"] = info.devices;
+  j["query_lanes"] = info.query_lanes;
   j["tokenizer"] = info.tokenizer_summary;
   return j;
 }

@@ -59,6 +59,7 @@ struct ModelInfo {
   std::size_t max_length = 0;  // tokens, specials included
   std::size_t parameters = 0;
   std::vector<std::string> devices;
+  std::size_t query_lanes = 0;  // GPUs running a query lane (LoadOptions::query_lane)
   std::string tokenizer_summary;
 };
 

@@ -140,11 +140,7 @@ Status Engine::Impl::start_executors(std::shared_ptr<const io::WeightSet> weight
   for (auto& be : backends) info.devices.push_back(be->name());
   scheduler = std::make_unique<runtime::Scheduler>(runtime::SchedulerOptions::from(options),
                                                    static_cast<std::size_t>(config.hidden_size));
-  std::vector<std::unique_ptr<backend::Backend>> lanes;
-  if (options.query_lane.value_or(true) && backends.front()->asynchronous()) {
-    EMBD_ASSIGN_OR_RETURN(lanes, backend::create_query_lanes(options.device, bo));
-  }
-  const auto add_executor = [&](std::unique_ptr<backend::Backend> be, runtime::ClassMask classes) {
+  const auto start = [&](std::unique_ptr<backend::Backend> be, runtime::ClassMask classes) {
     // The factory runs on the executor's own thread, which then owns the backend for good.
     auto shared_be = std::make_shared<std::unique_ptr<backend::Backend>>(std::move(be));
     const auto graph_tokens = static_cast<std::int64_t>(options.graph_max_tokens);
@@ -155,15 +151,31 @@ Status Engine::Impl::start_executors(std::shared_ptr<const io::WeightSet> weight
       return std::unique_ptr<runtime::BatchRunner>(std::move(runner));
     };
     const std::string name = (*shared_be)->name();
-    executors.push_back(
-        std::make_unique<runtime::Executor>(*scheduler, std::move(factory), name, classes));
+    return std::make_unique<runtime::Executor>(*scheduler, std::move(factory), name, classes);
   };
-  const runtime::ClassMask queries = runtime::class_bit(Priority::kQuery);
-  const runtime::ClassMask bulk = lanes.empty() ? runtime::kAllClasses
-                                                : static_cast<runtime::ClassMask>(runtime::kAllClasses & ~queries);
-  for (auto& be : backends) add_executor(std::move(be), bulk);
-  for (auto& lane : lanes) add_executor(std::move(lane), queries);
+  const bool async = backends.front()->asynchronous();
+  for (auto& be : backends) executors.push_back(start(std::move(be), runtime::kAllClasses));
   for (auto& e : executors) EMBD_TRY(e->wait_ready());
+  if (!options.query_lane.value_or(true) || !async) return ok_status();
+
+  // Query lanes, one per GPU in the same order. Once a lane runs, its GPU's first executor stops
+  // taking queries. Unasked for (query_lane unset), a lane that does not fit in device memory
+  // beside the first executor's weights is left out, and that GPU runs queries as before.
+  EMBD_ASSIGN_OR_RETURN(auto lanes, backend::create_query_lanes(options.device, bo));
+  const runtime::ClassMask queries = runtime::class_bit(Priority::kQuery);
+  const std::size_t gpus = executors.size();
+  for (std::size_t i = 0; i < lanes.size() && i < gpus; ++i) {
+    auto lane = start(std::move(lanes[i]), queries);
+    if (Status ready = lane->wait_ready(); !ready.ok()) {
+      if (options.query_lane.has_value() || ready.code() != ErrorCode::kOutOfMemory) {
+        return ready.with_context("query lane");
+      }
+      continue;  // the lane's thread has ended; its executor is destroyed here
+    }
+    executors[i]->stop_taking(queries);
+    executors.push_back(std::move(lane));
+    ++info.query_lanes;
+  }
   return ok_status();
 }
 

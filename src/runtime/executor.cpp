@@ -78,6 +78,14 @@ double seconds_since(Clock::time_point t) {
 
 }  // namespace
 
+void Executor::stop_taking(ClassMask classes) {
+  classes_.fetch_and(static_cast<ClassMask>(~classes), std::memory_order_relaxed);
+}
+
+std::optional<ScheduledBatch> Executor::take(std::stop_token stop, bool wait) {
+  return scheduler_.next_batch(stop, wait, classes_);
+}
+
 void Executor::deliver(ScheduledBatch& batch, Status status, const std::vector<float>& pooled,
                        double seconds) {
   if (!status.ok()) {
@@ -94,7 +102,7 @@ void Executor::serve(std::stop_token stop, BatchRunner& runner) {
     return;
   }
   std::vector<float> pooled;
-  while (auto batch = scheduler_.next_batch(stop, /*wait=*/true, classes_)) {
+  while (auto batch = take(stop, /*wait=*/true)) {
     const auto start = Clock::now();
     const Status status = guarded([&] { return runner.run(batch->packed, pooled); });
     deliver(*batch, status, pooled, seconds_since(start));
@@ -118,12 +126,12 @@ void Executor::serve_pipelined(std::stop_token stop, BatchRunner& runner) {
   for (;;) {
     std::optional<ScheduledBatch> next;
     if (flight.empty()) {
-      next = scheduler_.next_batch(stop, /*wait=*/true, classes_);
+      next = take(stop, /*wait=*/true);
       if (!next) return;  // stopped, nothing in flight
     } else if (flight.size() < depth) {
       // An error here is the device's and surfaces again in finish() for the batch it hit.
       (void)guarded([&] { return runner.wait_almost_done(); });
-      next = scheduler_.next_batch(stop, /*wait=*/false, classes_);
+      next = take(stop, /*wait=*/false);
     }
     bool started = false;
     if (next) {

@@ -7,17 +7,19 @@
 // Ownership: owns its thread and, on that thread, the runner. Borrows the Scheduler, which must
 // outlive it (destroy executors first, or at least before the scheduler).
 //
-// Thread-safety: wait_ready() and name() may be called from any thread. The destructor requests
-// stop, lets the batch in flight finish and be delivered, then joins.
+// Thread-safety: wait_ready(), name() and stop_taking() may be called from any thread. The
+// destructor requests stop, lets the batch in flight finish and be delivered, then joins.
 //
 // Errors: a factory error (or a runner whose hidden size does not match the scheduler's) is
 // returned by wait_ready() and the thread ends. A runner error (or exception) fails exactly the
 // requests of that batch, with the device named in the message; the executor goes on.
 #pragma once
 
+#include <atomic>
 #include <functional>
 #include <future>
 #include <memory>
+#include <optional>
 #include <stop_token>
 #include <string>
 #include <thread>
@@ -48,17 +50,22 @@ class Executor {
   const std::string& name() const { return name_; }
   // Asks the thread to end after the batch in flight; the destructor joins.
   void request_stop() { thread_.request_stop(); }
+  // Stops taking work of `classes` from now on, even while waiting for work (the engine does this
+  // for queries on a GPU's first executor once that GPU's query lane is up).
+  void stop_taking(ClassMask classes);
 
  private:
   void thread_main(std::stop_token stop, RunnerFactory factory, std::promise<Status> ready);
   void serve(std::stop_token stop, BatchRunner& runner);
   void serve_pipelined(std::stop_token stop, BatchRunner& runner);
+  // The next batch of this executor's classes (Scheduler::next_batch).
+  std::optional<ScheduledBatch> take(std::stop_token stop, bool wait);
   // Hands a batch's outcome to the scheduler, naming the device and batch in an error.
   void deliver(ScheduledBatch& batch, Status status, const std::vector<float>& pooled, double seconds);
 
   Scheduler& scheduler_;
   const std::string name_;
-  const ClassMask classes_;
+  std::atomic<ClassMask> classes_;
   std::string device_;  // the runner's device name; set and used on the executor thread
   std::shared_future<Status> ready_;
   std::jthread thread_;  // last: starts once every other member is initialised

@@ -402,6 +402,12 @@ void pack(ScheduledBatch& batch) {
 
 std::optional<ScheduledBatch> Scheduler::next_batch(std::stop_token stop, bool wait,
                                                     ClassMask classes) {
+  const std::atomic<ClassMask> fixed{classes};
+  return next_batch(stop, wait, fixed);
+}
+
+std::optional<ScheduledBatch> Scheduler::next_batch(std::stop_token stop, bool wait,
+                                                    const std::atomic<ClassMask>& live_classes) {
   std::vector<Resolution> dropped;
   std::optional<ScheduledBatch> batch;
   std::unique_lock lock(mu_);
@@ -414,13 +420,17 @@ std::optional<ScheduledBatch> Scheduler::next_batch(std::stop_token stop, bool w
     lock.lock();
     return true;
   };
+  // A narrowed mask is a subset of the one a waiter sleeps on, whose notifications therefore
+  // still wake it; the predicates read the mask afresh.
+  const auto classes_now = [&] { return live_classes.load(std::memory_order_relaxed); };
   while (!stopping_ && !stop.stop_requested()) {
     const auto now = Clock::now();
+    const ClassMask classes = classes_now();
     drop_dead_locked(now, now - last_sweep_ >= kSweepInterval, dropped);
     if (!has_work_locked(classes)) {
       if (flush()) continue;
       if (!wait) break;
-      cv_[classes].wait(lock, stop, [&] { return stopping_ || has_work_locked(classes); });
+      cv_[classes].wait(lock, stop, [&] { return stopping_ || has_work_locked(classes_now()); });
       continue;
     }
     if (!full_locked(classes) && options_.batch_fill_delay.count() > 0) {
@@ -429,7 +439,7 @@ std::optional<ScheduledBatch> Scheduler::next_batch(std::stop_token stop, bool w
         if (flush()) continue;
         if (!wait) break;
         cv_[classes].wait_until(lock, stop, wake,
-                                [&] { return stopping_ || full_locked(classes); });
+                                [&] { return stopping_ || full_locked(classes_now()); });
         continue;
       }
     }

@@ -138,6 +138,10 @@ class Scheduler {
   // those classes.
   std::optional<ScheduledBatch> next_batch(std::stop_token stop, bool wait = true,
                                            ClassMask classes = kAllClasses);
+  // Same, with classes that another thread may narrow (never widen) meanwhile: a narrowing applies
+  // to every batch assembled after it, even while this call waits.
+  std::optional<ScheduledBatch> next_batch(std::stop_token stop, bool wait,
+                                           const std::atomic<ClassMask>& classes);
   // Delivers a batch's result: `status` OK with `pooled` = [B x hidden_size] raw rows, or the
   // error that fails every request in the batch. `device_seconds` feeds the stats.
   void complete(ScheduledBatch& batch, const Status& status, const std::vector<float>& pooled,

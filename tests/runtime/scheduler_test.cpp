@@ -679,6 +679,28 @@ TEST(Scheduler, QueryLaneRunsQueriesBesideBusyBulkExecutor) {
   }
 }
 
+// An executor told to stop taking queries while it waits for work (as the engine tells a GPU's
+// first executor once the query lane is up) leaves them to the lane from then on.
+TEST(Executor, StopTakingAppliesWhileWaiting) {
+  const ClassMask queries = class_bit(Priority::kQuery);
+  Harness h(options(64), FakeConfig{}, std::vector<ClassMask>{kAllClasses, queries});
+  std::this_thread::sleep_for(20ms);  // both executors are waiting for work by now
+  h.pool[0]->stop_taking(queries);
+  h.log->close();
+  auto q1 = h.scheduler->submit({text(1, 8)}, with_priority(Priority::kQuery));
+  h.log->wait_started(1);  // the lane holds q1 at the gate
+  auto q2 = h.scheduler->submit({text(2, 8)}, with_priority(Priority::kQuery));
+  std::this_thread::sleep_for(50ms);  // executor 0 is idle: it would have taken q2 by now
+  EXPECT_EQ(h.log->entries().size(), 1u);
+  auto b = h.scheduler->submit({text(3, 8)}, with_priority(Priority::kBatch));
+  h.log->wait_started(2);  // executor 0 still takes everything else
+  h.log->open();
+  for (auto* f : {&q1, &q2, &b}) ASSERT_TRUE(get(*f).ok());
+  for (const auto& e : h.log->entries()) {
+    EXPECT_EQ(e.device, e.sequences[0][0] == 3 ? "fake:0" : "fake:1") << "tag " << e.sequences[0][0];
+  }
+}
+
 // next_batch() with a class mask leaves other classes' work queued, and a budget filled by other
 // classes does not count as a full batch for it (so it still honours the fill delay).
 TEST(Scheduler, ClassMaskLeavesOtherWorkQueued) {
