@@ -16,9 +16,8 @@ done
 export LD_LIBRARY_PATH=/tmp/embd-new/lib
 bin=/tmp/embd-new/bin
 model=/tmp/small-en
-[[ -f $model/model.safetensors ]] || "$bin/make_synthetic_model" --out "$model" --dtype f16 \
-  --tokenizer tests/fixtures/models/tiny-jina/tokenizer.json > "$out/model.log" 2>&1
-nvidia-smi --query-gpu=name,driver_version,clocks.max.sm --format=csv,noheader | tee "$out/gpu.txt"
+source "$(dirname "$0")/common.sh"
+synthetic_small_en "$bin" "$out/model.log"
 [[ $parts == *" profile "* ]] && for dt in f16 bf16; do
   echo "== forward_profile $dt (new)"
   "$bin/forward_profile" --model "$model" --dtype $dt --shapes 512x128,mixed,1x8192 \

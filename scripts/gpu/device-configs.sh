@@ -11,9 +11,8 @@ rm -rf /tmp/embd-cfg; mkdir -p /tmp/embd-cfg; tar -xJf "$bundle" -C /tmp/embd-cf
 export LD_LIBRARY_PATH=/tmp/embd-cfg/lib
 bin=/tmp/embd-cfg/bin
 model=/tmp/small-en
-[[ -f $model/model.safetensors ]] || "$bin/make_synthetic_model" --out "$model" --dtype f16 \
-  --tokenizer tests/fixtures/models/tiny-jina/tokenizer.json > "$logs/model.log" 2>&1
-nvidia-smi --query-gpu=name,driver_version,clocks.max.sm --format=csv,noheader | tee "$logs/gpu.txt"
+source "$(dirname "$0")/common.sh"
+synthetic_small_en "$bin" "$logs/model.log"
 for round in $(seq 1 "$rounds"); do
   for config in "$@"; do
     name=${config%%=*}; flags=${config#*=}

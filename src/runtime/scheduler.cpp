@@ -235,15 +235,14 @@ void Scheduler::admit(std::vector<std::vector<std::int32_t>> sequences,
   }
   stats_.record_submitted();
   // Idle executors, and ones waiting for a fuller batch, whose classes include this request's.
-  const ClassMask bit = class_bit(static_cast<Priority>(request->priority));
   for (std::size_t m = 0; m < cv_.size(); ++m) {
-    if ((m & bit) != 0) cv_[m].notify_all();
+    if (includes(static_cast<ClassMask>(m), request->priority)) cv_[m].notify_all();
   }
 }
 
 bool Scheduler::has_work_locked(ClassMask classes) const {
   for (std::size_t c = 0; c < queues_.size(); ++c) {
-    if ((classes >> c & 1u) != 0 && class_sequences_[c] > 0) return true;
+    if (includes(classes, c) && class_sequences_[c] > 0) return true;
   }
   return false;
 }
@@ -251,7 +250,7 @@ bool Scheduler::has_work_locked(ClassMask classes) const {
 bool Scheduler::full_locked(ClassMask classes) const {
   std::size_t tokens = 0, sequences = 0;
   for (std::size_t c = 0; c < queues_.size(); ++c) {
-    if ((classes >> c & 1u) == 0) continue;
+    if (!includes(classes, c)) continue;
     tokens += class_tokens_[c];
     sequences += class_sequences_[c];
   }
@@ -264,7 +263,7 @@ std::optional<std::size_t> Scheduler::pick_class_locked(Clock::time_point now,
   long long best_level = 0;
   Clock::time_point best_since;
   for (std::size_t c = 0; c < queues_.size(); ++c) {
-    if ((classes >> c & 1u) == 0 || queues_[c].empty()) continue;
+    if (!includes(classes, c) || queues_[c].empty()) continue;
     const auto since = std::max(last_served_[c], queues_[c].front()->arrival);
     long long level = static_cast<long long>(c);
     if (options_.ageing_step.count() > 0) {
@@ -282,7 +281,7 @@ std::optional<std::size_t> Scheduler::pick_class_locked(Clock::time_point now,
 Clock::time_point Scheduler::oldest_arrival_locked(ClassMask classes) const {
   auto oldest = Clock::time_point::max();
   for (std::size_t c = 0; c < queues_.size(); ++c) {
-    if ((classes >> c & 1u) != 0 && !queues_[c].empty()) {
+    if (includes(classes, c) && !queues_[c].empty()) {
       oldest = std::min(oldest, queues_[c].front()->arrival);
     }
   }

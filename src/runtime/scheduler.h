@@ -31,6 +31,9 @@
 //    max_batch_tokens runs alone. Large requests are thus split over several batches, so a query
 //    never waits for more than the batch in flight. Inside a batch sequences are sorted by
 //    length, longest first.
+//  * Class masks: an executor may take a subset of the classes (next_batch's `classes`); the
+//    rules here then apply among those. A GPU's query lane takes queries only and the GPU's other
+//    executor everything else, so a query never waits in line behind bulk work.
 //  * Fill delay: when less than a full budget is queued, an executor waits until the oldest
 //    queued request has waited batch_fill_delay (or the budget fills) so concurrent arrivals
 //    share a batch. A full budget is dispatched at once.
@@ -98,6 +101,8 @@ void invoke_callback(const EmbedCallback& done, Result<Embeddings> result) noexc
 using ClassMask = std::uint8_t;
 constexpr ClassMask kAllClasses = 0b111;
 constexpr ClassMask class_bit(Priority p) { return static_cast<ClassMask>(1u << static_cast<unsigned>(p)); }
+// Whether `classes` holds the class with queue index `c` (= its Priority value).
+constexpr bool includes(ClassMask classes, std::size_t c) { return ((classes >> c) & 1u) != 0; }
 
 // One device batch and the bookkeeping to route its rows back to their requests.
 struct ScheduledBatch {
