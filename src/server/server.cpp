@@ -160,6 +160,7 @@ HttpResponse Server::Impl::info() const {
       {"parameters", m.parameters},
       {"normalize_default", m.normalize_default},
       {"devices", m.devices},
+      {"query_lanes", m.query_lanes},
       {"tokenizer", m.tokenizer_summary},
   };
   return json_response(200, j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));

@@ -258,6 +258,18 @@ TEST_F(CliTest, InfoTinyJina) {
   EXPECT_TRUE(info.contains("model_dir"));
   EXPECT_TRUE(info.contains("compute_dtype"));
   EXPECT_TRUE(info.contains("devices"));
+  EXPECT_EQ(info["query_lanes"], 0);  // lanes are for GPUs
+}
+
+// --query-lane takes auto, on or off; on the CPU, which has no lanes, `on` changes nothing.
+TEST_F(CliTest, QueryLaneFlag) {
+  auto golden = read_jsonl(kFixtures + "/goldens/tiny-jina.fp64.jsonl", 4);
+  auto on = run("embed --model '" + kTinyJina + "' --query-lane on", texts_jsonl(golden));
+  ASSERT_EQ(on.exit_code, 0) << on.err;
+  expect_matches_golden(parse_jsonl(on.out), golden, "embedding_normalized", 1e-4);
+  auto bad = run("embed --model '" + kTinyJina + "' --query-lane sometimes", texts_jsonl(golden));
+  EXPECT_NE(bad.exit_code, 0);
+  EXPECT_NE(bad.err.find("--query-lane"), std::string::npos) << bad.err;
 }
 
 TEST_F(CliTest, InfoTinyBert) {

@@ -127,6 +127,18 @@ TEST(EmbdServe, MaxConnectionsFromTheEnvironment) {
   std::fclose(child.out);
 }
 
+TEST(EmbdServe, BadQueryLaneFromTheEnvironmentExitsNonZero) {
+  if (!std::filesystem::exists(kBinary)) GTEST_SKIP() << kBinary << " not built";
+  Child child = spawn({"serve", "--model", kModel, "--host", "127.0.0.1", "--port", "0",
+                       "--threads", "1"},
+                      {"EMBD_QUERY_LANE=sometimes"});
+  ASSERT_GT(child.pid, 0);
+  std::string line;
+  EXPECT_EQ(ready_port(child.out, line), 0);
+  EXPECT_NE(wait_exit(child.pid), 0);
+  std::fclose(child.out);
+}
+
 TEST(EmbdServe, BadModelExitsNonZero) {
   if (!std::filesystem::exists(kBinary)) GTEST_SKIP() << kBinary << " not built";
   Child child = spawn({"serve", "--model", "/nonexistent/model", "--host", "127.0.0.1",
