@@ -88,9 +88,7 @@ Result<std::vector<std::unique_ptr<Backend>>> create_backends(std::string_view d
   return create_gpus(device, /*high_priority=*/false);
 }
 
-Result<std::vector<std::unique_ptr<Backend>>> create_query_lanes(std::string_view device,
-                                                                 const BackendOptions& options) {
-  (void)options;
+Result<std::vector<std::unique_ptr<Backend>>> create_query_lanes(std::string_view device) {
   if (device == "cpu") return std::vector<std::unique_ptr<Backend>>{};
   return create_gpus(device, /*high_priority=*/true);
 }

@@ -21,8 +21,7 @@ Result<std::vector<std::unique_ptr<Backend>>> create_backends(std::string_view d
 // The query lanes for the same device string: one more backend per GPU, in create_backends()'s
 // order, whose work is scheduled ahead of the others' on that GPU (a high-priority CUDA stream).
 // Empty for the CPU, which has no such priorities.
-Result<std::vector<std::unique_ptr<Backend>>> create_query_lanes(std::string_view device,
-                                                                 const BackendOptions& options);
+Result<std::vector<std::unique_ptr<Backend>>> create_query_lanes(std::string_view device);
 // Number of usable CUDA GPUs (0 when CUDA is not compiled in or no driver/GPU is present).
 int cuda_device_count();
 bool cuda_compiled_in();

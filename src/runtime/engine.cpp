@@ -161,7 +161,7 @@ Status Engine::Impl::start_executors(std::shared_ptr<const io::WeightSet> weight
   // Query lanes, one per GPU in the same order. Once a lane runs, its GPU's first executor stops
   // taking queries. Unasked for (query_lane unset), a lane that does not fit in device memory
   // beside the first executor's weights is left out, and that GPU runs queries as before.
-  EMBD_ASSIGN_OR_RETURN(auto lanes, backend::create_query_lanes(options.device, bo));
+  EMBD_ASSIGN_OR_RETURN(auto lanes, backend::create_query_lanes(options.device));
   const runtime::ClassMask queries = runtime::class_bit(Priority::kQuery);
   const std::size_t gpus = executors.size();
   for (std::size_t i = 0; i < lanes.size() && i < gpus; ++i) {
