@@ -29,6 +29,7 @@ if [[ $what == tests || $what == all ]]; then
   run model_runner "$bin/model_runner_tests" --gtest_brief=1
   grep '\[golden\]' "$out/golden.log"
   run engine_gpu "$bin/engine_gpu_tests" --gtest_brief=1
+  run registry "$bin/backend_registry_tests" --gtest_brief=1
   grep -E '\[(golden|8192)-gpu\]' "$out/engine_gpu.log"
   if [[ -x $cs ]]; then
     run memcheck timeout 240 "$cs" --tool memcheck --error-exitcode 9 "$bin/backend_ops_tests" --gtest_brief=1 --gtest_filter='*cuda*'

@@ -12,6 +12,7 @@ bins=(
   "$build/bin/embd" "$build/bin/make_synthetic_model"
   "$build/tests/backends/backend_ops_tests" "$build/tests/models/golden_model_tests"
   "$build/tests/models/model_runner_tests" "$build/tests/engine/engine_gpu_tests"
+  "$build/tests/backends/backend_registry_tests"
   "$build/bench/gpu/gpu_ops_bench" "$build/bench/gpu/forward_profile" "$build/bin/server_load_bench"
   "$build/bench/server/encode_bench"
 )
