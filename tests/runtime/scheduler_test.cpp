@@ -675,7 +675,9 @@ TEST(Scheduler, QueryLaneRunsQueriesBesideBusyBulkExecutor) {
     const bool has_query = std::any_of(e.sequences.begin(), e.sequences.end(),
                                        [](const auto& s) { return s[0] == 7; });
     EXPECT_EQ(e.device, has_query ? "fake:1" : "fake:0");
-    if (has_query) EXPECT_EQ(e.sequences.size(), 1u);  // no filler from other classes
+    if (has_query) {
+      EXPECT_EQ(e.sequences.size(), 1u);  // no filler from other classes
+    }
   }
 }
 
