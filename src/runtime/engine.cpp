@@ -135,7 +135,8 @@ Status Engine::Impl::start_executors(std::shared_ptr<const io::WeightSet> weight
   bo.threads = options.threads;
   EMBD_ASSIGN_OR_RETURN(auto backends, backend::create_backends(options.device, bo));
   if (options.dtype == "auto") dtype = backends.front()->preferred_dtype(dtype);
-  split_large_requests = options.split_large_requests.value_or(backends.front()->asynchronous());
+  const bool async = backends.front()->asynchronous();
+  split_large_requests = options.split_large_requests.value_or(async);
   info.compute_dtype = std::string(dtype_name(dtype));
   for (auto& be : backends) info.devices.push_back(be->name());
   scheduler = std::make_unique<runtime::Scheduler>(runtime::SchedulerOptions::from(options),
@@ -153,7 +154,6 @@ Status Engine::Impl::start_executors(std::shared_ptr<const io::WeightSet> weight
     const std::string name = (*shared_be)->name();
     return std::make_unique<runtime::Executor>(*scheduler, std::move(factory), name, classes);
   };
-  const bool async = backends.front()->asynchronous();
   for (auto& be : backends) executors.push_back(start(std::move(be), runtime::kAllClasses));
   for (auto& e : executors) EMBD_TRY(e->wait_ready());
   if (!options.query_lane.value_or(true) || !async) return ok_status();
@@ -163,14 +163,15 @@ Status Engine::Impl::start_executors(std::shared_ptr<const io::WeightSet> weight
   // beside the first executor's weights is left out, and that GPU runs queries as before.
   EMBD_ASSIGN_OR_RETURN(auto lanes, backend::create_query_lanes(options.device));
   const runtime::ClassMask queries = runtime::class_bit(Priority::kQuery);
-  const std::size_t gpus = executors.size();
-  for (std::size_t i = 0; i < lanes.size() && i < gpus; ++i) {
-    auto lane = start(std::move(lanes[i]), queries);
+  std::vector<std::unique_ptr<runtime::Executor>> started;  // load their weights side by side
+  for (auto& be : lanes) started.push_back(start(std::move(be), queries));
+  for (std::size_t i = 0; i < started.size() && i < executors.size(); ++i) {
+    auto& lane = started[i];
     if (Status ready = lane->wait_ready(); !ready.ok()) {
       if (options.query_lane.has_value() || ready.code() != ErrorCode::kOutOfMemory) {
         return ready.with_context("query lane");
       }
-      continue;  // the lane's thread has ended; its executor is destroyed here
+      continue;  // the lane's thread has ended; `started` destroys its executor on return
     }
     executors[i]->stop_taking(queries);
     executors.push_back(std::move(lane));

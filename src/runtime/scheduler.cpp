@@ -165,7 +165,7 @@ Status Scheduler::enqueue(const RequestPtr& request, std::size_t tokens) {
     const auto now = Clock::now();
     const auto over = [&] {
       const std::size_t requests = queues_[0].size() + queues_[1].size() + queues_[2].size();
-      return queued_tokens_ + tokens > options_.max_queued_tokens ||
+      return queued_tokens_locked() + tokens > options_.max_queued_tokens ||
              requests >= options_.max_queued_requests;
     };
     // Dead requests still hold budget until swept; sweep before turning anyone away.
@@ -174,12 +174,10 @@ Status Scheduler::enqueue(const RequestPtr& request, std::size_t tokens) {
       rejection = Status(ErrorCode::kUnavailable, "engine is shutting down");
     } else if (over()) {
       rejection = Status(ErrorCode::kOverloaded,
-                         "queue full (" + std::to_string(queued_tokens_) + " tokens queued, limit " +
+                         "queue full (" + std::to_string(queued_tokens_locked()) + " tokens queued, limit " +
                              std::to_string(options_.max_queued_tokens) + "); retry later");
     } else {
       request->arrival = now;  // taken under mu_, so every queue is in arrival order
-      queued_tokens_ += tokens;
-      queued_sequences_ += request->sequences.size();
       class_tokens_[request->priority] += tokens;
       class_sequences_[request->priority] += request->sequences.size();
       queues_[request->priority].push_back(request);
@@ -240,6 +238,12 @@ void Scheduler::admit(std::vector<std::vector<std::int32_t>> sequences,
   }
 }
 
+std::size_t Scheduler::queued_tokens_locked() const {
+  std::size_t tokens = 0;
+  for (std::size_t t : class_tokens_) tokens += t;
+  return tokens;
+}
+
 bool Scheduler::has_work_locked(ClassMask classes) const {
   for (std::size_t c = 0; c < queues_.size(); ++c) {
     if (includes(classes, c) && class_sequences_[c] > 0) return true;
@@ -289,8 +293,6 @@ Clock::time_point Scheduler::oldest_arrival_locked(ClassMask classes) const {
 }
 
 void Scheduler::remove_locked(Request& r) {
-  queued_tokens_ -= r.queued_tokens;
-  queued_sequences_ -= r.sequences.size() - r.next_sequence;
   class_tokens_[r.priority] -= r.queued_tokens;
   class_sequences_[r.priority] -= r.sequences.size() - r.next_sequence;
   r.queued_tokens = 0;
@@ -355,8 +357,6 @@ ScheduledBatch Scheduler::assemble_locked(Clock::time_point now, ClassMask class
       batch.slots.push_back({r, r->next_sequence});
       tokens += len;
       r->queued_tokens -= len;
-      queued_tokens_ -= len;
-      --queued_sequences_;
       class_tokens_[*c] -= len;
       --class_sequences_[*c];
       ++r->next_sequence;
@@ -369,7 +369,7 @@ ScheduledBatch Scheduler::assemble_locked(Clock::time_point now, ClassMask class
 }
 
 void Scheduler::publish_queue_locked() {
-  stats_.set_queue({queues_[0].size(), queues_[1].size(), queues_[2].size()}, queued_tokens_);
+  stats_.set_queue({queues_[0].size(), queues_[1].size(), queues_[2].size()}, queued_tokens_locked());
 }
 
 namespace {

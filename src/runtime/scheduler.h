@@ -174,6 +174,7 @@ class Scheduler {
                                            const EmbedOptions& options, std::size_t& tokens);
   // Queues the request, or says why not (overload, shutdown).
   Status enqueue(const RequestPtr& request, std::size_t tokens);
+  std::size_t queued_tokens_locked() const;  // undispatched tokens of every class
   bool has_work_locked(ClassMask classes) const;
   bool full_locked(ClassMask classes) const;
   std::optional<std::size_t> pick_class_locked(Clock::time_point now, ClassMask classes) const;
@@ -201,10 +202,8 @@ class Scheduler {
   bool stopping_ = false;                              // GUARDED_BY(mu_)
   std::array<std::deque<RequestPtr>, 3> queues_;       // GUARDED_BY(mu_), by Priority
   std::array<Clock::time_point, 3> last_served_{};     // GUARDED_BY(mu_), ageing clocks
-  std::size_t queued_tokens_ = 0;                      // GUARDED_BY(mu_), undispatched tokens
-  std::size_t queued_sequences_ = 0;                   // GUARDED_BY(mu_)
-  std::array<std::size_t, 3> class_tokens_{};          // GUARDED_BY(mu_), queued_tokens_ by class
-  std::array<std::size_t, 3> class_sequences_{};       // GUARDED_BY(mu_), queued_sequences_ by class
+  std::array<std::size_t, 3> class_tokens_{};          // GUARDED_BY(mu_), undispatched tokens by class
+  std::array<std::size_t, 3> class_sequences_{};       // GUARDED_BY(mu_), undispatched sequences by class
   Clock::time_point last_sweep_{};                     // GUARDED_BY(mu_)
 };
 
