@@ -33,7 +33,16 @@ void add_model_flags(CLI::App& cmd, ModelFlags& flags, bool compute) {
                    "microseconds a device waits for more requests when less than a batch is queued")
         ->check(CLI::NonNegativeNumber)
         ->capture_default_str();
+    cmd.add_option("--batch-trace", flags.batch_trace,
+                   "write every device batch's timeline to this CSV file at exit (diagnostics)");
+    add_warm_up_flag(cmd, flags);
   }
+}
+
+CLI::Option* add_warm_up_flag(CLI::App& cmd, ModelFlags& flags) {
+  return cmd.add_flag("--no-warm-up", flags.no_warm_up,
+                      "skip the GPU warm-up at load (faster start; the first batch of each size pays "
+                      "for loading its kernels)");
 }
 
 CLI::Option* add_query_lane_flag(CLI::App& cmd, ModelFlags& flags) {
@@ -60,6 +69,8 @@ Result<std::unique_ptr<Engine>> load_engine(const ModelFlags& flags) {
   if (flags.batch_tokens > 0) options.max_batch_tokens = flags.batch_tokens;
   options.graph_max_tokens = flags.graph_tokens;
   options.batch_fill_delay = std::chrono::microseconds(flags.fill_delay_us);
+  options.batch_trace = flags.batch_trace;
+  options.warm_up = !flags.no_warm_up;
   auto engine = Engine::load(flags.model, options);
   if (!engine.ok() && engine.status().message().find(flags.model) == std::string::npos) {
     return engine.status().with_context("loading model '" + flags.model + "'");  // name the model

@@ -34,9 +34,13 @@ struct ModelFlags {
   std::size_t graph_tokens = LoadOptions{}.graph_max_tokens;
   std::int64_t fill_delay_us = LoadOptions{}.batch_fill_delay.count();
   bool offline = false;
+  std::string batch_trace;  // LoadOptions::batch_trace
+  bool no_warm_up = false;  // !LoadOptions::warm_up
 };
 void add_model_flags(CLI::App& cmd, ModelFlags& flags, bool compute);
 
+// Adds --no-warm-up (LoadOptions::warm_up) to a command.
+CLI::Option* add_warm_up_flag(CLI::App& cmd, ModelFlags& flags);
 // Adds --query-lane (LoadOptions::query_lane) to a command.
 CLI::Option* add_query_lane_flag(CLI::App& cmd, ModelFlags& flags);
 // LoadOptions::query_lane for the flag's value.

@@ -118,6 +118,8 @@ int run_serve(ServeFlags& f) {
   options.max_batch_tokens = f.max_batch_tokens;
   options.graph_max_tokens = f.model.graph_tokens;
   options.batch_fill_delay = std::chrono::microseconds(f.model.fill_delay_us);
+  options.batch_trace = f.model.batch_trace;
+  options.warm_up = !f.model.no_warm_up;
   if (f.max_queued_tokens > 0) options.max_queued_tokens = f.max_queued_tokens;
   auto engine = Engine::load(f.model.model, options);
   if (!engine.ok()) {
@@ -156,6 +158,10 @@ CommandRun add_serve_command(CLI::App& root) {
   cmd->add_option("--max-length", flags->model.max_length,
                   "maximum input length in tokens, specials included (0 = the model's)");
   cmd->add_flag("--offline", flags->model.offline, "never touch the network");
+  cmd->add_option("--batch-trace", flags->model.batch_trace,
+                  "write every device batch's timeline to this CSV file at exit (diagnostics)")
+      ->envname("EMBD_BATCH_TRACE");
+  add_warm_up_flag(*cmd, flags->model)->envname("EMBD_NO_WARM_UP");
   add_server_flags(*cmd, *flags);
   return [flags] { return run_serve(*flags); };
 }

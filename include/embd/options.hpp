@@ -54,6 +54,15 @@ struct LoadOptions {
   // quarter of text as soon as that is tokenised, so the device starts on it while the rest is
   // tokenised. Unset: on GPUs only (on a CPU, tokenising and inference share the cores).
   std::optional<bool> split_large_requests;
+  // Before the engine answers, run one throwaway batch per batch size class (about four per
+  // power of two, up to max_batch_tokens) on each GPU, so that no request pays for loading
+  // kernels or planning GEMMs for a size it is the first to need (milliseconds each, with the
+  // device idle meanwhile). Adds a fraction of a second to loading. CPUs skip it.
+  bool warm_up = true;
+  // Diagnostics: when set, every device batch's timeline (host times of take, enqueue, finish
+  // and delivery; device begin and end where the device has a clock) is written to this file as
+  // CSV when the engine is destroyed. Tracing adds two device timestamps per batch.
+  std::string batch_trace;
 };
 
 enum class Priority : std::uint8_t { kQuery = 0, kInteractive = 1, kBatch = 2 };

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs on the GPU machine: end-to-end A/B of `embd bench` flag sets on one build, in alternating
 # rounds so that drift hits every set alike. Each CONFIG is NAME=FLAGS ("lane-off=--query-lane off").
+# With BASE_BUNDLE=base.tar.xz (bin/embd of another build), configs named base* run that binary.
 # Per round, set and dtype: `--workload all --repeat 3`, then q16 under a batch backlog.
 #   scripts/gpu/device-configs.sh BUNDLE.tar.xz ROUNDS CONFIG...
 # Logs go to $OUT as one tarball (the device tool returns few files); medians are printed.
@@ -10,19 +11,23 @@ out=${OUT:-/tmp/out}; logs=/tmp/config-logs; rm -rf "$logs"; mkdir -p "$out" "$l
 rm -rf /tmp/embd-cfg; mkdir -p /tmp/embd-cfg; tar -xJf "$bundle" -C /tmp/embd-cfg
 export LD_LIBRARY_PATH=/tmp/embd-cfg/lib
 bin=/tmp/embd-cfg/bin
+if [[ -n ${BASE_BUNDLE:-} ]]; then
+  rm -rf /tmp/embd-cfg-base; mkdir -p /tmp/embd-cfg-base; tar -xJf "$BASE_BUNDLE" -C /tmp/embd-cfg-base
+fi
 model=/tmp/small-en
 source "$(dirname "$0")/common.sh"
 synthetic_small_en "$bin" "$logs/model.log"
 for round in $(seq 1 "$rounds"); do
   for config in "$@"; do
     name=${config%%=*}; flags=${config#*=}
+    embd=$bin/embd; [[ $name == base* ]] && embd=/tmp/embd-cfg-base/bin/embd
     for dt in f16 bf16; do
       log="$logs/${name}_${dt}_r$round.txt"
       # shellcheck disable=SC2086  # flags are words on purpose
-      timeout 120 "$bin/embd" bench --model "$model" --device cuda:0 --dtype $dt --workload all \
+      timeout 120 "$embd" bench --model "$model" --device cuda:0 --dtype $dt --workload all \
         --repeat 3 $flags > "$log" 2>&1
       # shellcheck disable=SC2086
-      timeout 60 "$bin/embd" bench --model "$model" --device cuda:0 --dtype $dt --workload q16 \
+      timeout 60 "$embd" bench --model "$model" --device cuda:0 --dtype $dt --workload q16 \
         --background --repeat 3 $flags >> "$log" 2>&1
     done
   done

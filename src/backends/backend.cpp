@@ -61,6 +61,13 @@ Result<HostMemory> Backend::allocate_host(std::size_t bytes) {
 
 void Backend::release_host(void* ptr) { std::free(ptr); }
 
+Result<Mark> Backend::mark() { return unsupported(name() + ": no device timestamps"); }
+
+Result<double> Backend::mark_seconds(Mark m) {
+  (void)m;
+  return unsupported(name() + ": no device timestamps");
+}
+
 Status Backend::begin_recording() { return unsupported(name() + ": cannot record work"); }
 
 Result<std::unique_ptr<Recording>> Backend::end_recording() {

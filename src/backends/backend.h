@@ -71,6 +71,8 @@ using HostMemory = BackendMemory<MemorySpace::kHost>;
 
 // A point in a backend's stream of work (see Backend::fence()).
 using Fence = std::uint64_t;
+// A device timestamp in a backend's stream of work, for tracing (see Backend::mark()).
+using Mark = std::uint64_t;
 
 // Work recorded by Backend::begin_recording() / end_recording(), owned by the caller and
 // replayed on the backend that recorded it (which must outlive it).
@@ -236,6 +238,14 @@ class Backend {
     (void)f;
     return ok_status();
   }
+
+  // Device timestamps, for tracing only (LoadOptions::batch_trace). mark() records one in stream
+  // order; mark_seconds(m) waits until the device passed it and returns its time in seconds since
+  // the backend's first mark. Only the latest kMarkRing marks can be read. A backend without a
+  // device clock of its own answers kUnsupported.
+  static constexpr std::size_t kMarkRing = 16;
+  virtual Result<Mark> mark();
+  virtual Result<double> mark_seconds(Mark m);
 
   // Recording (CUDA graphs). Work enqueued between begin_recording() and end_recording() is
   // recorded instead of run; replay() enqueues all of it again as one launch, with the same

@@ -8,6 +8,8 @@
 #pragma once
 
 #include <cstddef>
+#include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -37,8 +39,9 @@ class BatchRunner {
   //  * wait_almost_done() blocks until the newest started batch is close to its end (on its last
   //    layer), the latest moment to take the next batch from the queue and still keep the
   //    device busy; taking it late lets a query that arrived meanwhile join it.
-  //  * finish() waits for the oldest started, unfinished batch and returns its rows as run()
-  //    does (or the error that failed it).
+  //  * finish() waits for the oldest started, unfinished batch and points `rows` at its rows,
+  //    laid out as run()'s (or returns the error that failed it). They stay valid until the next
+  //    start(), finish() or run(), so they are read where they landed (pinned memory on CUDA).
   // At most pipeline_depth() batches are started and not finished.
   virtual std::size_t pipeline_depth() const { return 1; }
   virtual Status start(const PackedBatch& batch) {
@@ -46,10 +49,20 @@ class BatchRunner {
     return Status(ErrorCode::kUnsupported, device_name() + ": this runner does not pipeline");
   }
   virtual Status wait_almost_done() { return ok_status(); }
-  virtual Status finish(std::vector<float>& pooled) {
-    (void)pooled;
+  virtual Status finish(std::span<const float>& rows) {
+    (void)rows;
     return Status(ErrorCode::kUnsupported, device_name() + ": this runner does not pipeline");
   }
+
+  // Tracing (LoadOptions::batch_trace): once device timing is on, each pipelined batch is
+  // timestamped on the device, and after finish() device_span() is when the device began and
+  // ended that batch (seconds on the device's own clock), or nullopt where it has no clock or the
+  // batch was not timed. enable_device_timing() says whether the device can.
+  struct DeviceSpan {
+    double begin = 0, end = 0;
+  };
+  virtual bool enable_device_timing() { return false; }
+  virtual std::optional<DeviceSpan> device_span() const { return std::nullopt; }
 };
 
 }  // namespace embd::runtime

@@ -53,6 +53,7 @@ class Engine::Impl {
   ~Impl() {
     if (scheduler) scheduler->stop();
     executors.clear();  // joins the device threads before the scheduler goes
+    trace.reset();      // every batch is in it now
   }
 
   // A request ready for the scheduler: token ids per input and the time tokenising took.
@@ -70,7 +71,8 @@ class Engine::Impl {
                                const EmbedOptions& options);
   // The outcome of a refusal or a submission, through a future or a callback.
   std::future<Result<Embeddings>> submit(Result<Prepared> prepared, const EmbedOptions& options);
-  void submit(Result<Prepared> prepared, const EmbedOptions& options, EmbedCallback done);
+  void submit(Result<Prepared> prepared, const EmbedOptions& options, EmbedCallback done,
+              runtime::RowTarget target = {});
   // An empty callback could never hear about its request: it is refused (and counted) up front.
   bool refuse_empty(const EmbedCallback& done);
   Result<std::vector<std::vector<std::int32_t>>> encode(std::span<const std::string> texts,
@@ -91,6 +93,7 @@ class Engine::Impl {
   std::unique_ptr<ThreadPool> tokenize_pool;
   std::unique_ptr<runtime::Scheduler> scheduler;
   std::vector<std::unique_ptr<runtime::Executor>> executors;
+  std::shared_ptr<runtime::BatchTrace> trace;  // LoadOptions::batch_trace; written after the executors stop
   bool split_large_requests = false;
 
  private:
@@ -139,20 +142,29 @@ Status Engine::Impl::start_executors(std::shared_ptr<const io::WeightSet> weight
   split_large_requests = options.split_large_requests.value_or(async);
   info.compute_dtype = std::string(dtype_name(dtype));
   for (auto& be : backends) info.devices.push_back(be->name());
+  if (!options.batch_trace.empty()) trace = std::make_shared<runtime::BatchTrace>(options.batch_trace);
   scheduler = std::make_unique<runtime::Scheduler>(runtime::SchedulerOptions::from(options),
                                                    static_cast<std::size_t>(config.hidden_size));
   const auto start = [&](std::unique_ptr<backend::Backend> be, runtime::ClassMask classes) {
     // The factory runs on the executor's own thread, which then owns the backend for good.
     auto shared_be = std::make_shared<std::unique_ptr<backend::Backend>>(std::move(be));
     const auto graph_tokens = static_cast<std::int64_t>(options.graph_max_tokens);
-    auto factory = [shared_be, weights, cfg = config, dtype,
-                    graph_tokens]() -> Result<std::unique_ptr<runtime::BatchRunner>> {
+    const bool warm_up = options.warm_up && (*shared_be)->asynchronous();
+    const auto warm_tokens = static_cast<std::int64_t>(options.max_batch_tokens);
+    const auto warm_seqlen = static_cast<std::int64_t>(max_length);
+    auto factory = [shared_be, weights, cfg = config, dtype, graph_tokens, warm_up, warm_tokens,
+                    warm_seqlen]() -> Result<std::unique_ptr<runtime::BatchRunner>> {
       EMBD_ASSIGN_OR_RETURN(auto runner, runtime::ModelRunner::create(std::move(*shared_be), cfg, *weights,
                                                                       dtype, graph_tokens));
+      if (warm_up) {
+        if (Status s = runner->warm_up(warm_tokens, warm_seqlen); !s.ok()) {
+          return s.with_context("warming up on " + runner->device_name());
+        }
+      }
       return std::unique_ptr<runtime::BatchRunner>(std::move(runner));
     };
     const std::string name = (*shared_be)->name();
-    return std::make_unique<runtime::Executor>(*scheduler, std::move(factory), name, classes);
+    return std::make_unique<runtime::Executor>(*scheduler, std::move(factory), name, classes, trace);
   };
   for (auto& be : backends) executors.push_back(start(std::move(be), runtime::kAllClasses));
   for (auto& e : executors) EMBD_TRY(e->wait_ready());
@@ -283,10 +295,11 @@ std::future<Result<Embeddings>> Engine::Impl::submit(Result<Prepared> prepared,
 }
 
 void Engine::Impl::submit(Result<Prepared> prepared, const EmbedOptions& options,
-                          EmbedCallback done) {
+                          EmbedCallback done, runtime::RowTarget target) {
   if (!prepared.ok()) return runtime::invoke_callback(done, prepared.status());
   Prepared& p = prepared.value();
-  scheduler->submit(std::move(p.sequences), options, std::move(done), p.tokenization_seconds);
+  scheduler->submit(std::move(p.sequences), options, std::move(done), p.tokenization_seconds,
+                    std::move(target));
 }
 
 std::size_t Engine::Impl::head_part(const std::vector<std::string>& texts) const {
@@ -300,7 +313,8 @@ std::size_t Engine::Impl::head_part(const std::vector<std::string>& texts) const
 
 void Engine::Impl::submit_in_parts(const std::vector<std::string>& texts, std::size_t head,
                                    const EmbedOptions& options, EmbedCallback done) {
-  auto join = std::make_shared<runtime::PartsJoin>(2, std::move(done));
+  auto rows = std::make_shared<runtime::SharedRows>(texts.size());
+  auto join = std::make_shared<runtime::PartsJoin>(2, std::move(done), rows);
   const std::span<const std::string> all(texts);
   const std::array<std::span<const std::string>, 2> parts{all.first(head), all.subspan(head)};
   for (std::size_t k = 0; k < parts.size(); ++k) {
@@ -309,7 +323,8 @@ void Engine::Impl::submit_in_parts(const std::vector<std::string>& texts, std::s
     auto prepared = prepare_texts(parts[k], options, first);
     if (!prepared.ok()) return join->deliver(k, prepared.status());
     submit(std::move(prepared), options,
-           [join, k](Result<Embeddings> outcome) { join->deliver(k, std::move(outcome)); });
+           [join, k](Result<Embeddings> outcome) { join->deliver(k, std::move(outcome)); },
+           runtime::RowTarget{rows, first});
   }
 }
 

@@ -9,11 +9,13 @@
 #include <utility>
 #include <vector>
 
+#include "core/thread_name.h"
+
 namespace embd::runtime {
 
 Executor::Executor(Scheduler& scheduler, RunnerFactory factory, std::string name,
-                   ClassMask classes)
-    : scheduler_(scheduler), name_(std::move(name)), classes_(classes) {
+                   ClassMask classes, std::shared_ptr<BatchTrace> trace)
+    : scheduler_(scheduler), name_(std::move(name)), classes_(classes), trace_(std::move(trace)) {
   std::promise<Status> ready;
   ready_ = ready.get_future().share();
   thread_ = std::jthread([this, f = std::move(factory), p = std::move(ready)](
@@ -28,6 +30,7 @@ Executor::~Executor() {
 }
 
 void Executor::thread_main(std::stop_token stop, RunnerFactory factory, std::promise<Status> ready) {
+  name_thread("embd " + name_);
   std::unique_ptr<BatchRunner> runner;
   Status status;
   try {
@@ -52,6 +55,7 @@ void Executor::thread_main(std::stop_token stop, RunnerFactory factory, std::pro
     ready.set_value(status.with_context(name_));
     return;
   }
+  if (trace_) (void)runner->enable_device_timing();
   ready.set_value(ok_status());
   serve(stop, *runner);
   runner.reset();
@@ -86,13 +90,33 @@ std::optional<ScheduledBatch> Executor::take(std::stop_token stop, bool wait) {
   return scheduler_.next_batch(stop, wait, classes_);
 }
 
-void Executor::deliver(ScheduledBatch& batch, Status status, const std::vector<float>& pooled,
+void Executor::deliver(ScheduledBatch& batch, Status status, std::span<const float> pooled,
                        double seconds) {
   if (!status.ok()) {
     status = status.with_context("device " + device_ + ", batch of " +
                                  std::to_string(batch.packed.sequences()) + " texts");
   }
   scheduler_.complete(batch, status, pooled, seconds);
+}
+
+void Executor::trace(const ScheduledBatch& batch, const BatchRunner& runner, const double (&times)[3],
+                     bool ok) {
+  if (!trace_) return;
+  BatchTraceRecord r;
+  r.executor = name_;
+  r.tokens = batch.packed.tokens();
+  r.sequences = batch.packed.sequences();
+  r.max_seqlen = static_cast<std::size_t>(batch.packed.max_seqlen);
+  r.taken = times[0];
+  r.enqueued = times[1];
+  r.finished = times[2];
+  r.delivered = trace_->now();
+  if (auto span = runner.device_span()) {
+    r.device_begin = span->begin;
+    r.device_end = span->end;
+  }
+  r.ok = ok;
+  trace_->add(std::move(r));
 }
 
 void Executor::serve(std::stop_token stop, BatchRunner& runner) {
@@ -102,10 +126,14 @@ void Executor::serve(std::stop_token stop, BatchRunner& runner) {
     return;
   }
   std::vector<float> pooled;
+  const auto now = [&] { return trace_ ? trace_->now() : 0.0; };
   while (auto batch = take(stop, /*wait=*/true)) {
+    const double taken = now();
     const auto start = Clock::now();
     const Status status = guarded([&] { return runner.run(batch->packed, pooled); });
+    const double finished = now();
     deliver(*batch, status, pooled, seconds_since(start));
+    trace(*batch, runner, {taken, taken, finished}, status.ok());
   }
 }
 
@@ -118,10 +146,12 @@ void Executor::serve_pipelined(std::stop_token stop, BatchRunner& runner) {
   struct InFlight {
     ScheduledBatch batch;
     Clock::time_point started;
+    double taken = 0, enqueued = 0;  // trace times
   };
+  const auto now = [&] { return trace_ ? trace_->now() : 0.0; };
   const std::size_t depth = runner.pipeline_depth();
   std::deque<InFlight> flight;
-  std::vector<float> pooled;
+  std::span<const float> pooled;
   Clock::time_point last_delivery = Clock::now();
   for (;;) {
     std::optional<ScheduledBatch> next;
@@ -135,10 +165,11 @@ void Executor::serve_pipelined(std::stop_token stop, BatchRunner& runner) {
     }
     bool started = false;
     if (next) {
+      const double taken = now();
       const auto t = Clock::now();
       const Status status = guarded([&] { return runner.start(next->packed); });
       if (status.ok()) {
-        flight.push_back({std::move(*next), t});
+        flight.push_back({std::move(*next), t, taken, now()});
         started = true;
       } else {
         deliver(*next, status, {}, seconds_since(t));
@@ -147,9 +178,11 @@ void Executor::serve_pipelined(std::stop_token stop, BatchRunner& runner) {
     if (!flight.empty() && (flight.size() >= depth || !started)) {
       InFlight& oldest = flight.front();
       const Status status = guarded([&] { return runner.finish(pooled); });
+      const double finished = now();
       const auto from = std::max(oldest.started, last_delivery);
       last_delivery = Clock::now();
       deliver(oldest.batch, status, pooled, std::chrono::duration<double>(last_delivery - from).count());
+      trace(oldest.batch, runner, {oldest.taken, oldest.enqueued, finished}, status.ok());
       flight.pop_front();
     }
   }

@@ -20,6 +20,7 @@
 #include <future>
 #include <memory>
 #include <optional>
+#include <span>
 #include <stop_token>
 #include <string>
 #include <thread>
@@ -27,6 +28,7 @@
 
 #include "core/status.h"
 #include "runtime/batch_runner.h"
+#include "runtime/batch_trace.h"
 #include "runtime/scheduler.h"
 
 namespace embd::runtime {
@@ -37,9 +39,10 @@ class Executor {
  public:
   // Starts the thread at once. `name` labels the device in factory errors, before the runner
   // (whose device_name() labels batch errors) exists: pass the backend's name ("cuda:1").
-  // The executor takes work of the `classes` only (see Scheduler::next_batch).
+  // The executor takes work of the `classes` only (see Scheduler::next_batch). With a `trace`,
+  // every batch adds a record to it (and the runner's device timing is turned on).
   Executor(Scheduler& scheduler, RunnerFactory factory, std::string name = "device",
-           ClassMask classes = kAllClasses);
+           ClassMask classes = kAllClasses, std::shared_ptr<BatchTrace> trace = nullptr);
   ~Executor();
   Executor(const Executor&) = delete;
   Executor& operator=(const Executor&) = delete;
@@ -61,11 +64,14 @@ class Executor {
   // The next batch of this executor's classes (Scheduler::next_batch).
   std::optional<ScheduledBatch> take(std::stop_token stop, bool wait);
   // Hands a batch's outcome to the scheduler, naming the device and batch in an error.
-  void deliver(ScheduledBatch& batch, Status status, const std::vector<float>& pooled, double seconds);
+  void deliver(ScheduledBatch& batch, Status status, std::span<const float> pooled, double seconds);
+  // Adds a batch's record to the trace, if there is one. `times` are taken, enqueued, finished.
+  void trace(const ScheduledBatch& batch, const BatchRunner& runner, const double (&times)[3], bool ok);
 
   Scheduler& scheduler_;
   const std::string name_;
   std::atomic<ClassMask> classes_;
+  const std::shared_ptr<BatchTrace> trace_;
   std::string device_;  // the runner's device name; set and used on the executor thread
   std::shared_future<Status> ready_;
   std::jthread thread_;  // last: starts once every other member is initialised

@@ -128,10 +128,14 @@ bool ModelRunner::record(const RecordedShapes::Shape& shape, const models::Encod
   return ok;
 }
 
+std::span<const float> ModelRunner::landed_rows(const Slot& slot) const {
+  return {slot.pooled_host.as<const float>(), slot.rows * hidden_size()};
+}
+
 Status ModelRunner::collect(const Slot& slot, std::vector<float>& pooled) {
   EMBD_TRY(be_->wait(slot.done));
-  const auto* rows = slot.pooled_host.as<const float>();
-  pooled.assign(rows, rows + slot.rows * hidden_size());
+  const std::span<const float> rows = landed_rows(slot);
+  pooled.assign(rows.begin(), rows.end());
   return ok_status();
 }
 
@@ -158,13 +162,26 @@ Status ModelRunner::run(const PackedBatch& batch, std::vector<float>& pooled) {
   return run_split(batch, slots_[started_ % kSlots], pooled);
 }
 
+bool ModelRunner::enable_device_timing() {
+  timing_ = be_->mark().ok();
+  return timing_;
+}
+
 Status ModelRunner::start(const PackedBatch& batch) {
   if (started_ - finished_ >= kSlots) {
     return internal_error("start() with " + std::to_string(kSlots) + " batches already in flight");
   }
   Slot& slot = slots_[started_ % kSlots];
   slot.ran_synchronously = false;
+  // A timestamp that cannot be recorded leaves the batch untimed; tracing never fails work.
+  const auto mark = [&]() -> backend::Mark {
+    if (!timing_) return 0;
+    auto m = be_->mark();
+    return m.ok() ? *m : 0;
+  };
+  slot.begin_mark = mark();
   Status s = enqueue(batch, slot);
+  slot.end_mark = s.ok() ? mark() : 0;
   if (s.code() == ErrorCode::kOutOfMemory) {
     // Let the batches ahead finish (their memory stays), then split this one as run() does.
     EMBD_TRY(be_->synchronize());
@@ -182,15 +199,79 @@ Status ModelRunner::wait_almost_done() {
   return newest.ran_synchronously ? ok_status() : be_->wait(newest.almost_done);
 }
 
-Status ModelRunner::finish(std::vector<float>& pooled) {
+Status ModelRunner::finish(std::span<const float>& rows) {
   if (started_ == finished_) return internal_error("finish() without a started batch");
   Slot& slot = slots_[finished_++ % kSlots];
+  span_.reset();
+  if (slot.begin_mark != 0 && slot.end_mark != 0 && !slot.ran_synchronously) {
+    auto begin = be_->mark_seconds(slot.begin_mark);
+    auto end = be_->mark_seconds(slot.end_mark);
+    if (begin.ok() && end.ok()) span_ = DeviceSpan{*begin, *end};
+  }
   if (slot.ran_synchronously) {
-    pooled = std::move(slot.result);
-    slot.result.clear();
+    rows = slot.result;  // kept until this slot starts its next batch
     return slot.status;
   }
-  return collect(slot, pooled);
+  EMBD_TRY(be_->wait(slot.done));
+  rows = landed_rows(slot);
+  return ok_status();
+}
+
+std::vector<std::int64_t> ModelRunner::warm_up_sizes(std::int64_t max_tokens) {
+  std::vector<std::int64_t> sizes;
+  for (std::int64_t top = 8; top <= max_tokens; top *= 2) {
+    for (std::int64_t k = 0; k < 4; ++k) {
+      const std::int64_t t = top + k * top / 4;
+      if (t <= max_tokens) sizes.push_back(t);
+    }
+  }
+  if (sizes.empty() || sizes.back() != max_tokens) sizes.push_back(std::max<std::int64_t>(max_tokens, 1));
+  return sizes;
+}
+
+Status ModelRunner::warm_up(std::int64_t max_tokens, std::int64_t max_seqlen) {
+  if (started_ != finished_) return internal_error("warm_up() while batches are in flight");
+  const std::int64_t vocab = encoder_->config().vocab_size;
+  // One long sequence (attention takes another path past a few hundred tokens), then 128-token
+  // ones: every size runs both a long and a short attention case over the sizes.
+  const std::int64_t longest = std::max<std::int64_t>(1, std::min<std::int64_t>(max_seqlen, 1024));
+  const auto batch_of = [&](std::int64_t tokens) {
+    PackedBatch b;
+    b.cu_seqlens.push_back(0);
+    for (std::int64_t done = 0; done < tokens;) {
+      const std::int64_t len = std::min(tokens - done, done == 0 ? longest : std::min<std::int64_t>(128, longest));
+      for (std::int64_t i = 0; i < len; ++i) b.ids.push_back(static_cast<std::int32_t>((done + i) % vocab));
+      done += len;
+      b.cu_seqlens.push_back(static_cast<std::int32_t>(done));
+      b.max_seqlen = std::max(b.max_seqlen, static_cast<std::int32_t>(len));
+    }
+    return b;
+  };
+  const auto stop_at_oom = [](Status s) { return s.code() == ErrorCode::kOutOfMemory ? ok_status() : s; };
+  std::span<const float> rows;
+  if (pipeline_depth() < 2) {
+    std::vector<float> pooled;
+    for (std::int64_t t : warm_up_sizes(max_tokens)) {
+      const Status s = run(batch_of(t), pooled);
+      if (!s.ok()) return stop_at_oom(s);
+    }
+    return ok_status();
+  }
+  // Pipelined, two batches in flight, so both slots grow to the largest size. On an error the
+  // batches in flight are finished all the same: the runner is left with none.
+  const auto drain = [&](Status first) {
+    while (started_ != finished_) {
+      const Status s = finish(rows);
+      if (first.ok()) first = s;
+    }
+    return stop_at_oom(first);
+  };
+  for (std::int64_t t : warm_up_sizes(max_tokens)) {
+    Status s = started_ - finished_ == kSlots ? finish(rows) : ok_status();
+    if (s.ok()) s = start(batch_of(t));
+    if (!s.ok()) return drain(s);
+  }
+  return drain(ok_status());
 }
 
 PackedBatch ModelRunner::slice(const PackedBatch& batch, std::size_t begin, std::size_t end) {

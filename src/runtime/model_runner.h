@@ -37,12 +37,24 @@ class ModelRunner final : public BatchRunner {
   // Batch shapes whose work is recorded for replay now.
   std::size_t recorded_shapes() const { return recorded_.recordings(); }
 
+  // Runs one throwaway batch per size class up to max_tokens tokens: about four per power of
+  // two, the classes the CUDA backend keeps GEMM plans for, through both pipeline slots, with
+  // sequences up to max_seqlen. Otherwise the first batch of each new size pays for loading its
+  // kernels and planning its GEMMs while the device waits: 6-12 ms per mixed4096 round on an
+  // H100. Running out of device memory ends the warm-up early (larger batches are split when
+  // they come); any other error is returned.
+  Status warm_up(std::int64_t max_tokens, std::int64_t max_seqlen);
+  // The token counts warm_up() runs, smallest first.
+  static std::vector<std::int64_t> warm_up_sizes(std::int64_t max_tokens);
+
   // Pipelined (asynchronous backends). A start() that runs out of device memory waits for the
   // batches ahead of it and runs this one synchronously, split as run() does.
   std::size_t pipeline_depth() const override { return be_->asynchronous() ? kSlots : 1; }
   Status start(const PackedBatch& batch) override;
   Status wait_almost_done() override;
-  Status finish(std::vector<float>& pooled) override;
+  Status finish(std::span<const float>& rows) override;
+  bool enable_device_timing() override;
+  std::optional<DeviceSpan> device_span() const override { return span_; }
 
  private:
   static constexpr std::size_t kSlots = 2;
@@ -53,6 +65,8 @@ class ModelRunner final : public BatchRunner {
     std::size_t rows = 0;
     backend::Fence almost_done = 0;    // the last layer starts
     backend::Fence done = 0;           // the rows are in pooled_host
+    backend::Mark begin_mark = 0;      // device timestamps around the batch (0: not timed)
+    backend::Mark end_mark = 0;
     bool ran_synchronously = false;    // start() fell back to run(): the outcome is below
     Status status;
     std::vector<float> result;
@@ -61,8 +75,9 @@ class ModelRunner final : public BatchRunner {
   ModelRunner() = default;
   Status run_split(const PackedBatch& batch, Slot& slot, std::vector<float>& pooled);
   Status run_once(const PackedBatch& batch, Slot& slot, std::vector<float>& pooled);
-  // Waits for the slot's download and copies its rows out.
+  // Waits for the slot's download; its rows are then in slot.pooled_host.
   Status collect(const Slot& slot, std::vector<float>& pooled);
+  std::span<const float> landed_rows(const Slot& slot) const;
   // Stages the inputs, enqueues the encoder, pooling and the download, and records the fences.
   Status enqueue(const PackedBatch& batch, Slot& slot);
   // The encoder and pooling into slot.pooled; in.layer_enqueued may mark progress.
@@ -84,6 +99,8 @@ class ModelRunner final : public BatchRunner {
   std::uint64_t started_ = 0;   // batches started (slot of the next: started_ % kSlots)
   std::uint64_t finished_ = 0;  // batches finished (slot of the oldest: finished_ % kSlots)
   std::vector<std::int32_t> staging_;
+  bool timing_ = false;                 // timestamp each pipelined batch (tracing)
+  std::optional<DeviceSpan> span_;      // of the batch finish() returned last
 };
 
 }  // namespace embd::runtime

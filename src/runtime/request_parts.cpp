@@ -7,8 +7,8 @@
 
 namespace embd::runtime {
 
-PartsJoin::PartsJoin(std::size_t parts, EmbedCallback done)
-    : parts_(parts), missing_(parts), done_(std::move(done)) {}
+PartsJoin::PartsJoin(std::size_t parts, EmbedCallback done, std::shared_ptr<SharedRows> rows)
+    : parts_(parts), missing_(parts), done_(std::move(done)), rows_(std::move(rows)) {}
 
 void PartsJoin::deliver(std::size_t index, Result<Embeddings> outcome) {
   std::unique_lock lock(mu_);
@@ -42,7 +42,7 @@ Embeddings PartsJoin::join() {
   for (std::size_t k = 1; k < parts_.size(); ++k) {
     Embeddings& part = *parts_[k];
     out.rows += part.rows;
-    out.data.insert(out.data.end(), part.data.begin(), part.data.end());
+    if (!rows_) out.data.insert(out.data.end(), part.data.begin(), part.data.end());
     out.token_counts.insert(out.token_counts.end(), part.token_counts.begin(), part.token_counts.end());
     out.tokenization_seconds += part.tokenization_seconds;
     out.inference_seconds += part.inference_seconds;
@@ -51,6 +51,7 @@ Embeddings PartsJoin::join() {
       std::chrono::duration<double>(std::chrono::steady_clock::now() - created_).count() -
       first_tokenization;
   out.inference_seconds = std::min(out.inference_seconds, std::max(0.0, since_tokenised));
+  if (rows_) out.data = rows_->take();
   return out;
 }
 

@@ -5,20 +5,25 @@
 
 #include <chrono>
 #include <cstddef>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <vector>
 
 #include "embd/engine.hpp"
+#include "runtime/shared_rows.h"
 
 namespace embd::runtime {
 
 // Thread-safe. `done` runs exactly once: with the parts' rows joined in order once every part
 // has its rows, or with the first error any part reports (later outcomes are then dropped). It
 // runs on the thread that delivers the deciding outcome.
+//
+// With `rows`, the parts wrote their rows into that shared buffer (their own outcomes carry no
+// data) and the joined result takes it whole; without, the parts' rows are copied together.
 class PartsJoin {
  public:
-  PartsJoin(std::size_t parts, EmbedCallback done);
+  PartsJoin(std::size_t parts, EmbedCallback done, std::shared_ptr<SharedRows> rows = nullptr);
 
   // The outcome of part `index`.
   void deliver(std::size_t index, Result<Embeddings> outcome);
@@ -33,6 +38,7 @@ class PartsJoin {
   std::size_t missing_;                           // GUARDED_BY(mu_)
   bool resolved_ = false;                         // GUARDED_BY(mu_)
   EmbedCallback done_;
+  const std::shared_ptr<SharedRows> rows_;
   const std::chrono::steady_clock::time_point created_ = std::chrono::steady_clock::now();
 };
 

@@ -29,10 +29,11 @@ struct Request {
   std::size_t next_sequence = 0;  // first sequence not yet handed to an executor
   std::size_t queued_tokens = 0;  // tokens of the sequences not yet handed out
 
-  // Allocated under mu_ when sequence 0 is dispatched. Row i is written only by the executor
-  // that ran sequence i, before its release decrement of `remaining`; read by finish() after the
-  // acquire decrement that reaches zero.
+  // Allocated under mu_ when sequence 0 is dispatched, unless `target` holds shared rows. Row i
+  // is written only by the executor that ran sequence i, before its release decrement of
+  // `remaining`; read by finish() after the acquire decrement that reaches zero.
   std::vector<float> out;
+  RowTarget target;  // immutable after submit()
   std::atomic<std::size_t> remaining{0};  // sequences not yet delivered
   std::atomic<bool> resolved{false};      // the outcome was (or is being) delivered
   Sink sink;  // used once, by whoever wins `resolved`
@@ -199,13 +200,19 @@ std::future<Result<Embeddings>> Scheduler::submit(std::vector<std::vector<std::i
 
 void Scheduler::submit(std::vector<std::vector<std::int32_t>> sequences,
                        const EmbedOptions& options, EmbedCallback done,
-                       double tokenization_seconds) {
-  admit(std::move(sequences), options, tokenization_seconds, detail::Sink(std::move(done)));
+                       double tokenization_seconds, RowTarget target) {
+  admit(std::move(sequences), options, tokenization_seconds, detail::Sink(std::move(done)),
+        std::move(target));
 }
 
 void Scheduler::admit(std::vector<std::vector<std::int32_t>> sequences,
                       const EmbedOptions& options, double tokenization_seconds,
-                      detail::Sink sink) {
+                      detail::Sink sink, RowTarget target) {
+  if (target.rows && target.first_row + sequences.size() > target.rows->rows()) {
+    return deliver(sink, internal_error("request of " + std::to_string(sequences.size()) +
+                                        " inputs at row " + std::to_string(target.first_row) +
+                                        " of shared rows for " + std::to_string(target.rows->rows())));
+  }
   std::size_t tokens = 0;
   if (auto early = screen(sequences, options, tokens)) return deliver(sink, std::move(*early));
 
@@ -220,6 +227,7 @@ void Scheduler::admit(std::vector<std::vector<std::int32_t>> sequences,
   request->remaining.store(sequences.size(), std::memory_order_relaxed);
   request->sequences = std::move(sequences);
   request->sink = std::move(sink);
+  request->target = std::move(target);
 
   if (Status rejection = enqueue(request, tokens); !rejection.ok()) {
     if (rejection.code() == ErrorCode::kOverloaded) {
@@ -352,7 +360,7 @@ ScheduledBatch Scheduler::assemble_locked(Clock::time_point now, ClassMask class
       if (r->next_sequence == 0) {
         r->queue_seconds = seconds_between(r->arrival, now);
         stats_.record_queue_time(r->queue_seconds);
-        r->out.resize(n * r->dim);
+        if (!r->target.rows) r->out.resize(n * r->dim);
       }
       batch.slots.push_back({r, r->next_sequence});
       tokens += len;
@@ -453,7 +461,7 @@ std::optional<ScheduledBatch> Scheduler::next_batch(std::stop_token stop, bool w
 }
 
 void Scheduler::complete(ScheduledBatch& batch, const Status& status,
-                         const std::vector<float>& pooled, double device_seconds) {
+                         std::span<const float> pooled, double device_seconds) {
   const std::size_t rows = batch.slots.size();
   Status error = status;
   if (error.ok() && pooled.size() != rows * hidden_size_) {
@@ -475,8 +483,9 @@ void Scheduler::complete(ScheduledBatch& batch, const Status& status,
     } else if (!r.resolved.load(std::memory_order_relaxed)) {
       // A resolved request (cancelled, failed elsewhere) discards its rows.
       const std::size_t seq = batch.slots[i].sequence;
-      const std::span<float> row = std::span<float>(r.out).subspan(seq * r.dim, r.dim);
-      copy_truncated_row(std::span<const float>(pooled).subspan(i * hidden_size_, hidden_size_), row);
+      const std::span<float> row = r.target.rows ? r.target.rows->row(r.target.first_row + seq, r.dim)
+                                                 : std::span<float>(r.out).subspan(seq * r.dim, r.dim);
+      copy_truncated_row(pooled.subspan(i * hidden_size_, hidden_size_), row);
       // Row by row as batches land (the executor has the next batch running by then), so the
       // request's last batch leaves only its own rows to normalise.
       if (r.normalize) l2_normalize_rows(row, 1, r.dim);

@@ -57,6 +57,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <stop_token>
 #include <variant>
 #include <vector>
@@ -65,6 +66,7 @@
 #include "embd/engine.hpp"
 #include "embd/options.hpp"
 #include "runtime/batch.h"
+#include "runtime/shared_rows.h"
 #include "runtime/stats.h"
 
 namespace embd::runtime {
@@ -85,6 +87,14 @@ struct SchedulerOptions {
 
   // The budgets of LoadOptions; the rest keep their defaults.
   static SchedulerOptions from(const LoadOptions& load);
+};
+
+// Where a request's rows go: a buffer of its own (no `rows`), or rows first_row... of a buffer
+// shared by the parts of a larger request (SharedRows). With shared rows the request's
+// Embeddings carries no data; the whole is read from the SharedRows once every part is done.
+struct RowTarget {
+  std::shared_ptr<SharedRows> rows;
+  std::size_t first_row = 0;
 };
 
 namespace detail {
@@ -133,8 +143,10 @@ class Scheduler {
   // for a rejection, else on the thread that resolves the request (an executor in complete() or
   // next_batch(), a submit() that sweeps it out as cancelled or expired, or stop()). Its
   // captures are destroyed on that thread right after it returns.
+  // `target` says where the rows go (RowTarget); its shared rows must hold first_row +
+  // sequences.size() rows.
   void submit(std::vector<std::vector<std::int32_t>> sequences, const EmbedOptions& options,
-              EmbedCallback done, double tokenization_seconds = 0);
+              EmbedCallback done, double tokenization_seconds = 0, RowTarget target = {});
 
   // Executor side. Blocks until a batch is ready (see the fill delay); returns nullopt once the
   // scheduler is stopped or `stop` is requested. With wait = false it never blocks: nullopt
@@ -149,7 +161,7 @@ class Scheduler {
                                            const std::atomic<ClassMask>& classes);
   // Delivers a batch's result: `status` OK with `pooled` = [B x hidden_size] raw rows, or the
   // error that fails every request in the batch. `device_seconds` feeds the stats.
-  void complete(ScheduledBatch& batch, const Status& status, const std::vector<float>& pooled,
+  void complete(ScheduledBatch& batch, const Status& status, std::span<const float> pooled,
                 double device_seconds);
 
   // Stops accepting work and resolves everything queued with kUnavailable. Idempotent.
@@ -166,7 +178,7 @@ class Scheduler {
 
   // Both submit()s: screens, queues or rejects the request; `sink` receives the outcome.
   void admit(std::vector<std::vector<std::int32_t>> sequences, const EmbedOptions& options,
-             double tokenization_seconds, detail::Sink sink);
+             double tokenization_seconds, detail::Sink sink, RowTarget target = {});
   Status validate(const std::vector<std::vector<std::int32_t>>& sequences,
                   const EmbedOptions& options, std::size_t& tokens) const;
   // Answers a request that never needs the queue (invalid, cancelled, expired, empty).

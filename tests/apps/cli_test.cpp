@@ -331,4 +331,24 @@ TEST_F(CliTest, BenchRunsAWorkload) {
   EXPECT_GT(w["tokens_per_s"].get<double>(), 0);
 }
 
+TEST_F(CliTest, BenchWritesABatchTrace) {
+  const std::string trace = path("trace.csv");
+  auto r = run("bench --model '" + kTinyJina + "' --workload b32x128 --no-warm-up --batch-trace '" + trace + "'");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::istringstream lines(read_file(trace));
+  std::string header, line;
+  ASSERT_TRUE(std::getline(lines, header));
+  EXPECT_EQ(header.rfind("executor,tokens,sequences,", 0), 0u) << header;
+  std::size_t batches = 0, tokens = 0;
+  while (std::getline(lines, line)) {
+    ++batches;
+    const std::size_t a = line.find(','), b = line.find(',', a + 1);
+    tokens += std::stoul(line.substr(a + 1, b - a - 1));
+  }
+  EXPECT_GT(batches, 0u);
+  EXPECT_EQ(tokens, 9u * 32 * 128);  // the warm-up request and 8 timed ones, 32 texts of 128 tokens
+  auto bad = run("bench --model '" + kTinyJina + "' --workload b32x128 --batch-trace /nonexistent-dir/t.csv");
+  EXPECT_NE(bad.err.find("/nonexistent-dir/t.csv"), std::string::npos) << bad.err;
+}
+
 }  // namespace

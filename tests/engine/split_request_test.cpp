@@ -77,6 +77,15 @@ TEST(SplitRequests, AnswerAsOneRequest) {
   expect_same(*async, *want);
   EXPECT_EQ(calls, 1);
 
+  // Truncated, unnormalised rows land in the shared output the same way.
+  EmbedOptions narrow;
+  narrow.dimensions = 8;
+  narrow.normalize = false;
+  auto narrow_want = whole->embed(texts, narrow).get();
+  auto narrow_got = split->embed(texts, narrow).get();
+  ASSERT_TRUE(narrow_want.ok() && narrow_got.ok());
+  expect_same(*narrow_got, *narrow_want);
+
   // Small requests are never split.
   auto small = split->embed({"one text", "and another"}).get();
   ASSERT_TRUE(small.ok());

@@ -1,9 +1,13 @@
 // ModelRunner: a batch that does not fit the device is split and retried (same results, no
-// error), and pipelined batches (start / finish, as on a GPU) give the same rows as run().
+// error), pipelined batches (start / finish, as on a GPU) give the same rows as run(), and the
+// warm-up leaves the runner as it found it.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <memory>
+#include <span>
+#include <vector>
 
 #include "backends/registry.h"
 #include "common/golden.h"
@@ -17,6 +21,14 @@ namespace embd {
 namespace {
 
 using testing::expect_same_rows;
+
+// finish(), with the rows copied out (they are only lent until the runner's next call).
+Status finish_into(runtime::BatchRunner& runner, std::vector<float>& out) {
+  std::span<const float> rows;
+  const Status s = runner.finish(rows);
+  out.assign(rows.begin(), rows.end());
+  return s;
+}
 using testing::golden_batch;
 using testing::TinyJina;
 
@@ -91,12 +103,12 @@ TEST(Pipeline, StartedBatchesFinishInOrderWithRunResults) {
     ASSERT_TRUE(piped->start(b).ok());
     EXPECT_EQ(piped->start(a).code(), ErrorCode::kInternal);  // both slots busy
     EXPECT_TRUE(piped->wait_almost_done().ok());
-    ASSERT_TRUE(piped->finish(got).ok());
+    ASSERT_TRUE(finish_into(*piped, got).ok());
     expect_same_rows(got, want_a);
-    ASSERT_TRUE(piped->finish(got).ok());
+    ASSERT_TRUE(finish_into(*piped, got).ok());
     expect_same_rows(got, want_b);
   }
-  EXPECT_EQ(piped->finish(got).code(), ErrorCode::kInternal);  // nothing in flight
+  EXPECT_EQ(finish_into(*piped, got).code(), ErrorCode::kInternal);  // nothing in flight
 }
 
 TEST(Pipeline, StartOutOfMemorySplitsSynchronously) {
@@ -109,8 +121,51 @@ TEST(Pipeline, StartOutOfMemorySplitsSynchronously) {
   std::vector<float> whole, got;
   ASSERT_TRUE(big->run(batch, whole).ok());
   ASSERT_TRUE(small->start(batch).ok());
-  ASSERT_TRUE(small->finish(got).ok());
+  ASSERT_TRUE(finish_into(*small, got).ok());
   expect_same_rows(got, whole);
+}
+
+TEST(WarmUp, SizesCoverEveryGemmBucket) {
+  EXPECT_EQ(runtime::ModelRunner::warm_up_sizes(100),
+            (std::vector<std::int64_t>{8, 10, 12, 14, 16, 20, 24, 28, 32, 40, 48, 56, 64, 80, 96, 100}));
+  EXPECT_EQ(runtime::ModelRunner::warm_up_sizes(1), (std::vector<std::int64_t>{1}));
+  const auto sizes = runtime::ModelRunner::warm_up_sizes(16384);
+  EXPECT_EQ(sizes.front(), 8);
+  EXPECT_EQ(sizes.back(), 16384);
+  EXPECT_TRUE(std::is_sorted(sizes.begin(), sizes.end()));
+  EXPECT_EQ(sizes.size(), 45u);  // four per power of two from 8 to 8192, then 16384
+}
+
+TEST(WarmUp, LeavesTheRowsUnchanged) {
+  const TinyJina model;
+  ASSERT_TRUE(model.ok());
+  const runtime::PackedBatch batch = golden_batch();
+  auto fresh = make_runner(model, std::size_t{1} << 40);
+  auto sync = make_runner(model, std::size_t{1} << 40);
+  auto piped = make_runner(model, std::size_t{1} << 40, /*asynchronous=*/true);
+  ASSERT_TRUE(fresh && sync && piped);
+  std::vector<float> want, got;
+  ASSERT_TRUE(fresh->run(batch, want).ok());
+  ASSERT_TRUE(sync->warm_up(700, 300).ok());
+  ASSERT_TRUE(sync->run(batch, got).ok());
+  expect_same_rows(got, want);
+  ASSERT_TRUE(piped->warm_up(700, 300).ok());
+  ASSERT_TRUE(piped->start(batch).ok());  // nothing left in flight by the warm-up
+  ASSERT_TRUE(finish_into(*piped, got).ok());
+  expect_same_rows(got, want);
+  EXPECT_EQ(finish_into(*piped, got).code(), ErrorCode::kInternal);
+}
+
+TEST(WarmUp, RunsPastTheMemoryLimitBySplitting) {
+  const TinyJina model;
+  ASSERT_TRUE(model.ok());
+  // 1 KiB of activations per token: batches past ~4000 tokens are split (as real ones would be).
+  auto small = make_runner(model, 4u << 20, /*asynchronous=*/true);
+  ASSERT_TRUE(small);
+  const Status s = small->warm_up(8192, 512);
+  ASSERT_TRUE(s.ok()) << s.to_string();
+  std::vector<float> rows;
+  ASSERT_TRUE(small->run(golden_batch(), rows).ok());  // usable, nothing in flight
 }
 
 }  // namespace

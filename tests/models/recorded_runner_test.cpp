@@ -173,16 +173,23 @@ std::vector<std::vector<float>> run_pipelined(runtime::ModelRunner& runner,
                                               const std::vector<runtime::PackedBatch>& batches) {
   std::vector<std::vector<float>> rows(batches.size());
   std::size_t finished = 0;
+  // finish() lends the rows until the runner's next call: copy them out at once.
+  const auto finish = [&](std::vector<float>& out) {
+    std::span<const float> lent;
+    const Status s = runner.finish(lent);
+    out.assign(lent.begin(), lent.end());
+    return s;
+  };
   for (std::size_t i = 0; i < batches.size(); ++i) {
     if (i >= runner.pipeline_depth()) {
       EXPECT_TRUE(runner.wait_almost_done().ok());
-      const Status s = runner.finish(rows[finished++]);
+      const Status s = finish(rows[finished++]);
       EXPECT_TRUE(s.ok()) << s.to_string();
     }
     const Status s = runner.start(batches[i]);
     EXPECT_TRUE(s.ok()) << s.to_string();
   }
-  while (finished < batches.size()) EXPECT_TRUE(runner.finish(rows[finished++]).ok());
+  while (finished < batches.size()) EXPECT_TRUE(finish(rows[finished++]).ok());
   return rows;
 }
 

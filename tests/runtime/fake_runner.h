@@ -127,13 +127,14 @@ class FakeRunner final : public BatchRunner {
     if (std::this_thread::get_id() != owner_) return internal_error("runner used off its thread");
     return ok_status();
   }
-  Status finish(std::vector<float>& pooled) override {
+  Status finish(std::span<const float>& rows) override {
     if (std::this_thread::get_id() != owner_) return internal_error("runner used off its thread");
     if (in_flight_.empty()) return internal_error("finish() without a started batch");
     Started s = std::move(in_flight_.front());
     in_flight_.pop_front();
     if (config_.per_token.count() > 0) std::this_thread::sleep_for(config_.per_token * s.tokens);
-    pooled = std::move(s.rows);
+    finished_rows_ = std::move(s.rows);  // valid until the next call, as BatchRunner says
+    rows = finished_rows_;
     return s.status;
   }
 
@@ -146,6 +147,7 @@ class FakeRunner final : public BatchRunner {
     Status status;
     std::vector<float> rows;
   };
+  std::vector<float> finished_rows_;
 
   // Checks the batch, logs it (waiting at the log's gate), and computes its rows.
   Status compute(const PackedBatch& batch, std::vector<float>& pooled) {

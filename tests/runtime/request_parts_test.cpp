@@ -46,6 +46,51 @@ TEST(PartsJoin, JoinsRowsInPartOrderWhateverOrderTheyArrive) {
   EXPECT_NEAR(e.inference_seconds, 6e-9, 1e-18);   // summed (less than the time since the start)
 }
 
+TEST(PartsJoin, TakesSharedRowsWhole) {
+  // Parts that wrote into shared rows carry no data: the joined result is the shared buffer.
+  auto rows = std::make_shared<SharedRows>(3);
+  std::vector<Result<Embeddings>> seen;
+  PartsJoin join(2, [&](Result<Embeddings> r) { seen.push_back(std::move(r)); }, rows);
+  for (std::size_t i = 0; i < 3; ++i) {
+    auto row = rows->row(i, 2);
+    row[0] = static_cast<float>(i);
+    row[1] = static_cast<float>(10 * i);
+  }
+  auto part = [](std::size_t n) {
+    Embeddings e = rows_from(0, n, 0);
+    e.data.clear();
+    return e;
+  };
+  join.deliver(1, part(1));
+  join.deliver(0, part(2));
+  ASSERT_EQ(seen.size(), 1u);
+  ASSERT_TRUE(seen[0].ok());
+  EXPECT_EQ(seen[0]->rows, 3u);
+  EXPECT_EQ(seen[0]->data, (std::vector<float>{0, 0, 1, 10, 2, 20}));
+}
+
+TEST(SharedRows, RowsFromManyThreads) {
+  constexpr std::size_t kRows = 64, kDim = 8;
+  SharedRows rows(kRows);
+  std::vector<std::thread> threads;
+  for (std::size_t t = 0; t < 4; ++t) {
+    threads.emplace_back([&rows, t] {
+      for (std::size_t i = t; i < kRows; i += 4) {
+        for (float& v : rows.row(i, kDim)) v = static_cast<float>(i);
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  const auto data = rows.take();
+  ASSERT_EQ(data.size(), kRows * kDim);
+  for (std::size_t i = 0; i < data.size(); ++i) EXPECT_EQ(data[i], static_cast<float>(i / kDim)) << i;
+}
+
+TEST(SharedRows, NothingWrittenIsEmpty) {
+  SharedRows rows(5);
+  EXPECT_TRUE(rows.take().empty());
+}
+
 TEST(PartsJoin, DeviceTimeIsCappedAtTheTimeSinceTheStart) {
   // Parts that rode in the same batch both count its time: the sum may exceed the wall time.
   const auto start = std::chrono::steady_clock::now();

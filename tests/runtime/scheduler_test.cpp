@@ -127,6 +127,43 @@ TEST(Scheduler, TruncatesDimensionsThenNormalizes) {
   EXPECT_EQ(rr->row(0)[2], full[2]);  // a plain prefix of the pooled row
 }
 
+TEST(Scheduler, PartsWriteTheirRowsIntoSharedRows) {
+  // Two requests as the parts of one (the engine's split requests): each writes its rows at its
+  // offset of one buffer, truncated and normalised, and resolves without data of its own.
+  Harness h(options(64));
+  const Seqs head = {text(1, 40), text(2, 7)}, tail = {text(3, 50), text(4, 1), text(5, 30)};
+  auto rows = std::make_shared<SharedRows>(head.size() + tail.size());
+  EmbedOptions o;
+  o.dimensions = 5;
+  std::promise<Result<Embeddings>> first, second;
+  h.scheduler->submit(head, o, [&](Result<Embeddings> r) { first.set_value(std::move(r)); }, 0,
+                      RowTarget{rows, 0});
+  h.scheduler->submit(tail, o, [&](Result<Embeddings> r) { second.set_value(std::move(r)); }, 0,
+                      RowTarget{rows, head.size()});
+  for (auto* p : {&first, &second}) {
+    auto f = p->get_future();
+    auto r = get(f);
+    ASSERT_TRUE(r.ok()) << r.status().to_string();
+    EXPECT_TRUE(r->data.empty());
+    EXPECT_EQ(r->dim, 5u);
+  }
+  const std::vector<float> data = rows->take();
+  ASSERT_EQ(data.size(), 5u * 5u);
+  Seqs all = head;
+  all.insert(all.end(), tail.begin(), tail.end());
+  for (std::size_t i = 0; i < all.size(); ++i) {
+    const auto want = expected_row(all[i], h.hidden, 5, true);
+    EXPECT_TRUE(std::equal(want.begin(), want.end(), data.begin() + static_cast<std::ptrdiff_t>(i * 5)))
+        << "row " << i;
+  }
+  // A target too small for the request is a caller's bug, answered as an error.
+  std::promise<Result<Embeddings>> misfit;
+  h.scheduler->submit(tail, o, [&](Result<Embeddings> r) { misfit.set_value(std::move(r)); }, 0,
+                      RowTarget{rows, 3});
+  auto m = misfit.get_future().get();
+  EXPECT_EQ(m.status().code(), ErrorCode::kInternal);
+}
+
 TEST(Scheduler, ZeroRowStaysZeroWhenNormalized) {
   Harness h(options());
   auto f = h.scheduler->submit({std::vector<std::int32_t>(6, 0)}, {});

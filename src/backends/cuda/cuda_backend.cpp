@@ -143,6 +143,8 @@ class CudaBackend final : public Backend {
   Result<HostMemory> allocate_host(std::size_t bytes) override;
   Status download_async(void* dst_host, const void* src_device, std::size_t bytes) override;
   Result<Fence> fence() override;
+  Result<Mark> mark() override;
+  Result<double> mark_seconds(Mark m) override;
   Status wait(Fence f) override;
 
   bool can_record() const override { return options_.graphs; }
@@ -216,6 +218,11 @@ class CudaBackend final : public Backend {
   static constexpr std::size_t kFenceRing = 8;
   cudaEvent_t fences_[kFenceRing] = {};
   Fence last_fence_ = 0;
+  // Timing events for mark(), created on the first one: mark m is in marks_[m % kMarkRing], and
+  // mark_origin_ is recorded with mark 1 (the zero of mark_seconds).
+  cudaEvent_t marks_[kMarkRing] = {};
+  cudaEvent_t mark_origin_ = nullptr;
+  Mark last_mark_ = 0;
   DeviceMemory attention_scratch_;  // per (sequence, head) key norms for attention tile skipping
   bool recording_ = false;          // between begin_recording() and end_recording()
 };
@@ -275,6 +282,10 @@ CudaBackend::~CudaBackend() {
   for (cudaEvent_t e : fences_) {
     if (e) cudaEventDestroy(e);
   }
+  for (cudaEvent_t e : marks_) {
+    if (e) cudaEventDestroy(e);
+  }
+  if (mark_origin_) cudaEventDestroy(mark_origin_);
   if (stream_) cudaStreamDestroy(stream_);
   (void)cudaGetLastError();
 }
@@ -449,6 +460,35 @@ Status CudaBackend::wait(Fence f) {
   if (f > last_fence_) return internal_error(name() + ": waiting for fence " + std::to_string(f) + " never recorded");
   EMBD_CUDA_TRY(cudaEventSynchronize(fences_[f % kFenceRing]), name() + ": waiting for the device");
   return ok_status();
+}
+
+Result<Mark> CudaBackend::mark() {
+  EMBD_TRY(set_device());
+  EMBD_TRY(not_while_recording("record a timestamp"));
+  if (mark_origin_ == nullptr) {
+    for (cudaEvent_t& e : marks_) {
+      if (e == nullptr) EMBD_CUDA_TRY(cudaEventCreate(&e), name() + ": timing event");
+    }
+    EMBD_CUDA_TRY(cudaEventCreate(&mark_origin_), name() + ": timing event");
+    EMBD_CUDA_TRY(cudaEventRecord(mark_origin_, stream_), name() + ": recording a timestamp");
+  }
+  const Mark m = last_mark_ + 1;
+  EMBD_CUDA_TRY(cudaEventRecord(marks_[m % kMarkRing], stream_), name() + ": recording a timestamp");
+  last_mark_ = m;
+  return m;
+}
+
+Result<double> CudaBackend::mark_seconds(Mark m) {
+  EMBD_TRY(set_device());
+  if (m == 0 || m > last_mark_ || m + kMarkRing <= last_mark_) {
+    return invalid_argument(name() + ": timestamp " + std::to_string(m) + " is not among the latest " +
+                            std::to_string(kMarkRing));
+  }
+  cudaEvent_t e = marks_[m % kMarkRing];
+  EMBD_CUDA_TRY(cudaEventSynchronize(e), name() + ": waiting for a timestamp");
+  float ms = 0;
+  EMBD_CUDA_TRY(cudaEventElapsedTime(&ms, mark_origin_, e), name() + ": reading a timestamp");
+  return static_cast<double>(ms) * 1e-3;
 }
 
 Status CudaBackend::not_while_recording(const char* what) const {
