@@ -10,6 +10,8 @@
 #include <filesystem>
 #include <functional>
 #include <memory>
+#include <optional>
+#include <span>
 #include <random>
 #include <string>
 #include <utility>
@@ -266,6 +268,49 @@ TEST(RecordedRunner, CudaGraphsGiveTheRowsOfEagerRuns) {
       expect_same_rows(got[i], want[i]);
     }
     EXPECT_GT(graphs->recorded_shapes(), 0u);
+  }
+}
+
+// Device timing for the batch trace: without it no batch has a span; with it every pipelined batch
+// has one, ordered and not overlapping the next one (the device runs them in order), eager and
+// replayed alike; the CPU has no device clock.
+TEST(DeviceTiming, SpansFollowTheDeviceOrder) {
+  const TinyJina model;
+  ASSERT_TRUE(model.ok());
+  auto cpu = runner_on(cpu_backend(), model, DType::kF32, 0);
+  ASSERT_TRUE(cpu);
+  EXPECT_FALSE(cpu->enable_device_timing());
+  if (backend::cuda_device_count() == 0) GTEST_SKIP() << "no CUDA GPU visible: device timing not run";
+  const auto batches = batch_series(model.config.vocab_size);
+  auto cuda = std::move(backend::create_backends("cuda:0", {}).value().front());
+  auto runner = runner_on(std::move(cuda), model, DType::kF16, 1024);
+  ASSERT_TRUE(runner);
+  std::vector<std::optional<runtime::BatchRunner::DeviceSpan>> spans;
+  std::span<const float> rows;
+  ASSERT_TRUE(runner->start(batches[0]).ok());
+  ASSERT_TRUE(runner->finish(rows).ok());
+  EXPECT_FALSE(runner->device_span().has_value());  // not asked for yet
+  ASSERT_TRUE(runner->enable_device_timing());
+  for (std::size_t i = 0; i < batches.size(); ++i) {
+    if (i >= 2) {
+      ASSERT_TRUE(runner->finish(rows).ok());
+      spans.push_back(runner->device_span());
+    }
+    ASSERT_TRUE(runner->start(batches[i]).ok());
+  }
+  for (int k = 0; k < 2; ++k) {
+    ASSERT_TRUE(runner->finish(rows).ok());
+    spans.push_back(runner->device_span());
+  }
+  ASSERT_EQ(spans.size(), batches.size());
+  for (std::size_t i = 0; i < spans.size(); ++i) {
+    SCOPED_TRACE("batch " + std::to_string(i));
+    ASSERT_TRUE(spans[i].has_value());
+    EXPECT_GE(spans[i]->begin, 0.0);
+    EXPECT_LT(spans[i]->begin, spans[i]->end);
+    if (i > 0) {
+      EXPECT_LE(spans[i - 1]->end, spans[i]->begin + 1e-6);
+    }
   }
 }
 
