@@ -351,4 +351,26 @@ TEST_F(CliTest, BenchWritesABatchTrace) {
   EXPECT_NE(bad.err.find("/nonexistent-dir/t.csv"), std::string::npos) << bad.err;
 }
 
+// scripts/tools/trace_summary.py over a trace with device timestamps: bursts split at device idle
+// over 1 ms, idle time inside a burst, and the host's time after a burst's last batch.
+TEST_F(CliTest, TraceSummaryReportsDeviceIdleTime) {
+  const std::string trace = path("gpu.csv");
+  std::ofstream(trace) << "executor,tokens,sequences,max_seqlen,taken_s,enqueued_s,finished_s,delivered_s,"
+                          "device_begin_s,device_end_s,ok\n"
+                          // device clock = host clock - 1 s; finished 0.01 ms after each device end
+                          "cuda:0,100,1,100,1.000000,1.000100,1.001010,1.001200,0.000000,0.001000,1\n"
+                          "cuda:0,100,1,100,1.001000,1.001100,1.002510,1.002800,0.001500,0.002500,1\n"
+                          "cuda:0,100,1,100,1.010000,1.010100,1.011010,1.011100,0.010000,0.011000,1\n";
+  const std::string out = path("summary.txt");
+  const std::string cmd = "/usr/bin/python3 '" + std::string(EMBD_SOURCE_DIR) + "/scripts/tools/trace_summary.py' '" +
+                          trace + "' > '" + out + "' 2>&1";
+  ASSERT_EQ(std::system(cmd.c_str()), 0) << read_file(out);
+  const std::string text = read_file(out);
+  EXPECT_NE(text.find("cuda:0: 3 timed batches in 2 bursts"), std::string::npos) << text;
+  // The two-batch burst: span 2.5 ms, busy 2.0, idle 0.5, largest gap 0.5, delivered 0.29 ms
+  // after its last batch left the device (0.30 minus the 0.01 ms wake-up offset).
+  EXPECT_NE(text.find("2.500    2.000    0.500    0.500"), std::string::npos) << text;
+  EXPECT_NE(text.find("0.290"), std::string::npos) << text;
+}
+
 }  // namespace
