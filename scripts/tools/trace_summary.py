@@ -50,7 +50,8 @@ def main():
             gaps = [n["device_begin_s"] - p["device_end_s"] for p, n in zip(burst, burst[1:])]
             tail = burst[-1]["delivered_s"] - (burst[-1]["device_end_s"] + offset)
             lead = burst[0]["device_begin_s"] + offset - burst[0]["taken_s"]
-            key = (len(burst), round(sum(b["tokens"] for b in burst), -2))
+            tokens = sum(b["tokens"] for b in burst)
+            key = (len(burst), tokens if tokens < 1000 else round(tokens, -2))  # rounds group alike
             summary[key].append((span, busy, sum(gaps), max(gaps, default=0), lead, tail))
         print("  batches  tokens   bursts  span_ms  busy_ms  idle_ms  max_gap_ms  lead_ms  tail_ms  (medians)")
         for key, vals in sorted(summary.items(), key=lambda kv: -len(kv[1])):

@@ -1,4 +1,4 @@
-// Names the engine's own threads ("embd cuda:0"), so that `top -H`, perf and debuggers show
+// Names the engine's own threads ("cuda:0", "cuda:0/lane"), so that `top -H`, perf and debuggers show
 // which thread feeds which device.
 #pragma once
 

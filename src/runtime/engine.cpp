@@ -163,7 +163,8 @@ Status Engine::Impl::start_executors(std::shared_ptr<const io::WeightSet> weight
       }
       return std::unique_ptr<runtime::BatchRunner>(std::move(runner));
     };
-    const std::string name = (*shared_be)->name();
+    // A query lane shares its GPU's name; its executor (thread, errors, trace) is told apart.
+    const std::string name = (*shared_be)->name() + (classes == runtime::kAllClasses ? "" : "/lane");
     return std::make_unique<runtime::Executor>(*scheduler, std::move(factory), name, classes, trace);
   };
   for (auto& be : backends) executors.push_back(start(std::move(be), runtime::kAllClasses));

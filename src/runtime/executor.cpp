@@ -30,7 +30,7 @@ Executor::~Executor() {
 }
 
 void Executor::thread_main(std::stop_token stop, RunnerFactory factory, std::promise<Status> ready) {
-  name_thread("embd " + name_);
+  name_thread(name_);
   std::unique_ptr<BatchRunner> runner;
   Status status;
   try {
