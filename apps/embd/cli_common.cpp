@@ -33,10 +33,14 @@ void add_model_flags(CLI::App& cmd, ModelFlags& flags, bool compute) {
                    "microseconds a device waits for more requests when less than a batch is queued")
         ->check(CLI::NonNegativeNumber)
         ->capture_default_str();
-    cmd.add_option("--batch-trace", flags.batch_trace,
-                   "write every device batch's timeline to this CSV file at exit (diagnostics)");
+    add_batch_trace_flag(cmd, flags);
     add_warm_up_flag(cmd, flags);
   }
+}
+
+CLI::Option* add_batch_trace_flag(CLI::App& cmd, ModelFlags& flags) {
+  return cmd.add_option("--batch-trace", flags.batch_trace,
+                        "write every device batch's timeline to this CSV file at exit (diagnostics)");
 }
 
 CLI::Option* add_warm_up_flag(CLI::App& cmd, ModelFlags& flags) {

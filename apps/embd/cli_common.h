@@ -39,6 +39,8 @@ struct ModelFlags {
 };
 void add_model_flags(CLI::App& cmd, ModelFlags& flags, bool compute);
 
+// Adds --batch-trace (LoadOptions::batch_trace) to a command.
+CLI::Option* add_batch_trace_flag(CLI::App& cmd, ModelFlags& flags);
 // Adds --no-warm-up (LoadOptions::warm_up) to a command.
 CLI::Option* add_warm_up_flag(CLI::App& cmd, ModelFlags& flags);
 // Adds --query-lane (LoadOptions::query_lane) to a command.

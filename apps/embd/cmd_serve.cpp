@@ -158,9 +158,7 @@ CommandRun add_serve_command(CLI::App& root) {
   cmd->add_option("--max-length", flags->model.max_length,
                   "maximum input length in tokens, specials included (0 = the model's)");
   cmd->add_flag("--offline", flags->model.offline, "never touch the network");
-  cmd->add_option("--batch-trace", flags->model.batch_trace,
-                  "write every device batch's timeline to this CSV file at exit (diagnostics)")
-      ->envname("EMBD_BATCH_TRACE");
+  add_batch_trace_flag(*cmd, flags->model)->envname("EMBD_BATCH_TRACE");
   add_warm_up_flag(*cmd, flags->model)->envname("EMBD_NO_WARM_UP");
   add_server_flags(*cmd, *flags);
   return [flags] { return run_serve(*flags); };

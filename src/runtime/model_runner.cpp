@@ -128,20 +128,16 @@ bool ModelRunner::record(const RecordedShapes::Shape& shape, const models::Encod
   return ok;
 }
 
-std::span<const float> ModelRunner::landed_rows(const Slot& slot) const {
-  return {slot.pooled_host.as<const float>(), slot.rows * hidden_size()};
-}
-
-Status ModelRunner::collect(const Slot& slot, std::vector<float>& pooled) {
+Result<std::span<const float>> ModelRunner::landed_rows(const Slot& slot) {
   EMBD_TRY(be_->wait(slot.done));
-  const std::span<const float> rows = landed_rows(slot);
-  pooled.assign(rows.begin(), rows.end());
-  return ok_status();
+  return std::span<const float>(slot.pooled_host.as<const float>(), slot.rows * hidden_size());
 }
 
 Status ModelRunner::run_once(const PackedBatch& batch, Slot& slot, std::vector<float>& pooled) {
   EMBD_TRY(enqueue(batch, slot));
-  return collect(slot, pooled);
+  EMBD_ASSIGN_OR_RETURN(const std::span<const float> rows, landed_rows(slot));
+  pooled.assign(rows.begin(), rows.end());
+  return ok_status();
 }
 
 Status ModelRunner::run_split(const PackedBatch& batch, Slot& slot, std::vector<float>& pooled) {
@@ -212,8 +208,7 @@ Status ModelRunner::finish(std::span<const float>& rows) {
     rows = slot.result;  // kept until this slot starts its next batch
     return slot.status;
   }
-  EMBD_TRY(be_->wait(slot.done));
-  rows = landed_rows(slot);
+  EMBD_ASSIGN_OR_RETURN(rows, landed_rows(slot));
   return ok_status();
 }
 

@@ -75,9 +75,8 @@ class ModelRunner final : public BatchRunner {
   ModelRunner() = default;
   Status run_split(const PackedBatch& batch, Slot& slot, std::vector<float>& pooled);
   Status run_once(const PackedBatch& batch, Slot& slot, std::vector<float>& pooled);
-  // Waits for the slot's download; its rows are then in slot.pooled_host.
-  Status collect(const Slot& slot, std::vector<float>& pooled);
-  std::span<const float> landed_rows(const Slot& slot) const;
+  // Waits for the slot's download and points at its rows in slot.pooled_host.
+  Result<std::span<const float>> landed_rows(const Slot& slot);
   // Stages the inputs, enqueues the encoder, pooling and the download, and records the fences.
   Status enqueue(const PackedBatch& batch, Slot& slot);
   // The encoder and pooling into slot.pooled; in.layer_enqueued may mark progress.
