@@ -22,6 +22,7 @@ void add_model_flags(CLI::App& cmd, ModelFlags& flags, bool compute) {
       ->check(CLI::NonNegativeNumber);
   if (compute) {
     add_query_lane_flag(cmd, flags);
+    add_concurrent_batches_flag(cmd, flags);
     cmd.add_option("--max-length", flags.max_length,
                    "maximum input length in tokens, specials included (0 = the model's)");
     cmd.add_option("--batch-tokens", flags.batch_tokens, "token budget per device batch")
@@ -56,18 +57,26 @@ CLI::Option* add_query_lane_flag(CLI::App& cmd, ModelFlags& flags) {
       ->capture_default_str();
 }
 
-std::optional<bool> query_lane_option(const std::string& flag) {
+CLI::Option* add_concurrent_batches_flag(CLI::App& cmd, ModelFlags& flags) {
+  return cmd.add_option("--concurrent-batches", flags.concurrent_batches,
+                        "two device batches at once per GPU (two CUDA streams; auto = on for GPUs)")
+      ->check(CLI::IsMember({"auto", "on", "off"}))
+      ->capture_default_str();
+}
+
+std::optional<bool> on_off_option(const std::string& flag) {
   if (flag == "on") return true;
   if (flag == "off") return false;
   return std::nullopt;
 }
 
-Result<std::unique_ptr<Engine>> load_engine(const ModelFlags& flags) {
+LoadOptions load_options(const ModelFlags& flags) {
   LoadOptions options;
   options.dtype = flags.dtype;
   options.device = flags.device;
   options.threads = flags.threads;
-  options.query_lane = query_lane_option(flags.query_lane);
+  options.query_lane = on_off_option(flags.query_lane);
+  options.concurrent_batches = on_off_option(flags.concurrent_batches);
   options.offline = flags.offline;
   options.max_length = flags.max_length;
   if (flags.batch_tokens > 0) options.max_batch_tokens = flags.batch_tokens;
@@ -75,7 +84,11 @@ Result<std::unique_ptr<Engine>> load_engine(const ModelFlags& flags) {
   options.batch_fill_delay = std::chrono::microseconds(flags.fill_delay_us);
   options.batch_trace = flags.batch_trace;
   options.warm_up = !flags.no_warm_up;
-  auto engine = Engine::load(flags.model, options);
+  return options;
+}
+
+Result<std::unique_ptr<Engine>> load_engine(const ModelFlags& flags) {
+  auto engine = Engine::load(flags.model, load_options(flags));
   if (!engine.ok() && engine.status().message().find(flags.model) == std::string::npos) {
     return engine.status().with_context("loading model '" + flags.model + "'");  // name the model
   }

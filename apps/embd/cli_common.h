@@ -29,6 +29,7 @@ struct ModelFlags {
   std::string device = "cpu";
   int threads = 0;
   std::string query_lane = "auto";  // auto (on for GPUs), on, off: LoadOptions::query_lane
+  std::string concurrent_batches = "auto";  // auto, on, off: LoadOptions::concurrent_batches
   std::size_t max_length = 0;
   std::size_t batch_tokens = 0;  // 0 = engine default
   std::size_t graph_tokens = LoadOptions{}.graph_max_tokens;
@@ -45,9 +46,13 @@ CLI::Option* add_batch_trace_flag(CLI::App& cmd, ModelFlags& flags);
 CLI::Option* add_warm_up_flag(CLI::App& cmd, ModelFlags& flags);
 // Adds --query-lane (LoadOptions::query_lane) to a command.
 CLI::Option* add_query_lane_flag(CLI::App& cmd, ModelFlags& flags);
-// LoadOptions::query_lane for the flag's value.
-std::optional<bool> query_lane_option(const std::string& flag);
+// Adds --concurrent-batches (LoadOptions::concurrent_batches) to a command.
+CLI::Option* add_concurrent_batches_flag(CLI::App& cmd, ModelFlags& flags);
+// The value of an auto|on|off flag: unset for auto.
+std::optional<bool> on_off_option(const std::string& flag);
 
+// The LoadOptions the model flags ask for (the engine's defaults elsewhere).
+LoadOptions load_options(const ModelFlags& flags);
 // Loads the engine; the error names the model path or id.
 Result<std::unique_ptr<Engine>> load_engine(const ModelFlags& flags);
 

@@ -46,6 +46,7 @@ std::string command_line(const BenchFlags& f) {
                     " --mode " + f.mode;
   if (f.model.threads > 0) cmd += " --threads " + std::to_string(f.model.threads);
   cmd += " --query-lane " + f.model.query_lane;
+  cmd += " --concurrent-batches " + f.model.concurrent_batches;
   if (f.model.batch_tokens > 0) cmd += " --batch-tokens " + std::to_string(f.model.batch_tokens);
   cmd += " --graph-tokens " + std::to_string(f.model.graph_tokens);
   cmd += " --fill-delay-us " + std::to_string(f.model.fill_delay_us);

@@ -29,6 +29,7 @@ nlohmann::ordered_json info_json(const ModelInfo& info) {
   j["parameters"] = info.parameters;
   j["devices"] = info.devices;
   j["query_lanes"] = info.query_lanes;
+  j["concurrent_batches"] = info.concurrent_batches;
   j["tokenizer"] = info.tokenizer_summary;
   return j;
 }

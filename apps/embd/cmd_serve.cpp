@@ -108,18 +108,8 @@ int run_serve(ServeFlags& f) {
   if (!server.ok()) return print_error("serve", server.status());
   std::fprintf(stderr, "embd serve: loading %s (port %u answers /health with 503 meanwhile)\n",
                f.model.model.c_str(), unsigned((*server)->port()));
-  LoadOptions options;
-  options.dtype = f.model.dtype;
-  options.device = f.model.device;
-  options.threads = f.model.threads;
-  options.query_lane = query_lane_option(f.model.query_lane);
-  options.offline = f.model.offline;
-  options.max_length = f.model.max_length;
+  LoadOptions options = load_options(f.model);
   options.max_batch_tokens = f.max_batch_tokens;
-  options.graph_max_tokens = f.model.graph_tokens;
-  options.batch_fill_delay = std::chrono::microseconds(f.model.fill_delay_us);
-  options.batch_trace = f.model.batch_trace;
-  options.warm_up = !f.model.no_warm_up;
   if (f.max_queued_tokens > 0) options.max_queued_tokens = f.max_queued_tokens;
   auto engine = Engine::load(f.model.model, options);
   if (!engine.ok()) {
@@ -155,6 +145,7 @@ CommandRun add_serve_command(CLI::App& root) {
   cmd->add_option("--threads", flags->model.threads, "CPU threads, 0 = all cores")
       ->envname("THREADS")->check(CLI::NonNegativeNumber);
   add_query_lane_flag(*cmd, flags->model)->envname("EMBD_QUERY_LANE");
+  add_concurrent_batches_flag(*cmd, flags->model)->envname("EMBD_CONCURRENT_BATCHES");
   cmd->add_option("--max-length", flags->model.max_length,
                   "maximum input length in tokens, specials included (0 = the model's)");
   cmd->add_flag("--offline", flags->model.offline, "never touch the network");

@@ -60,6 +60,8 @@ struct ModelInfo {
   std::size_t parameters = 0;
   std::vector<std::string> devices;
   std::size_t query_lanes = 0;  // GPUs running a query lane (LoadOptions::query_lane)
+  // Batches each device runs at the same time (2 with LoadOptions::concurrent_batches on a GPU).
+  std::size_t concurrent_batches = 1;
   std::string tokenizer_summary;
 };
 

@@ -61,6 +61,12 @@ Result<HostMemory> Backend::allocate_host(std::size_t bytes) {
 
 void Backend::release_host(void* ptr) { std::free(ptr); }
 
+Status Backend::use_stream(std::size_t stream) {
+  if (stream == 0) return ok_status();
+  return invalid_argument(name() + ": no stream " + std::to_string(stream) + " (" +
+                          std::to_string(streams()) + " stream" + (streams() == 1 ? "" : "s") + ")");
+}
+
 Result<Mark> Backend::mark() { return unsupported(name() + ": no device timestamps"); }
 
 Result<double> Backend::mark_seconds(Mark m) {

@@ -231,8 +231,16 @@ class Backend {
   virtual Status download_async(void* dst_host, const void* src_device, std::size_t bytes) {
     return download(dst_host, src_device, bytes);
   }
-  // Marks everything enqueued so far; wait(f) blocks until that work has finished (later work
-  // may still run). Waiting for an old fence is cheap and always correct.
+  // Concurrent streams of work (CUDA streams; one on a synchronous backend). Work on one stream
+  // runs in the order it was enqueued; work on different streams may run at the same time, so a
+  // caller gives each stream its own buffers for whatever is in flight on both at once. Every
+  // later call that enqueues work (kernels, upload, download, fence, mark, recording and replay)
+  // goes to the stream use_stream() chose last (stream 0 at first); synchronize() waits for all.
+  virtual std::size_t streams() const { return 1; }
+  virtual Status use_stream(std::size_t stream);
+
+  // Marks everything enqueued so far on the current stream; wait(f) blocks until that work has
+  // finished (later work may still run). Waiting for an old fence is cheap and always correct.
   virtual Result<Fence> fence() { return Fence{0}; }
   virtual Status wait(Fence f) {
     (void)f;

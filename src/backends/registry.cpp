@@ -59,12 +59,13 @@ Result<GpuRange> gpu_range(std::string_view device) {
 }
 
 Result<std::vector<std::unique_ptr<Backend>>> create_gpus(std::string_view device,
-                                                          bool high_priority) {
+                                                          bool high_priority, std::size_t streams) {
   EMBD_ASSIGN_OR_RETURN(const GpuRange range, gpu_range(device));
   std::vector<std::unique_ptr<Backend>> out;
 #ifdef EMBD_HAVE_CUDA
   cuda::CudaBackendOptions options;
   options.high_priority_stream = high_priority;
+  options.streams = streams;
   for (int i = range.first; i < range.last; ++i) {
     EMBD_ASSIGN_OR_RETURN(auto b, cuda::make_cuda_backend(i, options));
     out.push_back(std::move(b));
@@ -72,6 +73,7 @@ Result<std::vector<std::unique_ptr<Backend>>> create_gpus(std::string_view devic
 #else
   (void)range;
   (void)high_priority;
+  (void)streams;
 #endif
   return out;
 }
@@ -85,12 +87,12 @@ Result<std::vector<std::unique_ptr<Backend>>> create_backends(std::string_view d
     out.push_back(cpu::make_cpu_backend(options.threads));
     return out;
   }
-  return create_gpus(device, /*high_priority=*/false);
+  return create_gpus(device, /*high_priority=*/false, options.gpu_streams);
 }
 
 Result<std::vector<std::unique_ptr<Backend>>> create_query_lanes(std::string_view device) {
   if (device == "cpu") return std::vector<std::unique_ptr<Backend>>{};
-  return create_gpus(device, /*high_priority=*/true);
+  return create_gpus(device, /*high_priority=*/true, /*streams=*/1);
 }
 
 }  // namespace embd::backend

@@ -1,6 +1,7 @@
 // Creating backends from a device string. The only place that knows which backends exist.
 #pragma once
 
+#include <cstddef>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -12,6 +13,7 @@ namespace embd::backend {
 
 struct BackendOptions {
   int threads = 0;  // CPU threads; 0 = all cores
+  std::size_t gpu_streams = 1;  // concurrent streams per GPU (Backend::streams())
 };
 
 // "cpu" -> the CPU; "cuda" -> every visible GPU; "cuda:N" -> GPU N. Errors name the device

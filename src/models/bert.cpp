@@ -24,8 +24,8 @@ class Bert final : public Encoder {
  public:
   Bert(io::ModelConfig config, Backend& be, DType dtype)
       : config_(std::move(config)), be_(be), dtype_(dtype),
-        workspace_(be, dtype, {config_.hidden_size, 3 * config_.hidden_size, config_.hidden_size,
-                               config_.hidden_size, config_.intermediate_size}) {}
+        workspaces_(be, dtype, {config_.hidden_size, 3 * config_.hidden_size, config_.hidden_size,
+                                config_.hidden_size, config_.intermediate_size}) {}
 
   Status load(const io::WeightSet& w);
   Result<Mat> forward(const EncoderInput& in) override;
@@ -34,12 +34,12 @@ class Bert final : public Encoder {
 
  private:
   Status load_layer(const io::WeightSet& w, int index);
-  Status layer_forward(const BertLayer& layer, const EncoderInput& in);
+  Status layer_forward(const BertLayer& layer, const EncoderInput& in, const Workspace& ws);
 
   io::ModelConfig config_;
   Backend& be_;
   DType dtype_;
-  Workspace workspace_;
+  WorkspaceSet workspaces_;
   EmbeddingWeights embeddings_;
   std::vector<BertLayer> layers_;
 };
@@ -62,12 +62,12 @@ Status Bert::load_layer(const io::WeightSet& w, int index) {
   return ok_status();
 }
 
-Status Bert::layer_forward(const BertLayer& layer, const EncoderInput& in) {
+Status Bert::layer_forward(const BertLayer& layer, const EncoderInput& in, const Workspace& ws) {
   const std::int64_t t = in.tokens;
   const float eps = static_cast<float>(config_.layer_norm_eps);
-  const Mat x = workspace_.mat(kX, t), qkv = workspace_.mat(kQkv, t);
-  const Mat ctx = workspace_.mat(kCtx, t), tmp = workspace_.mat(kTmp, t);
-  const Mat inter = workspace_.mat(kInter, t);
+  const Mat x = ws.mat(kX, t), qkv = ws.mat(kQkv, t);
+  const Mat ctx = ws.mat(kCtx, t), tmp = ws.mat(kTmp, t);
+  const Mat inter = ws.mat(kInter, t);
   EMBD_TRY(qkv_attention(be_, *layer.attn.qkv, config_, in, x, qkv, ctx, nullptr));
   EMBD_TRY(linear_layernorm(be_, *layer.attn.out, ctx, tmp, layer.attn.ln, eps, x, x));
   const auto act = config_.hidden_act == io::HiddenAct::kRelu ? backend::Activation::kRelu
@@ -82,11 +82,11 @@ Result<Mat> Bert::forward(const EncoderInput& in) {
                   "a sequence of " + std::to_string(in.max_seqlen) + " tokens exceeds the " +
                       std::to_string(config_.max_position_embeddings) + " position embeddings");
   }
-  EMBD_TRY(workspace_.reserve(in.tokens));
-  const Mat x = workspace_.mat(kX, in.tokens);
+  EMBD_ASSIGN_OR_RETURN(const Workspace* ws, workspaces_.reserve(in.workspace, in.tokens));
+  const Mat x = ws->mat(kX, in.tokens);
   EMBD_TRY(embed(be_, embeddings_, config_, dtype_, in, x));
   for (std::size_t l = 0; l < layers_.size(); ++l) {
-    EMBD_TRY(layer_forward(layers_[l], in));
+    EMBD_TRY(layer_forward(layers_[l], in, *ws));
     if (in.layer_enqueued) EMBD_TRY(in.layer_enqueued(static_cast<int>(l)));
   }
   return x;

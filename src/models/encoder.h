@@ -7,6 +7,7 @@
 // grows to the largest batch seen and is then reused (no allocation on the hot path).
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -25,6 +26,9 @@ struct EncoderInput {
   std::int64_t tokens = 0;
   std::int64_t batch = 0;
   std::int64_t max_seqlen = 0;
+  // Which of the encoder's activation workspaces to use: batches in flight at once on different
+  // streams of the backend (Backend::use_stream) each need their own.
+  std::size_t workspace = 0;
   // Optional: called once each layer's work is enqueued (layer index from 0), so a runner can
   // mark progress on an asynchronous device (ModelRunner fences the start of the last layer).
   std::function<Status(int layer)> layer_enqueued;

@@ -30,9 +30,9 @@ class JinaBert final : public Encoder {
  public:
   JinaBert(io::ModelConfig config, Backend& be, DType dtype)
       : config_(std::move(config)), be_(be), dtype_(dtype),
-        workspace_(be, dtype, {config_.hidden_size, 3 * config_.hidden_size, config_.hidden_size,
-                               config_.hidden_size, 2 * config_.intermediate_size,
-                               config_.intermediate_size, config_.hidden_size}) {}
+        workspaces_(be, dtype, {config_.hidden_size, 3 * config_.hidden_size, config_.hidden_size,
+                                config_.hidden_size, 2 * config_.intermediate_size,
+                                config_.intermediate_size, config_.hidden_size}) {}
 
   Status load(const io::WeightSet& w);
   Result<Mat> forward(const EncoderInput& in) override;
@@ -41,8 +41,8 @@ class JinaBert final : public Encoder {
 
  private:
   Status load_layer(const io::WeightSet& w, int index);
-  Status attention_block(const JinaLayer& layer, const EncoderInput& in);
-  Status mlp_block(const JinaLayer& layer, std::int64_t tokens);
+  Status attention_block(const JinaLayer& layer, const EncoderInput& in, const Workspace& ws);
+  Status mlp_block(const JinaLayer& layer, std::int64_t tokens, const Workspace& ws);
   backend::Activation ffn_activation() const {
     return config_.feed_forward == io::FeedForward::kReglu ? backend::Activation::kRelu
                                                            : backend::Activation::kGeluErf;
@@ -51,7 +51,7 @@ class JinaBert final : public Encoder {
   io::ModelConfig config_;
   Backend& be_;
   DType dtype_;
-  Workspace workspace_;
+  WorkspaceSet workspaces_;
   EmbeddingWeights embeddings_;
   DeviceMemory slopes_;
   std::vector<JinaLayer> layers_;
@@ -89,11 +89,11 @@ Status JinaBert::load_layer(const io::WeightSet& w, int index) {
   return ok_status();
 }
 
-Status JinaBert::attention_block(const JinaLayer& layer, const EncoderInput& in) {
+Status JinaBert::attention_block(const JinaLayer& layer, const EncoderInput& in, const Workspace& ws) {
   const std::int64_t t = in.tokens, h = config_.hidden_size;
   const float eps = static_cast<float>(config_.layer_norm_eps);
-  const Mat x = workspace_.mat(kX, t), qkv = workspace_.mat(kQkv, t);
-  const Mat ctx = workspace_.mat(kCtx, t), tmp = workspace_.mat(kTmp, t);
+  const Mat x = ws.mat(kX, t), qkv = ws.mat(kQkv, t);
+  const Mat ctx = ws.mat(kCtx, t), tmp = ws.mat(kTmp, t);
   if (config_.variant == JinaVariant::kBase) {
     EMBD_TRY(qkv_attention(be_, *layer.attn.qkv, config_, in, x, qkv, ctx, slopes_.as<float>()));
   } else {  // LayerNorm over the whole q and k vectors, so the bias goes in before it
@@ -104,17 +104,17 @@ Status JinaBert::attention_block(const JinaLayer& layer, const EncoderInput& in)
   }
   if (config_.variant == JinaVariant::kQkPostNorm) {
     // a = LN_attn(ctx Wo + x) into h1's buffer, then h1 = LN_1(x + a) into x.
-    const Mat attn = workspace_.mat(kH1, t);
+    const Mat attn = ws.mat(kH1, t);
     EMBD_TRY(linear_layernorm(be_, *layer.attn.out, ctx, tmp, layer.attn.ln, eps, x, attn));
     return layernorm(be_, layer.ln1, eps, attn, x, x);
   }
   return linear_layernorm(be_, *layer.attn.out, ctx, tmp, layer.attn.ln, eps, x, x);
 }
 
-Status JinaBert::mlp_block(const JinaLayer& layer, std::int64_t t) {
+Status JinaBert::mlp_block(const JinaLayer& layer, std::int64_t t, const Workspace& ws) {
   const float eps = static_cast<float>(config_.layer_norm_eps);
-  const Mat x = workspace_.mat(kX, t), tmp = workspace_.mat(kTmp, t);
-  const Mat ffn_in = workspace_.mat(kFfnIn, t), ffn_act = workspace_.mat(kFfnAct, t);
+  const Mat x = ws.mat(kX, t), tmp = ws.mat(kTmp, t);
+  const Mat ffn_in = ws.mat(kFfnIn, t), ffn_act = ws.mat(kFfnAct, t);
   // gated_layers activates its first half; the code model's up_gated_layer its second (set when
   // the weight was loaded).
   EMBD_TRY(ops::gated_linear(be_, {layer.ffn_in.get(), x, ffn_act, ffn_activation(), ffn_in}));
@@ -123,12 +123,12 @@ Status JinaBert::mlp_block(const JinaLayer& layer, std::int64_t t) {
 }
 
 Result<Mat> JinaBert::forward(const EncoderInput& in) {
-  EMBD_TRY(workspace_.reserve(in.tokens));
-  const Mat x = workspace_.mat(kX, in.tokens);
+  EMBD_ASSIGN_OR_RETURN(const Workspace* ws, workspaces_.reserve(in.workspace, in.tokens));
+  const Mat x = ws->mat(kX, in.tokens);
   EMBD_TRY(embed(be_, embeddings_, config_, dtype_, in, x));
   for (std::size_t l = 0; l < layers_.size(); ++l) {
-    EMBD_TRY(attention_block(layers_[l], in));
-    EMBD_TRY(mlp_block(layers_[l], in.tokens));
+    EMBD_TRY(attention_block(layers_[l], in, *ws));
+    EMBD_TRY(mlp_block(layers_[l], in.tokens, *ws));
     if (in.layer_enqueued) EMBD_TRY(in.layer_enqueued(static_cast<int>(l)));
   }
   return x;

@@ -217,6 +217,17 @@ Status Workspace::allocate_all(std::int64_t tokens) {
   return ok_status();
 }
 
+Result<const Workspace*> WorkspaceSet::reserve(std::size_t index, std::int64_t tokens) {
+  if (index >= kMaxWorkspaces) {
+    return invalid_argument("activation workspace " + std::to_string(index) + " (at most " +
+                            std::to_string(kMaxWorkspaces) + ")");
+  }
+  while (workspaces_.size() <= index) workspaces_.emplace_back(be_, dtype_, widths_);
+  Workspace& ws = workspaces_[index];
+  EMBD_TRY(ws.reserve(tokens));
+  return &ws;
+}
+
 Mat Workspace::mat(std::size_t i, std::int64_t tokens) const {
   EMBD_CHECK(i < buffers_.size() && tokens <= capacity_);
   return Mat::of(buffers_[i].get(), dtype_, tokens, widths_[i]);

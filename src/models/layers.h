@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <string>
 #include <vector>
@@ -119,6 +120,23 @@ class Workspace {
   std::vector<std::int64_t> widths_;
   std::vector<DeviceMemory> buffers_;
   std::int64_t capacity_ = 0;
+};
+
+// One Workspace per concurrent stream of batches (EncoderInput::workspace), made on first use:
+// batches in flight at the same time must not share activations.
+class WorkspaceSet {
+ public:
+  static constexpr std::size_t kMaxWorkspaces = 8;
+  WorkspaceSet(Backend& be, DType dtype, std::vector<std::int64_t> widths)
+      : be_(be), dtype_(dtype), widths_(std::move(widths)) {}
+  // Workspace `index`, reserved for `tokens` rows.
+  Result<const Workspace*> reserve(std::size_t index, std::int64_t tokens);
+
+ private:
+  Backend& be_;
+  DType dtype_;
+  std::vector<std::int64_t> widths_;
+  std::deque<Workspace> workspaces_;  // a deque: growing it moves none of them
 };
 
 }  // namespace embd::models

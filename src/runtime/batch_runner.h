@@ -38,7 +38,8 @@ class BatchRunner {
   //    batch did not start and has nothing to finish.
   //  * wait_almost_done() blocks until the newest started batch is close to its end (on its last
   //    layer), the latest moment to take the next batch from the queue and still keep the
-  //    device busy; taking it late lets a query that arrived meanwhile join it.
+  //    device busy; taking it late lets a query that arrived meanwhile join it. (Where batches run
+  //    side by side, on concurrent streams, the next one then fills what the last layer leaves.)
   //  * finish() waits for the oldest started, unfinished batch and points `rows` at its rows,
   //    laid out as run()'s (or returns the error that failed it). They stay valid until the next
   //    start(), finish() or run(), so they are read where they landed (pinned memory on CUDA).

@@ -136,12 +136,15 @@ Status Engine::Impl::start_executors(std::shared_ptr<const io::WeightSet> weight
                                      const LoadOptions& options) {
   backend::BackendOptions bo;
   bo.threads = options.threads;
+  // Two streams let the runner's two pipelined batches run at once (ModelRunner); a CPU ignores it.
+  bo.gpu_streams = options.concurrent_batches.value_or(true) ? 2 : 1;
   EMBD_ASSIGN_OR_RETURN(auto backends, backend::create_backends(options.device, bo));
   if (options.dtype == "auto") dtype = backends.front()->preferred_dtype(dtype);
   const bool async = backends.front()->asynchronous();
   split_large_requests = options.split_large_requests.value_or(async);
   info.compute_dtype = std::string(dtype_name(dtype));
   for (auto& be : backends) info.devices.push_back(be->name());
+  info.concurrent_batches = backends.front()->streams() >= 2 ? 2 : 1;
   if (!options.batch_trace.empty()) trace = std::make_shared<runtime::BatchTrace>(options.batch_trace);
   scheduler = std::make_unique<runtime::Scheduler>(runtime::SchedulerOptions::from(options),
                                                    static_cast<std::size_t>(config.hidden_size));
@@ -304,12 +307,7 @@ void Engine::Impl::submit(Result<Prepared> prepared, const EmbedOptions& options
 }
 
 std::size_t Engine::Impl::head_part(const std::vector<std::string>& texts) const {
-  if (!split_large_requests || texts.size() < 2) return 0;
-  const std::size_t total = text_bytes(texts);
-  if (total < kSplitMinBytes) return 0;
-  std::size_t head = 0, bytes = 0;
-  while (head + 1 < texts.size() && bytes * kHeadFraction < total) bytes += texts[head++].size();
-  return head;
+  return split_large_requests ? runtime::head_part_size(texts, kSplitMinBytes, kHeadFraction) : 0;
 }
 
 void Engine::Impl::submit_in_parts(const std::vector<std::string>& texts, std::size_t head,
@@ -326,6 +324,8 @@ void Engine::Impl::submit_in_parts(const std::vector<std::string>& texts, std::s
     submit(std::move(prepared), options,
            [join, k](Result<Embeddings> outcome) { join->deliver(k, std::move(outcome)); },
            runtime::RowTarget{rows, first});
+    // The device has the first part now: size the output here, not on the executor thread.
+    if (k == 0) rows->reserve(options.dimensions == 0 ? static_cast<std::size_t>(config.hidden_size) : options.dimensions);
   }
 }
 

@@ -19,6 +19,7 @@ Result<std::unique_ptr<ModelRunner>> ModelRunner::create(std::unique_ptr<backend
   auto encoder = models::load_encoder(config, weights, *runner->be_, dtype);
   if (!encoder.ok()) return encoder.status().with_context("loading the model on " + runner->be_->name());
   runner->encoder_ = std::move(encoder).value();
+  runner->concurrent_ = runner->be_->streams() >= kSlots;
   return runner;
 }
 
@@ -67,12 +68,15 @@ Status ModelRunner::stage_inputs(const PackedBatch& batch, Slot& slot, models::E
 
 Status ModelRunner::enqueue(const PackedBatch& batch, Slot& slot) {
   models::EncoderInput in;
+  if (concurrent_) {
+    EMBD_TRY(be_->use_stream(slot_index(slot)));
+    in.workspace = slot_index(slot);
+  }
   EMBD_TRY(stage_inputs(batch, slot, in));
   const std::size_t h = hidden_size(), b = batch.sequences(), bytes = b * h * sizeof(float);
   EMBD_TRY(grow(slot.pooled, bytes, [&](std::size_t n) { return be_->allocate(n); }));
   EMBD_TRY(grow(slot.pooled_host, bytes, [&](std::size_t n) { return be_->allocate_host(n); }));
-  const RecordedShapes::Shape shape{static_cast<std::size_t>(&slot - slots_.data()), in.tokens, in.batch,
-                                    in.max_seqlen};
+  const RecordedShapes::Shape shape{slot_index(slot), in.tokens, in.batch, in.max_seqlen};
   RecordedShapes::Action action = recorded_.plan(shape, be_->memory_generation());
   if (action == RecordedShapes::Action::kRecord && record(shape, in, slot)) {
     action = RecordedShapes::Action::kReplay;
@@ -175,6 +179,7 @@ Status ModelRunner::start(const PackedBatch& batch) {
     auto m = be_->mark();
     return m.ok() ? *m : 0;
   };
+  if (concurrent_) EMBD_TRY(be_->use_stream(slot_index(slot)));  // the marks go on its stream
   slot.begin_mark = mark();
   Status s = enqueue(batch, slot);
   slot.end_mark = s.ok() ? mark() : 0;

@@ -3,8 +3,10 @@
 // Owns its backend and the encoder (weights on that device), plus per-batch buffers in slots:
 // the inputs (ids, positions, offsets in one device allocation, uploaded with one copy), the
 // pooled rows on the device and their host copy. On an asynchronous backend (CUDA) it
-// pipelines: two slots, so batch N+1 is staged and enqueued while batch N runs; activations
-// are shared, which is safe because the backend runs its work in order. Created and used on its
+// pipelines: two slots, so batch N+1 is staged and enqueued while batch N runs. With one stream
+// the activations are shared, which is safe because the backend runs its work in order; on a
+// backend with two streams or more, each slot has its stream and its own activations, and the
+// two batches run at the same time (each fills the SMs the other leaves idle). Created and used on its
 // executor's thread only. Batches of at most graph_max_tokens tokens are recorded per shape and
 // replayed as one launch (RecordedShapes) where the backend can record.
 #pragma once
@@ -73,6 +75,7 @@ class ModelRunner final : public BatchRunner {
   };
 
   ModelRunner() = default;
+  std::size_t slot_index(const Slot& slot) const { return static_cast<std::size_t>(&slot - slots_.data()); }
   Status run_split(const PackedBatch& batch, Slot& slot, std::vector<float>& pooled);
   Status run_once(const PackedBatch& batch, Slot& slot, std::vector<float>& pooled);
   // Waits for the slot's download and points at its rows in slot.pooled_host.
@@ -95,6 +98,7 @@ class ModelRunner final : public BatchRunner {
   io::Pooling pooling_ = io::Pooling::kMean;
   std::array<Slot, kSlots> slots_;
   RecordedShapes recorded_{0};  // recordings release into the backend: destroyed before it
+  bool concurrent_ = false;     // a stream and a workspace per slot: batches in flight run at once
   std::uint64_t started_ = 0;   // batches started (slot of the next: started_ % kSlots)
   std::uint64_t finished_ = 0;  // batches finished (slot of the oldest: finished_ % kSlots)
   std::vector<std::int32_t> staging_;

@@ -7,6 +7,16 @@
 
 namespace embd::runtime {
 
+std::size_t head_part_size(std::span<const std::string> texts, std::size_t min_bytes, std::size_t fraction) {
+  if (texts.size() < 2 || fraction == 0) return 0;
+  std::size_t total = 0;
+  for (const auto& t : texts) total += t.size();
+  if (total < min_bytes) return 0;
+  std::size_t head = 1, bytes = texts[0].size();
+  while (head + 1 < texts.size() && (bytes + texts[head].size()) * fraction <= total) bytes += texts[head++].size();
+  return head;
+}
+
 PartsJoin::PartsJoin(std::size_t parts, EmbedCallback done, std::shared_ptr<SharedRows> rows)
     : parts_(parts), missing_(parts), done_(std::move(done)), rows_(std::move(rows)) {}
 

@@ -8,12 +8,20 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <span>
+#include <string>
 #include <vector>
 
 #include "embd/engine.hpp"
 #include "runtime/shared_rows.h"
 
 namespace embd::runtime {
+
+// How many leading texts go in a request's first part: the longest run of whole texts holding at
+// most 1/`fraction` of the request's text (at least one text, never all of them), or 0 when the
+// request is not worth splitting (one text, or less than `min_bytes` of text). Never more than
+// the fraction: one text over it would make a device batch of its own, beside the full ones.
+std::size_t head_part_size(std::span<const std::string> texts, std::size_t min_bytes, std::size_t fraction);
 
 // Thread-safe. `done` runs exactly once: with the parts' rows joined in order once every part
 // has its rows, or with the first error any part reports (later outcomes are then dropped). It

@@ -6,11 +6,15 @@
 
 namespace embd::runtime {
 
-std::span<float> SharedRows::row(std::size_t index, std::size_t dim) {
+void SharedRows::reserve(std::size_t dim) {
   std::call_once(sized_, [&] {
     dim_ = dim;
     data_.resize(rows_ * dim);
   });
+}
+
+std::span<float> SharedRows::row(std::size_t index, std::size_t dim) {
+  reserve(dim);
   EMBD_CHECK(dim == dim_ && index < rows_);
   return std::span<float>(data_).subspan(index * dim, dim);
 }

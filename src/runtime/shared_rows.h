@@ -2,9 +2,11 @@
 // rows straight into it at the part's row offset, so joining the parts copies nothing: after a
 // large request's last batch, only that batch's rows stand between the device and the caller.
 //
-// The buffer is allocated by the first row written, on the executor thread that delivers the
-// first batch, while the device runs the next: not on the caller's thread, which is on the
-// critical path until the request's first part is queued.
+// The buffer is allocated by reserve() or else by the first row written. The Engine reserves it
+// on the caller's thread once the request's first part is queued (not before: until then that
+// thread is on the critical path), while the device runs that part: sized by the executor
+// thread, the first 1 MB of page faults came while the pool tokenised the rest on every core,
+// and held up the next batch by 0.5-0.8 ms (H200, session 12).
 //
 // Thread-safety: row() may be called from any thread, for distinct rows concurrently. take() is
 // called once, after every row was written and that was published to the caller of take() (the
@@ -25,8 +27,10 @@ class SharedRows {
   SharedRows& operator=(const SharedRows&) = delete;
 
   std::size_t rows() const { return rows_; }
-  // Row `index`, `dim` floats wide. The first call sizes the buffer to rows() x dim; every call
-  // must pass the same dim.
+  // Sizes the buffer to rows() x dim now, if no call has sized it yet.
+  void reserve(std::size_t dim);
+  // Row `index`, `dim` floats wide. The first call sizes the buffer to rows() x dim unless
+  // reserve() did; every call must pass the dim of that sizing.
   std::span<float> row(std::size_t index, std::size_t dim);
   // The whole buffer, moved out: empty if no row was ever written.
   std::vector<float> take();

@@ -161,6 +161,7 @@ HttpResponse Server::Impl::info() const {
       {"normalize_default", m.normalize_default},
       {"devices", m.devices},
       {"query_lanes", m.query_lanes},
+      {"concurrent_batches", m.concurrent_batches},
       {"tokenizer", m.tokenizer_summary},
   };
   return json_response(200, j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));

@@ -272,6 +272,23 @@ TEST_F(CliTest, QueryLaneFlag) {
   EXPECT_NE(bad.err.find("--query-lane"), std::string::npos) << bad.err;
 }
 
+// --concurrent-batches is a GPU setting: on the CPU every value embeds as before, one batch at a
+// time; a value outside auto/on/off names the flag.
+TEST_F(CliTest, ConcurrentBatchesFlag) {
+  auto golden = read_jsonl(kFixtures + "/goldens/tiny-jina.fp64.jsonl", 4);
+  for (const char* value : {"on", "off", "auto"}) {
+    auto r = run("embed --model '" + kTinyJina + "' --concurrent-batches " + value, texts_jsonl(golden));
+    ASSERT_EQ(r.exit_code, 0) << value << ": " << r.err;
+    expect_matches_golden(parse_jsonl(r.out), golden, "embedding_normalized", 1e-4);
+  }
+  auto bad = run("embed --model '" + kTinyJina + "' --concurrent-batches 3", texts_jsonl(golden));
+  EXPECT_NE(bad.exit_code, 0);
+  EXPECT_NE(bad.err.find("--concurrent-batches"), std::string::npos) << bad.err;
+  auto info = run("info --model '" + kTinyJina + "'");
+  ASSERT_EQ(info.exit_code, 0) << info.err;
+  EXPECT_EQ(json::parse(info.out)["concurrent_batches"], 1);
+}
+
 TEST_F(CliTest, InfoTinyBert) {
   auto r = run("info --model '" + kTinyBert + "'");
   ASSERT_EQ(r.exit_code, 0) << r.err;
@@ -353,24 +370,45 @@ TEST_F(CliTest, BenchWritesABatchTrace) {
 
 // scripts/tools/trace_summary.py over a trace with device timestamps: bursts split at device idle
 // over 1 ms, idle time inside a burst, and the host's time after a burst's last batch.
-TEST_F(CliTest, TraceSummaryReportsDeviceIdleTime) {
-  const std::string trace = path("gpu.csv");
+// scripts/tools/trace_summary.py's output for a trace of these batch lines (CSV, header added),
+// written to `trace`.
+std::string trace_summary(const std::string& trace, const std::string& batches) {
+  const std::string out = trace + ".summary.txt";
   std::ofstream(trace) << "executor,tokens,sequences,max_seqlen,taken_s,enqueued_s,finished_s,delivered_s,"
                           "device_begin_s,device_end_s,ok\n"
-                          // device clock = host clock - 1 s; finished 0.01 ms after each device end
-                          "cuda:0,100,1,100,1.000000,1.000100,1.001010,1.001200,0.000000,0.001000,1\n"
-                          "cuda:0,100,1,100,1.001000,1.001100,1.002510,1.002800,0.001500,0.002500,1\n"
-                          "cuda:0,100,1,100,1.010000,1.010100,1.011010,1.011100,0.010000,0.011000,1\n";
-  const std::string out = path("summary.txt");
+                       << batches;
   const std::string cmd = "/usr/bin/python3 '" + std::string(EMBD_SOURCE_DIR) + "/scripts/tools/trace_summary.py' '" +
                           trace + "' > '" + out + "' 2>&1";
-  ASSERT_EQ(std::system(cmd.c_str()), 0) << read_file(out);
-  const std::string text = read_file(out);
+  EXPECT_EQ(std::system(cmd.c_str()), 0) << read_file(out);
+  return read_file(out);
+}
+
+TEST_F(CliTest, TraceSummaryReportsDeviceIdleTime) {
+  const std::string text = trace_summary(
+      path("trace.csv"),
+      // device clock = host clock - 1 s; finished 0.01 ms after each device end
+      "cuda:0,100,1,100,1.000000,1.000100,1.001010,1.001200,0.000000,0.001000,1\n"
+      "cuda:0,100,1,100,1.001000,1.001100,1.002510,1.002800,0.001500,0.002500,1\n"
+      "cuda:0,100,1,100,1.010000,1.010100,1.011010,1.011100,0.010000,0.011000,1\n");
   EXPECT_NE(text.find("cuda:0: 3 timed batches in 2 bursts"), std::string::npos) << text;
   // The two-batch burst: span 2.5 ms, busy 2.0, idle 0.5, largest gap 0.5, delivered 0.29 ms
   // after its last batch left the device (0.30 minus the 0.01 ms wake-up offset).
   EXPECT_NE(text.find("2.500    2.000    0.500    0.500"), std::string::npos) << text;
   EXPECT_NE(text.find("0.290"), std::string::npos) << text;
+}
+
+// Concurrent batches overlap on the device: their shared time counts once as busy and is reported
+// as overlap; a gap only counts where no batch runs.
+TEST_F(CliTest, TraceSummaryCountsOverlappingBatchesOnce) {
+  const std::string text = trace_summary(
+      path("trace.csv"),
+      // device 0-1.0 ms and 0.6-1.8 ms (0.4 shared), then 2.0-2.5 ms after a gap
+      "cuda:0,100,1,100,1.000000,1.000100,1.001010,1.001100,0.000000,0.001000,1\n"
+      "cuda:0,100,1,100,1.000100,1.000200,1.001810,1.001900,0.000600,0.001800,1\n"
+      "cuda:0,100,1,100,1.001900,1.002000,1.002510,1.002600,0.002000,0.002500,1\n");
+  EXPECT_NE(text.find("cuda:0: 3 timed batches in 1 bursts"), std::string::npos) << text;
+  // Span 2.5 ms, busy 2.3, idle 0.2 (one gap), lead 0.01, tail 0.09, overlap 0.4.
+  EXPECT_NE(text.find("2.500    2.300    0.200    0.200    0.010    0.090    0.400"), std::string::npos) << text;
 }
 
 }  // namespace

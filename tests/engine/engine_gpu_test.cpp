@@ -118,15 +118,19 @@ TEST_P(EngineGpu, PublishedShapeMatchesCpu) {
 
 // 32 caller threads share the GPU; each result equals the text embedded alone.
 // 32 threads x 20 requests on `device` give the vectors each text gets alone on cuda:0 (without a
-// query lane). With `priorities`, the threads rotate through query, interactive and batch
-// priority, so the query lanes run some of the requests beside the other executors.
+// query lane, one batch at a time). With `priorities`, the threads rotate through query,
+// interactive and batch priority, so the query lanes run some of the requests beside the other
+// executors. The engine under test runs two batches at once per GPU (the default).
 void expect_concurrent_matches_alone(const std::string& device, const std::string& dtype,
                                      bool priorities = false) {
   LoadOptions plain{.dtype = dtype, .device = "cuda:0"};
   plain.query_lane = false;
+  plain.concurrent_batches = false;
   auto reference = Engine::load(testing::model_dir("tiny-jina"), plain);
   auto engine = Engine::load(testing::model_dir("tiny-jina"), {.dtype = dtype, .device = device});
   ASSERT_TRUE(reference.ok() && engine.ok());
+  EXPECT_EQ((*reference)->info().concurrent_batches, 1u);
+  EXPECT_EQ((*engine)->info().concurrent_batches, 2u);
   const auto goldens = testing::load_goldens("tiny-jina");
   std::vector<std::vector<float>> alone(goldens.size());
   for (std::size_t i = 0; i < goldens.size(); ++i) {

@@ -4,15 +4,11 @@
 // graphs run (skipped without one).
 #include <gtest/gtest.h>
 
-#include <unistd.h>
-
 #include <cstdint>
-#include <filesystem>
 #include <functional>
 #include <memory>
 #include <optional>
 #include <span>
-#include <random>
 #include <string>
 #include <utility>
 #include <vector>
@@ -21,7 +17,6 @@
 #ifdef EMBD_HAVE_CUDA
 #include "backends/cuda/cuda_backend.h"
 #endif
-#include "io/synthetic_model.h"
 #include "models/forwarding_backend.h"
 #include "models/runner_test_util.h"
 #include "runtime/model_runner.h"
@@ -31,7 +26,12 @@ namespace embd {
 namespace {
 
 using runtime::RecordedShapes;
+using testing::batch_series;
+using testing::cpu_backend;
 using testing::expect_same_rows;
+using testing::random_batch;
+using testing::run_pipelined;
+using testing::runner_on;
 using testing::TinyJina;
 
 class NoopRecording final : public backend::Recording {};
@@ -139,72 +139,6 @@ class RecordingBackend final : public testing::ForwardingBackend {
   bool refuse_;
   std::unique_ptr<ClosureRecording> recording_;
 };
-
-// Sequences of the given lengths with random ids below `vocab`.
-runtime::PackedBatch random_batch(const std::vector<std::int32_t>& lengths, std::uint32_t seed,
-                                  std::int64_t vocab) {
-  std::mt19937 rng(seed);
-  std::uniform_int_distribution<std::int32_t> id(1, static_cast<std::int32_t>(vocab - 1));
-  runtime::PackedBatch b;
-  b.cu_seqlens.push_back(0);
-  for (std::int32_t len : lengths) {
-    for (std::int32_t i = 0; i < len; ++i) b.ids.push_back(id(rng));
-    b.cu_seqlens.push_back(b.cu_seqlens.back() + len);
-    b.max_seqlen = std::max(b.max_seqlen, len);
-  }
-  return b;
-}
-
-// Batches whose shapes repeat with new ids (and, for two of them, new offsets of the same
-// shape), a larger batch in between that grows every buffer, then the small shapes again.
-std::vector<runtime::PackedBatch> batch_series(std::int64_t vocab) {
-  std::vector<runtime::PackedBatch> out;
-  for (std::uint32_t round = 0; round < 4; ++round) {
-    out.push_back(random_batch({7, 3, 12}, 10 + round, vocab));
-    out.push_back(random_batch(round % 2 ? std::vector<std::int32_t>{12, 3, 7} : std::vector<std::int32_t>{3, 12, 7},
-                               20 + round, vocab));
-    out.push_back(random_batch({1}, 30 + round, vocab));
-  }
-  out.push_back(random_batch({300, 200, 5}, 40, vocab));
-  for (std::uint32_t round = 0; round < 3; ++round) out.push_back(random_batch({7, 3, 12}, 50 + round, vocab));
-  return out;
-}
-
-// Runs `batches` through `runner`, two in flight at a time (both slots), returning each's rows.
-std::vector<std::vector<float>> run_pipelined(runtime::ModelRunner& runner,
-                                              const std::vector<runtime::PackedBatch>& batches) {
-  std::vector<std::vector<float>> rows(batches.size());
-  std::size_t finished = 0;
-  // finish() lends the rows until the runner's next call: copy them out at once.
-  const auto finish = [&](std::vector<float>& out) {
-    std::span<const float> lent;
-    const Status s = runner.finish(lent);
-    out.assign(lent.begin(), lent.end());
-    return s;
-  };
-  for (std::size_t i = 0; i < batches.size(); ++i) {
-    if (i >= runner.pipeline_depth()) {
-      EXPECT_TRUE(runner.wait_almost_done().ok());
-      const Status s = finish(rows[finished++]);
-      EXPECT_TRUE(s.ok()) << s.to_string();
-    }
-    const Status s = runner.start(batches[i]);
-    EXPECT_TRUE(s.ok()) << s.to_string();
-  }
-  while (finished < batches.size()) EXPECT_TRUE(finish(rows[finished++]).ok());
-  return rows;
-}
-
-std::unique_ptr<runtime::ModelRunner> runner_on(std::unique_ptr<backend::Backend> be, const TinyJina& model,
-                                                DType dtype, std::int64_t graph_tokens) {
-  auto r = runtime::ModelRunner::create(std::move(be), model.config, **model.weights, dtype, graph_tokens);
-  EXPECT_TRUE(r.ok()) << r.status().to_string();
-  return r.ok() ? std::move(r).value() : nullptr;
-}
-
-std::unique_ptr<backend::Backend> cpu_backend() {
-  return std::move(backend::create_backends("cpu", {}).value().front());
-}
 
 // Runs the batch series eagerly and through a RecordingBackend (refusing to record or not),
 // expects the same rows, and returns the recording backend's counts {recordings, replays}.
@@ -321,30 +255,15 @@ TEST(DeviceTiming, SpansFollowTheDeviceOrder) {
 TEST(EarlyLaunch, GivesTheRowsOfStreamOrder) {
 #ifdef EMBD_HAVE_CUDA
   if (backend::cuda_device_count() == 0) GTEST_SKIP() << "no CUDA GPU visible: early launch test not run";
-  const auto dir = std::filesystem::temp_directory_path() / ("embd-early-launch-" + std::to_string(::getpid()));
-  const Status written = io::write_synthetic_model(dir, io::SyntheticModelSpec{});
-  ASSERT_TRUE(written.ok()) << written.to_string();
-  auto config = io::load_model_config(dir.string());
-  auto weights = io::WeightSet::open_dir(dir.string());
-  ASSERT_TRUE(config.ok() && weights.ok());
-  // Short batches (recorded and replayed: seen three times per slot) and long ones (eager, fused
-  // kernels at every size), some sequences longer than three key tiles (attention's tile skipping).
-  std::vector<runtime::PackedBatch> batches;
-  for (std::uint32_t round = 0; round < 6; ++round) {
-    batches.push_back(random_batch({300, 200, 5}, 60 + round, config->vocab_size));
-    batches.push_back(random_batch({900, 700, 128, 64, 1, 1200}, 80 + round, config->vocab_size));
-  }
+  const testing::SmallEnModel model("early-launch");
+  ASSERT_TRUE(model.ok()) << model.written.to_string();
+  const auto batches = testing::short_and_long_batches(model.config->vocab_size);
   for (DType dtype : {DType::kF16, DType::kBF16}) {
     SCOPED_TRACE(dtype_name(dtype));
     auto runner = [&](bool early) {
       backend::cuda::CudaBackendOptions options;
       options.early_launch = early;
-      auto be = backend::cuda::make_cuda_backend(0, options);
-      EXPECT_TRUE(be.ok()) << be.status().to_string();
-      if (!be.ok()) return std::unique_ptr<runtime::ModelRunner>();
-      auto r = runtime::ModelRunner::create(std::move(be).value(), *config, **weights, dtype, 1024);
-      EXPECT_TRUE(r.ok()) << r.status().to_string();
-      return r.ok() ? std::move(r).value() : nullptr;
+      return testing::cuda_runner(model, dtype, options);
     };
     auto in_order = runner(false);
     auto early = runner(true);
@@ -357,7 +276,6 @@ TEST(EarlyLaunch, GivesTheRowsOfStreamOrder) {
     }
     EXPECT_GT(early->recorded_shapes(), 0u);
   }
-  std::filesystem::remove_all(dir);
 #else
   GTEST_SKIP() << "built without CUDA: early launch test not run";
 #endif

@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -23,6 +24,24 @@ Embeddings rows_from(float first, std::size_t rows, double seconds) {
   e.queue_seconds = seconds;
   e.inference_seconds = seconds;
   return e;
+}
+
+// The first part holds whole texts up to the fraction of the text, never past it: 512 texts of
+// one size split 128 + 384 (one full device batch first, not 129 texts and a batch of one).
+TEST(HeadPart, TakesWholeTextsUpToTheFraction) {
+  const std::vector<std::string> even(512, std::string(600, 'a'));
+  EXPECT_EQ(head_part_size(even, 1000, 4), 128u);
+  EXPECT_EQ(head_part_size(even, 1000, 8), 64u);
+  std::vector<std::string> uneven{std::string(50, 'a'), std::string(20, 'b'), std::string(20, 'c'),
+                                  std::string(10, 'd')};
+  EXPECT_EQ(head_part_size(uneven, 10, 4), 1u);  // the first text alone is over a quarter
+  EXPECT_EQ(head_part_size(uneven, 10, 2), 1u);  // 50 of 100: adding 20 would pass half
+  uneven[0] = std::string(10, 'a');              // 10 + 20 of 60 is exactly half
+  EXPECT_EQ(head_part_size(uneven, 10, 2), 2u);
+  EXPECT_EQ(head_part_size(uneven, 1000, 2), 0u);  // too little text to split
+  EXPECT_EQ(head_part_size(std::vector<std::string>{std::string(5000, 'a')}, 10, 4), 0u);  // one text
+  const std::vector<std::string> two{std::string(10, 'a'), std::string(10, 'b')};
+  EXPECT_EQ(head_part_size(two, 10, 1), 1u);  // never every text
 }
 
 TEST(PartsJoin, JoinsRowsInPartOrderWhateverOrderTheyArrive) {
@@ -89,6 +108,18 @@ TEST(SharedRows, RowsFromManyThreads) {
 TEST(SharedRows, NothingWrittenIsEmpty) {
   SharedRows rows(5);
   EXPECT_TRUE(rows.take().empty());
+}
+
+// reserve() sizes the buffer before any row is written (the Engine does it on the caller's
+// thread); rows written later land in it, and a second reserve() changes nothing.
+TEST(SharedRows, ReserveSizesTheBufferUpFront) {
+  SharedRows rows(3);
+  rows.reserve(2);
+  rows.reserve(7);  // already sized: ignored
+  const std::span<float> r = rows.row(1, 2);
+  r[0] = 1.5f;
+  r[1] = 2.5f;
+  EXPECT_EQ(rows.take(), (std::vector<float>{0, 0, 1.5f, 2.5f, 0, 0}));
 }
 
 TEST(PartsJoin, DeviceTimeIsCappedAtTheTimeSinceTheStart) {

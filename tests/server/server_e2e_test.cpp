@@ -312,6 +312,7 @@ TEST_F(ServerE2E, InfoHealthMetrics) {
   EXPECT_EQ(j["max_client_batch_size"], 8);
   EXPECT_EQ(j["model_type"]["embedding"]["pooling"], engine_->info().pooling);
   EXPECT_EQ(j["query_lanes"], engine_->info().query_lanes);  // 0 on the CPU
+  EXPECT_EQ(j["concurrent_batches"], 1);  // the CPU runs one batch at a time
   post(port_, "/embed", R"({"inputs": "count me"})");
   post(port_, "/embed", R"({"inputs": ""})");
   auto m = testing::request(port_, "GET", "/metrics");

@@ -142,6 +142,8 @@ class CudaBackend final : public Backend {
   bool asynchronous() const override { return true; }
   Result<HostMemory> allocate_host(std::size_t bytes) override;
   Status download_async(void* dst_host, const void* src_device, std::size_t bytes) override;
+  std::size_t streams() const override { return streams_.size(); }
+  Status use_stream(std::size_t stream) override;
   Result<Fence> fence() override;
   Result<Mark> mark() override;
   Result<double> mark_seconds(Mark m) override;
@@ -203,7 +205,9 @@ class CudaBackend final : public Backend {
   int device_;
   CudaBackendOptions options_;
   cudaDeviceProp props_{};
-  cudaStream_t stream_ = nullptr;
+  std::vector<cudaStream_t> streams_;
+  std::size_t current_ = 0;       // the stream use_stream() chose
+  cudaStream_t stream_ = nullptr;  // streams_[current_]
   std::unique_ptr<LtGemm> gemm_;
   LinearPath last_linear_;
   // Pinned host buffer for stream-ordered uploads; `staging_done_` is recorded after each copy
@@ -213,17 +217,22 @@ class CudaBackend final : public Backend {
   cudaEvent_t staging_done_ = nullptr;
   bool staging_pending_ = false;
   bool staging_disabled_ = false;  // cudaMallocHost failed once: synchronous uploads only
-  // Fence f is recorded in fences_[f % kFenceRing]; a slot re-recorded later marks later work,
-  // so waiting on it still covers f.
+  // Fences per stream: a fence is n * kMaxStreams + stream for the stream's n-th fence (n >= 1),
+  // recorded in that stream's ring[n % kFenceRing]; a ring slot re-recorded later marks later
+  // work on the same stream, so waiting on it still covers fence n.
   static constexpr std::size_t kFenceRing = 8;
-  cudaEvent_t fences_[kFenceRing] = {};
-  Fence last_fence_ = 0;
+  struct StreamFences {
+    cudaEvent_t ring[kFenceRing] = {};
+    std::uint64_t last = 0;
+  };
+  std::vector<StreamFences> fences_;
   // Timing events for mark(), created on the first one: mark m is in marks_[m % kMarkRing], and
   // mark_origin_ is recorded with mark 1 (the zero of mark_seconds).
   cudaEvent_t marks_[kMarkRing] = {};
   cudaEvent_t mark_origin_ = nullptr;
   Mark last_mark_ = 0;
-  DeviceMemory attention_scratch_;  // per (sequence, head) key norms for attention tile skipping
+  // Per stream: (sequence, head) key norms for attention tile skipping.
+  std::vector<DeviceMemory> attention_scratch_;
   bool recording_ = false;          // between begin_recording() and end_recording()
 };
 
@@ -257,36 +266,49 @@ Result<std::unique_ptr<Backend>> CudaBackend::create(int device, const CudaBacke
                        std::to_string(b->props_.major) + "." + std::to_string(b->props_.minor) +
                        "; embd's CUDA kernels need 8.0 or newer");
   }
+  if (options.streams < 1 || options.streams > kMaxStreams) {
+    return invalid_argument(where + ": " + std::to_string(options.streams) + " streams (1 to " +
+                            std::to_string(kMaxStreams) + ")");
+  }
   int least_priority = 0, greatest_priority = 0;
   EMBD_CUDA_TRY(cudaDeviceGetStreamPriorityRange(&least_priority, &greatest_priority),
                 where + ": stream priorities");
-  EMBD_CUDA_TRY(cudaStreamCreateWithPriority(&b->stream_, cudaStreamNonBlocking,
-                                             options.high_priority_stream ? greatest_priority
-                                                                          : least_priority),
-                where + ": stream");
-  EMBD_CUDA_TRY(cudaEventCreateWithFlags(&b->staging_done_, cudaEventDisableTiming), where + ": event");
-  for (cudaEvent_t& e : b->fences_) {
-    EMBD_CUDA_TRY(cudaEventCreateWithFlags(&e, cudaEventDisableTiming), where + ": event");
+  b->fences_.resize(options.streams);
+  b->attention_scratch_.resize(options.streams);
+  for (std::size_t i = 0; i < options.streams; ++i) {
+    cudaStream_t stream = nullptr;
+    EMBD_CUDA_TRY(cudaStreamCreateWithPriority(&stream, cudaStreamNonBlocking,
+                                               options.high_priority_stream ? greatest_priority
+                                                                            : least_priority),
+                  where + ": stream");
+    b->streams_.push_back(stream);
+    for (cudaEvent_t& e : b->fences_[i].ring) {
+      EMBD_CUDA_TRY(cudaEventCreateWithFlags(&e, cudaEventDisableTiming), where + ": event");
+    }
   }
-  EMBD_ASSIGN_OR_RETURN(b->gemm_, LtGemm::create(options.allow_tf32));
+  b->stream_ = b->streams_.front();
+  EMBD_CUDA_TRY(cudaEventCreateWithFlags(&b->staging_done_, cudaEventDisableTiming), where + ": event");
+  EMBD_ASSIGN_OR_RETURN(b->gemm_, LtGemm::create(options.allow_tf32, options.streams));
   return std::unique_ptr<Backend>(std::move(b));
 }
 
 CudaBackend::~CudaBackend() {
   if (cudaSetDevice(device_) != cudaSuccess) return;  // driver gone: nothing to release safely
-  if (stream_) cudaStreamSynchronize(stream_);  // also completes every copy from staging_
-  attention_scratch_.reset();
+  for (cudaStream_t s : streams_) cudaStreamSynchronize(s);  // also completes every copy from staging_
+  attention_scratch_.clear();
   gemm_.reset();
   if (staging_) cudaFreeHost(staging_);
   if (staging_done_) cudaEventDestroy(staging_done_);
-  for (cudaEvent_t e : fences_) {
-    if (e) cudaEventDestroy(e);
+  for (StreamFences& f : fences_) {
+    for (cudaEvent_t e : f.ring) {
+      if (e) cudaEventDestroy(e);
+    }
   }
   for (cudaEvent_t e : marks_) {
     if (e) cudaEventDestroy(e);
   }
   if (mark_origin_) cudaEventDestroy(mark_origin_);
-  if (stream_) cudaStreamDestroy(stream_);
+  for (cudaStream_t s : streams_) cudaStreamDestroy(s);
   (void)cudaGetLastError();
 }
 
@@ -411,7 +433,15 @@ Status CudaBackend::download(void* dst_host, const void* src_device, std::size_t
 Status CudaBackend::synchronize() {
   EMBD_TRY(set_device());
   EMBD_TRY(not_while_recording("synchronize"));
-  EMBD_CUDA_TRY(cudaStreamSynchronize(stream_), name() + ": synchronize");
+  for (cudaStream_t s : streams_) EMBD_CUDA_TRY(cudaStreamSynchronize(s), name() + ": synchronize");
+  return ok_status();
+}
+
+Status CudaBackend::use_stream(std::size_t stream) {
+  if (stream >= streams_.size()) return Backend::use_stream(stream);
+  EMBD_TRY(not_while_recording("switch streams"));
+  current_ = stream;
+  stream_ = streams_[stream];
   return ok_status();
 }
 
@@ -447,18 +477,23 @@ Status CudaBackend::download_async(void* dst_host, const void* src_device, std::
 Result<Fence> CudaBackend::fence() {
   EMBD_TRY(set_device());
   EMBD_TRY(not_while_recording("record a fence"));
-  const Fence f = last_fence_ + 1;
-  EMBD_CUDA_TRY(cudaEventRecord(fences_[f % kFenceRing], stream_), name() + ": recording a fence");
-  last_fence_ = f;
-  return f;
+  StreamFences& fences = fences_[current_];
+  const std::uint64_t n = fences.last + 1;
+  EMBD_CUDA_TRY(cudaEventRecord(fences.ring[n % kFenceRing], stream_), name() + ": recording a fence");
+  fences.last = n;
+  return n * kMaxStreams + current_;
 }
 
 Status CudaBackend::wait(Fence f) {
   if (f == 0) return ok_status();
   EMBD_TRY(set_device());
   EMBD_TRY(not_while_recording("wait for a fence"));
-  if (f > last_fence_) return internal_error(name() + ": waiting for fence " + std::to_string(f) + " never recorded");
-  EMBD_CUDA_TRY(cudaEventSynchronize(fences_[f % kFenceRing]), name() + ": waiting for the device");
+  const std::size_t stream = f % kMaxStreams;
+  const std::uint64_t n = f / kMaxStreams;
+  if (stream >= fences_.size() || n == 0 || n > fences_[stream].last) {
+    return internal_error(name() + ": waiting for fence " + std::to_string(f) + " never recorded");
+  }
+  EMBD_CUDA_TRY(cudaEventSynchronize(fences_[stream].ring[n % kFenceRing]), name() + ": waiting for the device");
   return ok_status();
 }
 
@@ -733,7 +768,7 @@ Status CudaBackend::run_gemm(const CudaLinearWeight& w, GemmProblem& p, bool rel
     p.epilogue = e;
     p.bias = bias;
     p.bias_f32 = bias_f32;
-    st = gemm_->run(p, stream_);
+    st = gemm_->run(p, stream_, current_);
     return st.code() != ErrorCode::kUnsupported;  // done: ran, or failed for real
   };
   const GemmEpilogue bias_epilogue = relu ? GemmEpilogue::kReluBias : GemmEpilogue::kBias;
@@ -864,11 +899,12 @@ Status CudaBackend::attention(const AttentionArgs& a) {
   if (!options_.portable_attention && attention_mma_applicable(p)) {
     if (p.alibi_slopes != nullptr && options_.alibi_tile_skipping) {  // scratch for tile skipping
       const std::size_t bytes = static_cast<std::size_t>(p.batch) * static_cast<std::size_t>(p.num_heads) * sizeof(float);
-      if (attention_scratch_.bytes() < bytes) {
-        attention_scratch_.reset();
-        EMBD_ASSIGN_OR_RETURN(attention_scratch_, allocate(std::max<std::size_t>(bytes, 64u << 10)));
+      DeviceMemory& scratch = attention_scratch_[current_];
+      if (scratch.bytes() < bytes) {
+        scratch.reset();
+        EMBD_ASSIGN_OR_RETURN(scratch, allocate(std::max<std::size_t>(bytes, 64u << 10)));
       }
-      p.key_norm_scratch = attention_scratch_.as<float>();
+      p.key_norm_scratch = scratch.as<float>();
     }
     return launched(launch_attention_mma(p, stream_), what);
   }

@@ -3,13 +3,15 @@
 // be created on one thread and driven by another (never by two at once).
 //
 // Needs compute capability 8.0 or newer (the kernels are built for sm_80 and sm_90, with PTX for
-// newer cards). All kernels run on one non-blocking stream per backend. upload() of up to 8 MiB
+// newer cards). Kernels run on non-blocking streams: one per backend unless asked for more
+// (CudaBackendOptions::streams; see Backend::use_stream()). upload() of up to 8 MiB
 // copies the source into a pinned staging buffer and returns without waiting (the copy is ordered
 // before later kernels; the caller may reuse its buffer at once); larger uploads and download()
 // return when the copy is complete. Errors: kDeviceError for CUDA/cuBLAS failures,
 // kOutOfMemory for failed allocations, kUnsupported for shapes the kernels do not handle.
 #pragma once
 
+#include <cstddef>
 #include <memory>
 #include <string>
 
@@ -54,14 +56,18 @@ struct CudaBackendOptions {
   // Create the stream at the device's highest priority, so that its blocks are scheduled ahead
   // of other streams' waiting blocks (a query lane beside bulk work; see LoadOptions::query_lane).
   bool high_priority_stream = false;
+  // Concurrent streams (Backend::streams(), at most kMaxStreams), each with its own cuBLASLt
+  // workspace and attention scratch, so that batches on different streams can run at once.
+  std::size_t streams = 1;
 };
+constexpr std::size_t kMaxStreams = 4;
 
 // Number of visible CUDA devices; 0 (silently) when there is no driver or GPU.
 int device_count();
 Result<std::unique_ptr<Backend>> make_cuda_backend(int device);
 Result<std::unique_ptr<Backend>> make_cuda_backend(int device, const CudaBackendOptions& options);
 
-// The cudaStream_t (as void*) a CUDA backend enqueues its kernels on, for timing with CUDA
+// The cudaStream_t (as void*) a CUDA backend enqueues its kernels on now, for timing with CUDA
 // events in benchmarks; null when `backend` is not a CUDA backend.
 void* native_stream(Backend& backend);
 

@@ -1,5 +1,6 @@
 #include "gemm.h"
 
+#include <algorithm>
 #include <cstdint>
 #include <string>
 
@@ -73,19 +74,23 @@ struct LtGemm::Plan {
   }
 };
 
-Result<std::unique_ptr<LtGemm>> LtGemm::create(bool allow_tf32) {
+Result<std::unique_ptr<LtGemm>> LtGemm::create(bool allow_tf32, std::size_t workspaces) {
   std::unique_ptr<LtGemm> g(new LtGemm());
   g->allow_tf32_ = allow_tf32;
   EMBD_CUBLAS_TRY(cublasLtCreate(&g->handle_), "cublasLtCreate");
-  EMBD_CUDA_TRY(cudaMalloc(&g->workspace_, kWorkspaceBytes),
-                "cudaMalloc of the " + std::to_string(kWorkspaceBytes) + "-byte cuBLASLt workspace");
+  for (std::size_t i = 0; i < std::max<std::size_t>(workspaces, 1); ++i) {
+    void* ws = nullptr;
+    EMBD_CUDA_TRY(cudaMalloc(&ws, kWorkspaceBytes),
+                  "cudaMalloc of a " + std::to_string(kWorkspaceBytes) + "-byte cuBLASLt workspace");
+    g->workspaces_.push_back(ws);
+  }
   g->workspace_bytes_ = kWorkspaceBytes;
   return g;
 }
 
 LtGemm::~LtGemm() {
   plans_.clear();
-  if (workspace_) cudaFree(workspace_);
+  for (void* ws : workspaces_) cudaFree(ws);
   if (handle_) cublasLtDestroy(handle_);
 }
 
@@ -179,22 +184,26 @@ Result<LtGemm::Plan*> LtGemm::plan_for(const GemmProblem& p, bool exact_m) {
   return raw;
 }
 
-Status LtGemm::run(const GemmProblem& p, cudaStream_t stream) {
+Status LtGemm::run(const GemmProblem& p, cudaStream_t stream, std::size_t workspace) {
   if (p.m <= 0) return ok_status();
+  if (workspace >= workspaces_.size()) {
+    return internal_error(shape_text(p) + ": no cuBLASLt workspace " + std::to_string(workspace));
+  }
+  void* ws = workspaces_[workspace];
   GemmProblem bucketed = p;
   bucketed.m = m_bucket(p.m);
   EMBD_ASSIGN_OR_RETURN(Plan * plan, plan_for(bucketed, false));
   if (plan->found) {
-    const Status s = run_plan(*plan, p, stream);
+    const Status s = run_plan(*plan, p, stream, ws);
     if (s.code() != ErrorCode::kUnsupported || bucketed.m == p.m) return s;
   }
   // The bucket's algorithm refused this M (or there was none): a plan for exactly this M.
   EMBD_ASSIGN_OR_RETURN(plan, plan_for(p, true));
   if (!plan->found) return unsupported(shape_text(p) + ": cuBLASLt offers no algorithm");
-  return run_plan(*plan, p, stream);
+  return run_plan(*plan, p, stream, ws);
 }
 
-Status LtGemm::run_plan(Plan& plan, const GemmProblem& p, cudaStream_t stream) {
+Status LtGemm::run_plan(Plan& plan, const GemmProblem& p, cudaStream_t stream, void* workspace) {
   if (plan.m != p.m) {  // the layouts follow the actual M; the algorithm stays
     const auto cols = static_cast<std::uint64_t>(p.m);
     EMBD_CUBLAS_TRY(cublasLtMatrixLayoutSetAttribute(plan.b, CUBLASLT_MATRIX_LAYOUT_COLS, &cols, sizeof(cols)),
@@ -209,7 +218,7 @@ Status LtGemm::run_plan(Plan& plan, const GemmProblem& p, cudaStream_t stream) {
   }
   const float alpha = 1.0f, beta = 0.0f;
   const cublasStatus_t st = cublasLtMatmul(handle_, plan.op, &alpha, p.w, plan.a, p.x, plan.b, &beta,
-                                           p.y, plan.d, p.y, plan.d, &plan.algo, workspace_,
+                                           p.y, plan.d, p.y, plan.d, &plan.algo, workspace,
                                            workspace_bytes_, stream);
   if (st == CUBLAS_STATUS_NOT_SUPPORTED || st == CUBLAS_STATUS_INVALID_VALUE ||
       (p.epilogue != GemmEpilogue::kNone && st == CUBLAS_STATUS_EXECUTION_FAILED)) {

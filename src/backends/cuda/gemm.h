@@ -20,6 +20,7 @@
 #include <map>
 #include <memory>
 #include <tuple>
+#include <vector>
 
 #include "core/status.h"
 #include "launch_common.h"
@@ -47,8 +48,9 @@ struct GemmProblem {
 
 class LtGemm {
  public:
-  // Creates the cuBLASLt handle and a workspace on the current device.
-  static Result<std::unique_ptr<LtGemm>> create(bool allow_tf32);
+  // Creates the cuBLASLt handle and `workspaces` workspaces on the current device: one per stream
+  // that runs GEMMs concurrently (a workspace must not be used by two GEMMs at once).
+  static Result<std::unique_ptr<LtGemm>> create(bool allow_tf32, std::size_t workspaces = 1);
   ~LtGemm();
   LtGemm(const LtGemm&) = delete;
   LtGemm& operator=(const LtGemm&) = delete;
@@ -56,7 +58,7 @@ class LtGemm {
   // Enqueues the matmul on `stream`. kUnsupported when cuBLASLt has no algorithm for the problem,
   // or (problems with an epilogue only) when the chosen algorithm failed to launch; either outcome
   // is cached in the plan, so later calls return kUnsupported at once and nothing was enqueued.
-  Status run(const GemmProblem& p, cudaStream_t stream);
+  Status run(const GemmProblem& p, cudaStream_t stream, std::size_t workspace = 0);
 
  private:
   struct Plan;
@@ -67,11 +69,11 @@ class LtGemm {
   // The cached plan for p (built on first use); keyed by p.m as given (the caller passes the
   // bucket of M) or, with exact_m, by exactly p.m.
   Result<Plan*> plan_for(const GemmProblem& p, bool exact_m);
-  Status run_plan(Plan& plan, const GemmProblem& p, cudaStream_t stream);
+  Status run_plan(Plan& plan, const GemmProblem& p, cudaStream_t stream, void* workspace);
   Status build_plan(const GemmProblem& p, Plan& plan);
 
   cublasLtHandle_t handle_ = nullptr;
-  void* workspace_ = nullptr;
+  std::vector<void*> workspaces_;
   std::size_t workspace_bytes_ = 0;
   bool allow_tf32_ = false;
   std::map<Key, std::unique_ptr<Plan>> plans_;
