@@ -324,9 +324,10 @@ void Engine::Impl::submit_in_parts(const std::vector<std::string>& texts, std::s
     submit(std::move(prepared), options,
            [join, k](Result<Embeddings> outcome) { join->deliver(k, std::move(outcome)); },
            runtime::RowTarget{rows, first});
-    // The device has the first part now: size the output here, not on the executor thread.
-    if (k == 0) rows->reserve(options.dimensions == 0 ? static_cast<std::size_t>(config.hidden_size) : options.dimensions);
   }
+  // Every part is queued: size the output here, while the device runs the first part, and not on
+  // the executor thread (unless its first rows land sooner).
+  rows->reserve(options.dimensions == 0 ? static_cast<std::size_t>(config.hidden_size) : options.dimensions);
 }
 
 bool Engine::Impl::refuse_empty(const EmbedCallback& done) {

@@ -3,10 +3,10 @@
 // large request's last batch, only that batch's rows stand between the device and the caller.
 //
 // The buffer is allocated by reserve() or else by the first row written. The Engine reserves it
-// on the caller's thread once the request's first part is queued (not before: until then that
-// thread is on the critical path), while the device runs that part: sized by the executor
-// thread, the first 1 MB of page faults came while the pool tokenised the rest on every core,
-// and held up the next batch by 0.5-0.8 ms (H200, session 12).
+// on the caller's thread once every part is queued (before that, the thread is on the critical
+// path), while the device runs the first part. Sized by the executor thread at the first part's
+// delivery, its 1 MB of page faults came while the pool tokenised the rest on every core, and
+// held up the next batch by 0.5-0.8 ms (H200, session 12).
 //
 // Thread-safety: row() may be called from any thread, for distinct rows concurrently. take() is
 // called once, after every row was written and that was published to the caller of take() (the
