@@ -5,10 +5,11 @@
 // pooled rows on the device and their host copy. On an asynchronous backend (CUDA) it
 // pipelines: two slots, so batch N+1 is staged and enqueued while batch N runs. With one stream
 // the activations are shared, which is safe because the backend runs its work in order; on a
-// backend with two streams or more, each slot has its stream and its own activations, and the
-// two batches run at the same time (each fills the SMs the other leaves idle). Created and used on its
-// executor's thread only. Batches of at most graph_max_tokens tokens are recorded per shape and
-// replayed as one launch (RecordedShapes) where the backend can record.
+// backend with two streams or more, each slot has its stream and its own activations, so batch
+// N+1 (enqueued once batch N starts its last layer) runs beside it and fills the SMs its kernels
+// leave idle. Created and used on its executor's thread only. Batches of at most
+// graph_max_tokens tokens are recorded per shape and replayed as one launch (RecordedShapes)
+// where the backend can record.
 #pragma once
 
 #include <array>
