@@ -33,12 +33,6 @@ constexpr std::size_t kPoolTokenizeMinTexts = 16;
 constexpr std::size_t kSplitMinBytes = 32 * 1024;
 constexpr std::size_t kHeadFraction = 4;
 
-std::size_t text_bytes(std::span<const std::string> texts) {
-  std::size_t bytes = 0;
-  for (const auto& t : texts) bytes += t.size();
-  return bytes;
-}
-
 template <typename T>
 std::future<T> ready_future(T value) {
   std::promise<T> p;
@@ -136,15 +130,15 @@ Status Engine::Impl::start_executors(std::shared_ptr<const io::WeightSet> weight
                                      const LoadOptions& options) {
   backend::BackendOptions bo;
   bo.threads = options.threads;
-  // Two streams let the runner's two pipelined batches run at once (ModelRunner); a CPU ignores it.
-  bo.gpu_streams = options.concurrent_batches.value_or(true) ? 2 : 1;
+  // A stream per pipeline slot lets the runner's batches run at once (ModelRunner); a CPU ignores it.
+  bo.gpu_streams = options.concurrent_batches.value_or(true) ? runtime::ModelRunner::kSlots : 1;
   EMBD_ASSIGN_OR_RETURN(auto backends, backend::create_backends(options.device, bo));
   if (options.dtype == "auto") dtype = backends.front()->preferred_dtype(dtype);
   const bool async = backends.front()->asynchronous();
   split_large_requests = options.split_large_requests.value_or(async);
   info.compute_dtype = std::string(dtype_name(dtype));
   for (auto& be : backends) info.devices.push_back(be->name());
-  info.concurrent_batches = backends.front()->streams() >= 2 ? 2 : 1;
+  info.concurrent_batches = runtime::ModelRunner::batches_at_once(*backends.front());
   if (!options.batch_trace.empty()) trace = std::make_shared<runtime::BatchTrace>(options.batch_trace);
   scheduler = std::make_unique<runtime::Scheduler>(runtime::SchedulerOptions::from(options),
                                                    static_cast<std::size_t>(config.hidden_size));
@@ -222,7 +216,7 @@ Result<std::vector<std::vector<std::int32_t>>> Engine::Impl::encode(
   tokenizer::EncodeOptions eo;
   eo.max_length = limit;
   eo.direction = direction;
-  ThreadPool* pool = texts.size() >= kPoolTokenizeMinTexts || text_bytes(texts) >= tokenizer::kParallelTextBytes
+  ThreadPool* pool = texts.size() >= kPoolTokenizeMinTexts || runtime::text_bytes(texts) >= tokenizer::kParallelTextBytes
                          ? tokenize_pool.get() : nullptr;
   auto encodings = tokenizer->encode_batch(texts, eo, pool);
   std::vector<std::vector<std::int32_t>> ids(texts.size());
@@ -327,7 +321,7 @@ void Engine::Impl::submit_in_parts(const std::vector<std::string>& texts, std::s
   }
   // Every part is queued: size the output here, while the device runs the first part, and not on
   // the executor thread (unless its first rows land sooner).
-  rows->reserve(options.dimensions == 0 ? static_cast<std::size_t>(config.hidden_size) : options.dimensions);
+  rows->reserve(scheduler->output_dim(options));
 }
 
 bool Engine::Impl::refuse_empty(const EmbedCallback& done) {

@@ -19,7 +19,7 @@ Result<std::unique_ptr<ModelRunner>> ModelRunner::create(std::unique_ptr<backend
   auto encoder = models::load_encoder(config, weights, *runner->be_, dtype);
   if (!encoder.ok()) return encoder.status().with_context("loading the model on " + runner->be_->name());
   runner->encoder_ = std::move(encoder).value();
-  runner->concurrent_ = runner->be_->streams() >= kSlots;
+  runner->concurrent_ = batches_at_once(*runner->be_) > 1;
   return runner;
 }
 

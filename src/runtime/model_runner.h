@@ -28,6 +28,9 @@ namespace embd::runtime {
 
 class ModelRunner final : public BatchRunner {
  public:
+  // Pipeline slots: batches started and not yet finished.
+  static constexpr std::size_t kSlots = 2;
+
   static Result<std::unique_ptr<ModelRunner>> create(std::unique_ptr<backend::Backend> be,
                                                      const io::ModelConfig& config,
                                                      const io::WeightSet& weights, DType dtype,
@@ -53,6 +56,9 @@ class ModelRunner final : public BatchRunner {
   // Pipelined (asynchronous backends). A start() that runs out of device memory waits for the
   // batches ahead of it and runs this one synchronously, split as run() does.
   std::size_t pipeline_depth() const override { return be_->asynchronous() ? kSlots : 1; }
+  // Batches in flight at once on the device: kSlots where the backend has a stream per slot, else
+  // 1 (ModelInfo::concurrent_batches).
+  static std::size_t batches_at_once(const backend::Backend& be) { return be.streams() >= kSlots ? kSlots : 1; }
   Status start(const PackedBatch& batch) override;
   Status wait_almost_done() override;
   Status finish(std::span<const float>& rows) override;
@@ -60,7 +66,6 @@ class ModelRunner final : public BatchRunner {
   std::optional<DeviceSpan> device_span() const override { return span_; }
 
  private:
-  static constexpr std::size_t kSlots = 2;
   struct Slot {
     backend::DeviceMemory inputs;      // int32 [ids T | positions T | cu_seqlens B+1]
     backend::DeviceMemory pooled;      // f32 [B, hidden]

@@ -7,10 +7,15 @@
 
 namespace embd::runtime {
 
+std::size_t text_bytes(std::span<const std::string> texts) {
+  std::size_t bytes = 0;
+  for (const auto& t : texts) bytes += t.size();
+  return bytes;
+}
+
 std::size_t head_part_size(std::span<const std::string> texts, std::size_t min_bytes, std::size_t fraction) {
   if (texts.size() < 2 || fraction == 0) return 0;
-  std::size_t total = 0;
-  for (const auto& t : texts) total += t.size();
+  const std::size_t total = text_bytes(texts);
   if (total < min_bytes) return 0;
   std::size_t head = 1, bytes = texts[0].size();
   while (head + 1 < texts.size() && (bytes + texts[head].size()) * fraction <= total) bytes += texts[head++].size();

@@ -17,6 +17,9 @@
 
 namespace embd::runtime {
 
+// Bytes of text in `texts`.
+std::size_t text_bytes(std::span<const std::string> texts);
+
 // How many leading texts go in a request's first part: the longest run of whole texts holding at
 // most 1/`fraction` of the request's text (at least one text, never all of them), or 0 when the
 // request is not worth splitting (one text, or less than `min_bytes` of text). Never more than

@@ -152,7 +152,7 @@ std::optional<Result<Embeddings>> Scheduler::screen(
     stats_.record_submitted();
     stats_.record_completed();
     Embeddings empty;
-    empty.dim = options.dimensions == 0 ? hidden_size_ : options.dimensions;
+    empty.dim = output_dim(options);
     return empty;
   }
   return std::nullopt;
@@ -219,7 +219,7 @@ void Scheduler::admit(std::vector<std::vector<std::int32_t>> sequences,
   auto request = std::make_shared<Request>();
   request->priority = static_cast<std::size_t>(options.priority);
   request->normalize = options.normalize;
-  request->dim = options.dimensions == 0 ? hidden_size_ : options.dimensions;
+  request->dim = output_dim(options);
   request->deadline = options.deadline;
   request->cancel = options.cancel;
   request->tokenization_seconds = tokenization_seconds;

@@ -168,6 +168,10 @@ class Scheduler {
   void stop();
 
   std::size_t hidden_size() const { return hidden_size_; }
+  // The width of a request's rows: `dimensions` where set (Matryoshka truncation), else hidden.
+  std::size_t output_dim(const EmbedOptions& options) const {
+    return options.dimensions == 0 ? hidden_size_ : options.dimensions;
+  }
   const SchedulerOptions& options() const { return options_; }
   Stats& stats() { return stats_; }
   const Stats& stats() const { return stats_; }

@@ -185,7 +185,7 @@ class CudaBackend final : public Backend {
   Status attention(const AttentionArgs& a) override;
   Status pool(const PoolArgs& a) override;
 
-  cudaStream_t stream() const { return stream_; }
+  cudaStream_t stream() const { return streams_[current_]; }
   std::string linear_path() const;
 
  protected:
@@ -206,8 +206,7 @@ class CudaBackend final : public Backend {
   CudaBackendOptions options_;
   cudaDeviceProp props_{};
   std::vector<cudaStream_t> streams_;
-  std::size_t current_ = 0;       // the stream use_stream() chose
-  cudaStream_t stream_ = nullptr;  // streams_[current_]
+  std::size_t current_ = 0;  // the stream use_stream() chose: stream()
   std::unique_ptr<LtGemm> gemm_;
   LinearPath last_linear_;
   // Pinned host buffer for stream-ordered uploads; `staging_done_` is recorded after each copy
@@ -286,7 +285,6 @@ Result<std::unique_ptr<Backend>> CudaBackend::create(int device, const CudaBacke
       EMBD_CUDA_TRY(cudaEventCreateWithFlags(&e, cudaEventDisableTiming), where + ": event");
     }
   }
-  b->stream_ = b->streams_.front();
   EMBD_CUDA_TRY(cudaEventCreateWithFlags(&b->staging_done_, cudaEventDisableTiming), where + ": event");
   EMBD_ASSIGN_OR_RETURN(b->gemm_, LtGemm::create(options.allow_tf32, options.streams));
   return std::unique_ptr<Backend>(std::move(b));
@@ -408,14 +406,14 @@ Status CudaBackend::upload(void* dst_device, const void* src_host, std::size_t b
   if (staged) {
     // src_host is already copied, so the caller may reuse it; the DMA from the pinned buffer is
     // ordered on our stream before every later kernel, and nobody waits for it here.
-    EMBD_CUDA_TRY(cudaMemcpyAsync(dst_device, staging_, bytes, cudaMemcpyHostToDevice, stream_), what);
-    EMBD_CUDA_TRY(cudaEventRecord(staging_done_, stream_), what);
+    EMBD_CUDA_TRY(cudaMemcpyAsync(dst_device, staging_, bytes, cudaMemcpyHostToDevice, stream()), what);
+    EMBD_CUDA_TRY(cudaEventRecord(staging_done_, stream()), what);
     staging_pending_ = true;
     return ok_status();
   }
   // On our stream (ordered before later kernels), then wait: the caller may free src_host.
-  EMBD_CUDA_TRY(cudaMemcpyAsync(dst_device, src_host, bytes, cudaMemcpyHostToDevice, stream_), what);
-  EMBD_CUDA_TRY(cudaStreamSynchronize(stream_), what);
+  EMBD_CUDA_TRY(cudaMemcpyAsync(dst_device, src_host, bytes, cudaMemcpyHostToDevice, stream()), what);
+  EMBD_CUDA_TRY(cudaStreamSynchronize(stream()), what);
   return ok_status();
 }
 
@@ -424,9 +422,9 @@ Status CudaBackend::download(void* dst_host, const void* src_device, std::size_t
   EMBD_TRY(not_while_recording("download"));
   if (bytes == 0) return synchronize();
   // Stream-ordered after every kernel enqueued so far.
-  EMBD_CUDA_TRY(cudaMemcpyAsync(dst_host, src_device, bytes, cudaMemcpyDeviceToHost, stream_),
+  EMBD_CUDA_TRY(cudaMemcpyAsync(dst_host, src_device, bytes, cudaMemcpyDeviceToHost, stream()),
                 name() + ": download of " + std::to_string(bytes) + " bytes");
-  EMBD_CUDA_TRY(cudaStreamSynchronize(stream_), name() + ": download of " + std::to_string(bytes) + " bytes");
+  EMBD_CUDA_TRY(cudaStreamSynchronize(stream()), name() + ": download of " + std::to_string(bytes) + " bytes");
   return ok_status();
 }
 
@@ -441,7 +439,6 @@ Status CudaBackend::use_stream(std::size_t stream) {
   if (stream >= streams_.size()) return Backend::use_stream(stream);
   EMBD_TRY(not_while_recording("switch streams"));
   current_ = stream;
-  stream_ = streams_[stream];
   return ok_status();
 }
 
@@ -469,7 +466,7 @@ Status CudaBackend::download_async(void* dst_host, const void* src_device, std::
   EMBD_TRY(set_device());
   EMBD_TRY(not_while_recording("download"));
   if (bytes == 0) return ok_status();
-  EMBD_CUDA_TRY(cudaMemcpyAsync(dst_host, src_device, bytes, cudaMemcpyDeviceToHost, stream_),
+  EMBD_CUDA_TRY(cudaMemcpyAsync(dst_host, src_device, bytes, cudaMemcpyDeviceToHost, stream()),
                 name() + ": download of " + std::to_string(bytes) + " bytes");
   return ok_status();
 }
@@ -479,7 +476,7 @@ Result<Fence> CudaBackend::fence() {
   EMBD_TRY(not_while_recording("record a fence"));
   StreamFences& fences = fences_[current_];
   const std::uint64_t n = fences.last + 1;
-  EMBD_CUDA_TRY(cudaEventRecord(fences.ring[n % kFenceRing], stream_), name() + ": recording a fence");
+  EMBD_CUDA_TRY(cudaEventRecord(fences.ring[n % kFenceRing], stream()), name() + ": recording a fence");
   fences.last = n;
   return n * kMaxStreams + current_;
 }
@@ -505,10 +502,10 @@ Result<Mark> CudaBackend::mark() {
       if (e == nullptr) EMBD_CUDA_TRY(cudaEventCreate(&e), name() + ": timing event");
     }
     EMBD_CUDA_TRY(cudaEventCreate(&mark_origin_), name() + ": timing event");
-    EMBD_CUDA_TRY(cudaEventRecord(mark_origin_, stream_), name() + ": recording a timestamp");
+    EMBD_CUDA_TRY(cudaEventRecord(mark_origin_, stream()), name() + ": recording a timestamp");
   }
   const Mark m = last_mark_ + 1;
-  EMBD_CUDA_TRY(cudaEventRecord(marks_[m % kMarkRing], stream_), name() + ": recording a timestamp");
+  EMBD_CUDA_TRY(cudaEventRecord(marks_[m % kMarkRing], stream()), name() + ": recording a timestamp");
   last_mark_ = m;
   return m;
 }
@@ -536,7 +533,7 @@ Status CudaBackend::begin_recording() {
   if (!options_.graphs) return unsupported(name() + ": CUDA graphs are turned off");
   EMBD_TRY(not_while_recording("start another recording"));
   // Thread-local mode: other threads (executors of other GPUs) may do anything meanwhile.
-  EMBD_CUDA_TRY(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal),
+  EMBD_CUDA_TRY(cudaStreamBeginCapture(stream(), cudaStreamCaptureModeThreadLocal),
                 name() + ": starting a CUDA graph capture");
   recording_ = true;
   return ok_status();
@@ -547,7 +544,7 @@ Result<std::unique_ptr<Recording>> CudaBackend::end_recording() {
   if (!recording_) return internal_error(name() + ": end_recording() without begin_recording()");
   recording_ = false;
   cudaGraph_t graph = nullptr;
-  const cudaError_t err = cudaStreamEndCapture(stream_, &graph);
+  const cudaError_t err = cudaStreamEndCapture(stream(), &graph);
   if (err != cudaSuccess || graph == nullptr) {
     (void)cudaGetLastError();  // a failed capture leaves no sticky error; the stream runs again
     if (graph != nullptr) (void)cudaGraphDestroy(graph);
@@ -571,7 +568,7 @@ Status CudaBackend::replay(const Recording& r) {
   if (cr == nullptr || cr->owner() != this) {
     return invalid_argument(name() + ": replay() of work recorded by another backend");
   }
-  EMBD_CUDA_TRY(cudaGraphLaunch(cr->exec(), stream_), name() + ": launching a CUDA graph");
+  EMBD_CUDA_TRY(cudaGraphLaunch(cr->exec(), stream()), name() + ": launching a CUDA graph");
   return ok_status();
 }
 
@@ -675,7 +672,7 @@ Status CudaBackend::gated_linear(const GatedLinearArgs& a) {
     // The activated half comes first in every interleaved block.
     GluParams glu = glu_params(a.scratch, a.out, true, a.activation);
     glu.interleave_block = kGatedGemmBlockN / 2;
-    return launched(launch_glu(glu, stream_), "gated_linear glu " + dims(a.scratch));
+    return launched(launch_glu(glu, stream()), "gated_linear glu " + dims(a.scratch));
   }
   GatedGemmParams p;
   p.early_launch = early_launch();
@@ -693,7 +690,7 @@ Status CudaBackend::gated_linear(const GatedLinearArgs& a) {
     return unsupported(name() + ": gated_linear x " + dims(a.x) + " / out " + dims(a.out) +
                        ": the fused kernel needs 16-byte aligned input rows and 4-byte aligned output rows");
   }
-  return launched(launch_gated_gemm(p, w->gated_map, stream_), "gated_linear " + dims(a.x));
+  return launched(launch_gated_gemm(p, w->gated_map, stream()), "gated_linear " + dims(a.x));
 }
 
 Status CudaBackend::linear_layernorm(const LinearLayerNormArgs& a) {
@@ -727,7 +724,7 @@ Status CudaBackend::linear_layernorm(const LinearLayerNormArgs& a) {
     }
     return Backend::linear_layernorm(a);
   }
-  return launched(launch_linear_layernorm(p, w->layernorm_map, stream_), "linear_layernorm " + dims(a.x));
+  return launched(launch_linear_layernorm(p, w->layernorm_map, stream()), "linear_layernorm " + dims(a.x));
 }
 
 Status CudaBackend::linear(const LinearArgs& a) {
@@ -754,7 +751,7 @@ Status CudaBackend::linear(const LinearArgs& a) {
   if (relu && relu_done) post_act = ActKind::kNone;
   last_linear_ = LinearPath{true, p.epilogue, bias_done && p.bias_f32, post_bias != nullptr, post_act};
   if (post_bias == nullptr && post_act == ActKind::kNone) return ok_status();
-  return launched(launch_bias_act(p.type, a.y.data, p.m, p.n, p.ldy, post_bias, post_act, stream_),
+  return launched(launch_bias_act(p.type, a.y.data, p.m, p.n, p.ldy, post_bias, post_act, stream()),
                   "linear epilogue");
 }
 
@@ -768,7 +765,7 @@ Status CudaBackend::run_gemm(const CudaLinearWeight& w, GemmProblem& p, bool rel
     p.epilogue = e;
     p.bias = bias;
     p.bias_f32 = bias_f32;
-    st = gemm_->run(p, stream_, current_);
+    st = gemm_->run(p, stream(), current_);
     return st.code() != ErrorCode::kUnsupported;  // done: ran, or failed for real
   };
   const GemmEpilogue bias_epilogue = relu ? GemmEpilogue::kReluBias : GemmEpilogue::kBias;
@@ -824,7 +821,7 @@ Status CudaBackend::embed_layernorm(const EmbedLayerNormArgs& a) {
   p.out_type = elem(a.out.dtype);
   p.out = a.out.data;
   p.out_ld = a.out.ld;
-  return launched(launch_embed_layernorm(p, stream_),
+  return launched(launch_embed_layernorm(p, stream()),
                   "embed_layernorm " + dims(a.out) + " (at most " + std::to_string(kMaxNormWidth) +
                       " features)");
 }
@@ -850,7 +847,7 @@ Status CudaBackend::add_layernorm(const AddLayerNormArgs& a) {
   p.eps = a.eps;
   p.out = a.out.data;
   p.out_ld = a.out.ld;
-  return launched(launch_add_layernorm(p, stream_),
+  return launched(launch_add_layernorm(p, stream()),
                   "add_layernorm " + dims(a.x) + " (at most " + std::to_string(kMaxNormWidth) + " features)");
 }
 
@@ -859,7 +856,7 @@ Status CudaBackend::glu(const GluArgs& a) {
   if (a.in.dtype != a.out.dtype) {
     return invalid_argument(name() + ": glu in " + dims(a.in) + " / out " + dims(a.out) + ": dtypes differ");
   }
-  return launched(launch_glu(glu_params(a.in, a.out, a.activate_first_half, a.activation), stream_),
+  return launched(launch_glu(glu_params(a.in, a.out, a.activate_first_half, a.activation), stream()),
                   "glu " + dims(a.in));
 }
 
@@ -906,9 +903,9 @@ Status CudaBackend::attention(const AttentionArgs& a) {
       }
       p.key_norm_scratch = scratch.as<float>();
     }
-    return launched(launch_attention_mma(p, stream_), what);
+    return launched(launch_attention_mma(p, stream()), what);
   }
-  return launched(launch_attention_simple(p, stream_), what);
+  return launched(launch_attention_simple(p, stream()), what);
 }
 
 Status CudaBackend::pool(const PoolArgs& a) {
@@ -922,7 +919,7 @@ Status CudaBackend::pool(const PoolArgs& a) {
   p.batch = a.batch;
   p.mean = a.mode == PoolMode::kMean;
   p.out = a.out;
-  return launched(launch_pool(p, stream_), "pool " + dims(a.hidden));
+  return launched(launch_pool(p, stream()), "pool " + dims(a.hidden));
 }
 
 }  // namespace
