@@ -11,6 +11,7 @@
 //                   [--fused-ln 0]     (0: cuBLASLt + add_layernorm instead of the fused Hopper Linear + LayerNorm)
 //                   [--early-launch 0] (0: no programmatic dependent launch; the events between kernels hide
 //                                       most of what it gains, see embd bench for that)
+//                   [--hopper-attention 0] (0: attention with mma.sync instead of wgmma on Hopper)
 // A fused Linear + LayerNorm shows as "linear_layernorm K->N"; unfused, as its linear and add_layernorm.
 // Prints "no CUDA device: skipped" without a GPU.
 #include <cuda_runtime_api.h>
@@ -173,6 +174,7 @@ int main(int argc, char** argv) {
   bool fused_glu = true;
   bool fused_ln = true;
   bool early = true;
+  bool hopper_attention = true;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string k = argv[i], v = argv[i + 1];
     if (k == "--model") model = v;
@@ -184,6 +186,7 @@ int main(int argc, char** argv) {
     else if (k == "--fused-glu") fused_glu = v != "0";
     else if (k == "--fused-ln") fused_ln = v != "0";
     else if (k == "--early-launch") early = v != "0";
+    else if (k == "--hopper-attention") hopper_attention = v != "0";
     else return die("unknown flag " + k);
   }
   if (model.empty()) return die("--model DIR is required");
@@ -201,15 +204,17 @@ int main(int argc, char** argv) {
   options.fused_gated_linear = fused_glu;
   options.fused_linear_layernorm = fused_ln;
   options.early_launch = early;
+  options.hopper_attention = hopper_attention;
   auto cuda = be::cuda::make_cuda_backend(0, options);
   if (!cuda.ok()) return die(cuda.status().to_string());
   auto profiling = std::make_unique<ProfilingBackend>(std::move(cuda).value(), defer_bias);
   ProfilingBackend* prof = profiling.get();
   auto runner = embd::runtime::ModelRunner::create(std::move(profiling), *config, **weights, *dtype);
   if (!runner.ok()) return die(runner.status().to_string());
-  std::printf("model %s, %s, %s%s%s%s%s\n", model.c_str(), dtype_name.c_str(), prof->description().c_str(),
+  std::printf("model %s, %s, %s%s%s%s%s%s\n", model.c_str(), dtype_name.c_str(), prof->description().c_str(),
               defer_bias ? "" : ", --defer-bias 0", fused_glu ? "" : ", --fused-glu 0",
-              fused_ln ? "" : ", --fused-ln 0", early ? "" : ", --early-launch 0");
+              fused_ln ? "" : ", --fused-ln 0", early ? "" : ", --early-launch 0",
+              hopper_attention ? "" : ", --hopper-attention 0");
 
   std::mt19937 rng(7);
   std::size_t pos = 0;

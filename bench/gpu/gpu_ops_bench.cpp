@@ -9,7 +9,9 @@
 // "no CUDA device: skipped". The gated MLP projection (fused Hopper kernel, and cuBLASLt + GLU
 // kernel on a second backend) is timed first, then the Linear + residual LayerNorm (fused Hopper
 // kernel, and cuBLASLt + add_layernorm on a second backend, the two outputs compared);
-// `gpu_ops_bench --gated-only` / `--layernorm-only` run only the one (after the peak GEMM rows).
+// `gpu_ops_bench --gated-only` / `--layernorm-only` / `--attention-only` run only the one (after
+// the peak GEMM rows). Attention rows: the default kernel (wgmma on Hopper), the mma.sync one,
+// the same without ALiBi tile skipping, and the portable one.
 #include <cuda_runtime_api.h>
 
 #include <algorithm>
@@ -449,8 +451,9 @@ struct AttnCase {
   long long batch, len;
 };
 
-// fast: tensor-core kernel with ALiBi tile skipping; dense: the same without skipping.
-void bench_attention(Backend& fast, Backend& dense, Backend& portable, DType t, AttnCase c) {
+// fast: tensor-core kernel with ALiBi tile skipping (wgmma on Hopper); dense: the same without
+// skipping; mma_sync: fast's kernel with mma.sync on Hopper too.
+void bench_attention(Backend& fast, Backend& dense, Backend& portable, Backend& mma_sync, DType t, AttnCase c) {
   auto* s = static_cast<cudaStream_t>(embd::backend::cuda::native_stream(fast));
   const long long tokens = c.batch * c.len;
   const std::size_t es = embd::dtype_size(t);
@@ -489,11 +492,12 @@ void bench_attention(Backend& fast, Backend& dense, Backend& portable, DType t, 
   a.scale = scale;
   a.alibi_slopes = slopes_dev.as<float>();
   double flops = 4.0 * static_cast<double>(c.len) * c.len * kHidden * c.batch;
-  Backend* backends[3] = {&fast, &dense, &portable};
-  const char* names[3] = {"attention (tensor core)", "attention (tc no skip)", "attention (portable)"};
-  for (int v = 0; v < 3; ++v) {
-    if (t == DType::kF32 && v < 2) continue;  // F32 always runs the portable kernel
-    if (v == 1 && c.len < 3 * 64) continue;  // too short for any tile to be skipped
+  Backend* backends[4] = {&fast, &mma_sync, &dense, &portable};
+  const char* names[4] = {"attention (tensor core)", "attention (mma.sync)", "attention (tc no skip)",
+                          "attention (portable)"};
+  for (int v = 0; v < 4; ++v) {
+    if (t == DType::kF32 && v < 3) continue;  // F32 always runs the portable kernel
+    if (v == 2 && c.len < 3 * 64) continue;  // too short for any tile to be skipped
     Backend& be = *backends[v];
     auto* bs = static_cast<cudaStream_t>(embd::backend::cuda::native_stream(be));
     status_ok(fast.synchronize(), "synchronize");  // inputs were written on fast's stream
@@ -509,17 +513,18 @@ void bench_attention(Backend& fast, Backend& dense, Backend& portable, DType t, 
   }
 }
 
-void run_attention_benches(Backend& fast, Backend& dense, Backend& portable) {
+void run_attention_benches(Backend& fast, Backend& dense, Backend& portable, Backend& mma_sync) {
   const AttnCase cases[] = {{1, 16}, {32, 128}, {128, 128}, {512, 128}, {1024, 64}, {8, 2048}, {1, 8192}};
   for (DType t : {DType::kF16, DType::kBF16, DType::kF32}) {
-    for (const AttnCase& c : cases) bench_attention(fast, dense, portable, t, c);
+    for (const AttnCase& c : cases) bench_attention(fast, dense, portable, mma_sync, t, c);
   }
 }
 
-enum class Only { kAll, kGated, kLayerNorm };
+enum class Only { kAll, kGated, kLayerNorm, kAttention };
 
 int run_all(Only only) {
   const bool gated_only = only == Only::kGated, layernorm_only = only == Only::kLayerNorm;
+  const bool attention_only = only == Only::kAttention;
   const int count = embd::backend::cuda::device_count();
   if (count == 0) {
     std::printf("no CUDA device: skipped\n");
@@ -532,6 +537,9 @@ int run_all(Only only) {
   embd::backend::cuda::CudaBackendOptions dopt;
   dopt.alibi_tile_skipping = false;
   auto dense = value_or_die(embd::backend::cuda::make_cuda_backend(0, dopt), "make_cuda_backend(0, no skipping)");
+  embd::backend::cuda::CudaBackendOptions mopt;
+  mopt.hopper_attention = false;
+  auto mma_sync = value_or_die(embd::backend::cuda::make_cuda_backend(0, mopt), "make_cuda_backend(0, mma.sync)");
   std::printf("device: %s\n", be->description().c_str());
   auto* s = static_cast<cudaStream_t>(embd::backend::cuda::native_stream(*be));
   const auto t0 = std::chrono::steady_clock::now();
@@ -547,7 +555,7 @@ int run_all(Only only) {
   auto fused = value_or_die(embd::backend::cuda::make_cuda_backend(0, fopt), "make_cuda_backend(0, fused)");
   const long long row_counts[] = {16, 64, 128, 256, 512, 1024, 4096, 16384, 65536};
   for (DType t : {DType::kF16, DType::kBF16}) {
-    if (layernorm_only) break;
+    if (layernorm_only || attention_only) break;
     for (long long m : row_counts) {
       bench_gated(*fused, static_cast<cudaStream_t>(embd::backend::cuda::native_stream(*fused)), t, m, 512, 2048,
                   "gated_linear");
@@ -555,7 +563,7 @@ int run_all(Only only) {
                   "gated_linear unfused");
     }
   }
-  if (!gated_only) {
+  if (!gated_only && !attention_only) {
     // BERT-small's attention output (K = 512) and MLP down (K = 2048) projections.
     embd::backend::cuda::CudaBackendOptions lopt;
     lopt.fused_linear_layernorm = false;
@@ -578,7 +586,7 @@ int run_all(Only only) {
     }
   }
   status_ok(be->synchronize(), "synchronize");
-  if (others) run_attention_benches(*be, *dense, *portable);
+  if (others || only == Only::kAttention) run_attention_benches(*be, *dense, *portable, *mma_sync);
 
   std::printf("\n%-24s %-5s %-30s %10s %10s %-12s %-14s %s\n", "op", "dtype", "shape", "median ms", "rate", "unit",
               "check", "path");
@@ -595,9 +603,12 @@ int run_all(Only only) {
 
 int main(int argc, char** argv) {
   const std::string flag = argc > 1 ? argv[1] : "";
-  if (!flag.empty() && flag != "--gated-only" && flag != "--layernorm-only") {
-    std::fprintf(stderr, "usage: gpu_ops_bench [--gated-only | --layernorm-only]\n");
+  if (!flag.empty() && flag != "--gated-only" && flag != "--layernorm-only" && flag != "--attention-only") {
+    std::fprintf(stderr, "usage: gpu_ops_bench [--gated-only | --layernorm-only | --attention-only]\n");
     return 2;
   }
-  return run_all(flag == "--gated-only" ? Only::kGated : flag == "--layernorm-only" ? Only::kLayerNorm : Only::kAll);
+  return run_all(flag == "--gated-only"       ? Only::kGated
+                 : flag == "--layernorm-only" ? Only::kLayerNorm
+                 : flag == "--attention-only" ? Only::kAttention
+                                              : Only::kAll);
 }

@@ -6,8 +6,10 @@
 # then gpu_ops_bench --gated-only and whole batches (forward_profile), alternating with the builds
 # named in AB="name=bundle.tar.xz ..." for a same-run A/B; for iterating on that kernel.
 # attention: the attention kernels alone (their tests, memcheck, racecheck unless NO_RACECHECK is
-# set), then gpu_ops_bench's attention rows and whole batches (forward_profile), alternating with
-# the builds named in AB="name=bundle.tar.xz ..." for a same-run A/B.
+# set), then gpu_ops_bench --attention-only and whole batches with the wgmma kernel on and off
+# (forward_profile --hopper-attention 1|0), two rounds, alternating with the builds named in
+# AB="name=bundle.tar.xz ..." (bin/gpu_ops_bench and bin/forward_profile) for a same-run A/B; the
+# logs also go out as one attention-logs.tar.gz.
 # layernorm: the fused Linear + residual LayerNorm kernel alone (tests, sanitizers as above), then
 # gpu_ops_bench --layernorm-only and whole batches with the fusion on and off (forward_profile
 # --fused-ln 1|0), two rounds.
@@ -73,6 +75,15 @@ kernel_checks() {
   EMBD_TEST_SHORT=1 EMBD_TEST_FUSED_ONLY=1 run "${name}_racecheck" timeout 300 "$cs" --tool racecheck \
     --error-exitcode 9 "$bin/backend_ops_tests" --gtest_brief=1 --gtest_filter="$sanitized"
 }
+# forward_profile of the bin folder $1 over four batch shapes with flags $4..., into
+# forward_profile_$2.txt; prints the lines matching $3.
+profile_batches() {
+  local dir=$1 name=$2 lines=$3; shift 3
+  echo "== forward_profile $name ($*)"
+  timeout 120 "$dir/forward_profile" --model "$model" --shapes 512x128,128x128,mixed,1x8192 --repeat 5 "$@" \
+    > "$out/forward_profile_$name.txt" 2>&1
+  grep -E "$lines" "$out/forward_profile_$name.txt"
+}
 # Same-run A/B over this build and those in $AB, two rounds: gpu_ops_bench $2 (its lines matching
 # $3) and forward_profile in the dtypes $4 (its lines matching $5); logs named after $1.
 ab_rounds() {
@@ -87,10 +98,7 @@ ab_rounds() {
       echo "== gpu_ops_bench $bench_args $side round $round"
       grep -E "$bench_lines" "$out/${name}_bench_${side}_r$round.log"
       for dt in $dtypes; do
-        echo "== forward_profile $dt $side round $round"
-        timeout 120 "$dir/forward_profile" --model "$model" --dtype "$dt" --shapes 512x128,128x128,mixed,1x8192 \
-          --repeat 5 > "$out/forward_profile_${dt}_${side}_r$round.txt" 2>&1
-        grep -E "$profile_lines" "$out/forward_profile_${dt}_${side}_r$round.txt"
+        profile_batches "$dir" "${dt}_${side}_r$round" "$profile_lines" --dtype "$dt"
       done
     done
   done
@@ -101,7 +109,24 @@ if [[ $what == gated ]]; then
 fi
 if [[ $what == attention ]]; then
   kernel_checks attention '*Attention*' '*.Attention/cuda*'
-  ab_rounds attention '' '^attention \((tensor|tc)' f16 '^(==|attention)'
+  synthetic_model
+  sides=$(ab_sides)
+  for round in 1 2; do
+    for side in $sides; do
+      dir=$(side_bin "$side")
+      timeout 300 "$dir/gpu_ops_bench" --attention-only > "$out/attention_bench_${side}_r$round.log" 2>&1
+      echo "== gpu_ops_bench --attention-only $side round $round"
+      grep -E '^attention \((tensor|mma)' "$out/attention_bench_${side}_r$round.log"
+      for wgmma in 1 0; do
+        [[ $wgmma == 0 && $side != new ]] && continue
+        for dt in f16 bf16; do
+          profile_batches "$dir" "${dt}_wgmma${wgmma}_${side}_r$round" '^(==|attention)' --dtype "$dt" \
+            --hopper-attention $wgmma
+        done
+      done
+    done
+  done
+  tar -czf "$out/attention-logs.tar.gz" -C "$out" $(cd "$out" && ls ./*.log ./*.txt)
 fi
 if [[ $what == layernorm ]]; then
   kernel_checks layernorm '*LinearLayerNorm*:*LayerNorm*:*.Linear*' '*LinearLayerNorm*/cuda*'
@@ -111,10 +136,8 @@ if [[ $what == layernorm ]]; then
     grep -E '^(linear_layernorm|peak)' "$out/layernorm_bench_r$round.log"
     for fused in 1 0; do
       for dt in f16 bf16; do
-        echo "== forward_profile $dt --fused-ln $fused round $round"
-        timeout 120 "$bin/forward_profile" --model "$model" --dtype "$dt" --shapes 512x128,128x128,mixed,1x8192 \
-          --repeat 5 --fused-ln $fused > "$out/forward_profile_${dt}_ln${fused}_r$round.txt" 2>&1
-        grep -E '^(==|linear_layernorm|add_layernorm|all kernels|kernels)' "$out/forward_profile_${dt}_ln${fused}_r$round.txt"
+        profile_batches "$bin" "${dt}_ln${fused}_r$round" '^(==|linear_layernorm|add_layernorm|all kernels|kernels)' \
+          --dtype "$dt" --fused-ln $fused
       done
     done
   done

@@ -90,61 +90,75 @@ TEST_P(BackendOpTest, Attention) {
   // Under compute-sanitizer (racecheck is ~1000x slower) EMBD_TEST_SHORT=1 keeps the cases of
   // at most 2048 tokens, which still reach every kernel path.
   const bool short_only = std::getenv("EMBD_TEST_SHORT") != nullptr;
-  for (const AttnCase& c : cases) {
-    SCOPED_TRACE(describe(c));
-    std::vector<std::int32_t> cu{0};
-    for (auto l : c.lengths) cu.push_back(cu.back() + l);
-    if (short_only && cu.back() > 2048) continue;
-    const std::int64_t tokens = cu.back(), hidden = std::int64_t{c.heads} * c.head_dim;
-    const auto qkv = random(static_cast<std::size_t>(tokens * 3 * hidden), -2.0f, 2.0f);
-    DevMat qd = make_mat(tokens, 3 * hidden, 3 * hidden + c.qkv_pad, qkv);
-    DevMat od = make_mat(tokens, hidden, hidden + c.out_pad, {});
-    const std::vector<float> slopes = ref::alibi_slopes(c.heads);
-    auto slopes_d = upload_vec(slopes);
-    auto cu_d = upload_vec(cu);
-    backend::AttentionArgs a;
-    a.qkv = qd.mat;
-    a.out = od.mat;
-    a.cu_seqlens = cu_d.as<std::int32_t>();
-    a.cu_seqlens_host = cu.data();
-    a.batch = static_cast<std::int64_t>(c.lengths.size());
-    a.max_seqlen = *std::max_element(c.lengths.begin(), c.lengths.end());
-    a.num_heads = c.heads;
-    a.head_dim = c.head_dim;
-    a.scale = 1.0f / std::sqrt(static_cast<float>(c.head_dim));
-    a.alibi_slopes = c.alibi ? slopes_d.as<float>() : nullptr;
-    std::vector<double> qkv_ref = to_double(qkv);
-    const auto bias = random_as(static_cast<std::size_t>(3 * hidden), -1.0f, 1.0f, DType::kF32);
-    auto bias_d = upload_vec(bias);
-    if (c.qv_bias) {
-      a.q_bias = bias_d.as<float>();
-      a.v_bias = bias_d.as<float>() + 2 * hidden;
-      for (std::size_t i = 0; i < qkv_ref.size(); ++i) qkv_ref[i] += bias[i % bias.size()];
-    }
-    ASSERT_TRUE(backend_->attention(a).ok());
-    const auto got = download(od.mat, "attention out");
-    std::vector<std::int64_t> rows;
-    if (c.sampled_rows > 0) {
-      rows = {0, tokens - 1};
-      for (int i = 0; i < c.sampled_rows; ++i) rows.push_back(static_cast<std::int64_t>(rng_() % tokens));
-    }
-    const std::vector<double> slopes_ref =
-        c.alibi ? std::vector<double>(slopes.begin(), slopes.end()) : std::vector<double>{};
-    const auto want = ref::attention(qkv_ref, cu, c.heads, c.head_dim, a.scale, slopes_ref, rows);
-    if (rows.empty()) {
-      EXPECT_LT(rel_l2(got, want), tolerance(dtype()));
-    } else {
-      std::vector<float> got_rows;
-      std::vector<double> want_rows;
-      for (auto r : rows) {
-        for (std::int64_t i = 0; i < hidden; ++i) {
-          got_rows.push_back(got[r * hidden + i]);
-          want_rows.push_back(want[r * hidden + i]);
-        }
+  auto run_cases = [&](const std::string& variant) {
+    for (const AttnCase& c : cases) {
+      SCOPED_TRACE(variant + ": " + describe(c));
+      std::vector<std::int32_t> cu{0};
+      for (auto l : c.lengths) cu.push_back(cu.back() + l);
+      if (short_only && cu.back() > 2048) continue;
+      const std::int64_t tokens = cu.back(), hidden = std::int64_t{c.heads} * c.head_dim;
+      const auto qkv = random(static_cast<std::size_t>(tokens * 3 * hidden), -2.0f, 2.0f);
+      DevMat qd = make_mat(tokens, 3 * hidden, 3 * hidden + c.qkv_pad, qkv);
+      DevMat od = make_mat(tokens, hidden, hidden + c.out_pad, {});
+      const std::vector<float> slopes = ref::alibi_slopes(c.heads);
+      auto slopes_d = upload_vec(slopes);
+      auto cu_d = upload_vec(cu);
+      backend::AttentionArgs a;
+      a.qkv = qd.mat;
+      a.out = od.mat;
+      a.cu_seqlens = cu_d.as<std::int32_t>();
+      a.cu_seqlens_host = cu.data();
+      a.batch = static_cast<std::int64_t>(c.lengths.size());
+      a.max_seqlen = *std::max_element(c.lengths.begin(), c.lengths.end());
+      a.num_heads = c.heads;
+      a.head_dim = c.head_dim;
+      a.scale = 1.0f / std::sqrt(static_cast<float>(c.head_dim));
+      a.alibi_slopes = c.alibi ? slopes_d.as<float>() : nullptr;
+      std::vector<double> qkv_ref = to_double(qkv);
+      const auto bias = random_as(static_cast<std::size_t>(3 * hidden), -1.0f, 1.0f, DType::kF32);
+      auto bias_d = upload_vec(bias);
+      if (c.qv_bias) {
+        a.q_bias = bias_d.as<float>();
+        a.v_bias = bias_d.as<float>() + 2 * hidden;
+        for (std::size_t i = 0; i < qkv_ref.size(); ++i) qkv_ref[i] += bias[i % bias.size()];
       }
-      EXPECT_LT(rel_l2(got_rows, want_rows), tolerance(dtype()));
+      ASSERT_TRUE(backend_->attention(a).ok());
+      const auto got = download(od.mat, "attention out");
+      std::vector<std::int64_t> rows;
+      if (c.sampled_rows > 0) {
+        rows = {0, tokens - 1};
+        for (int i = 0; i < c.sampled_rows; ++i) rows.push_back(static_cast<std::int64_t>(rng_() % tokens));
+      }
+      const std::vector<double> slopes_ref =
+          c.alibi ? std::vector<double>(slopes.begin(), slopes.end()) : std::vector<double>{};
+      const auto want = ref::attention(qkv_ref, cu, c.heads, c.head_dim, a.scale, slopes_ref, rows);
+      if (rows.empty()) {
+        EXPECT_LT(rel_l2(got, want), tolerance(dtype()));
+      } else {
+        std::vector<float> got_rows;
+        std::vector<double> want_rows;
+        for (auto r : rows) {
+          for (std::int64_t i = 0; i < hidden; ++i) {
+            got_rows.push_back(got[r * hidden + i]);
+            want_rows.push_back(want[r * hidden + i]);
+          }
+        }
+        EXPECT_LT(rel_l2(got_rows, want_rows), tolerance(dtype()));
+      }
     }
+  };
+  run_cases(backend_->name());
+#ifdef EMBD_HAVE_CUDA
+  // On Hopper the default runs the tensor-core kernel's products with wgmma; the mma.sync kernel
+  // (every other GPU's) must stay right there too.
+  if (backend_->description().find("(sm_90,") != std::string::npos) {
+    backend::cuda::CudaBackendOptions mma_sync;
+    mma_sync.hopper_attention = false;
+    auto other = make_cuda_backend(mma_sync);
+    ASSERT_NE(other, nullptr);
+    with_backend(other, [&] { run_cases("mma.sync attention"); });
   }
+#endif
 }
 
 // Peak resident memory now, in bytes. Resets the kernel's high-water mark first when allowed

@@ -1,4 +1,5 @@
-// Launchers for padding-free (varlen) fused attention (attention_kernels.cu, attention_mma.cu).
+// Launchers for padding-free (varlen) fused attention (attention_kernels.cu, attention_mma.cu,
+// attention_wgmma_sm90a.cu).
 //
 // Sequences are packed rows of one [T, 3H] QKV matrix, delimited by cu_seqlens. The kernels are
 // flash-style: a grid over (sequence, query block, head), K/V tiles through shared memory, an
@@ -34,6 +35,9 @@ struct AttentionParams {
   const float* v_bias = nullptr;
   // Launch early (early_launch.cuh; the backend sets it on sm_90+).
   bool early_launch = false;
+  // The tensor-core kernel's products with Hopper's wgmma instead of mma.sync
+  // (attention_wgmma_sm90a.cu). Only on a device of compute capability 9.0 (the backend decides).
+  bool wgmma = false;
 };
 
 // Largest head dimension the portable kernel handles.
@@ -50,5 +54,9 @@ cudaError_t launch_attention_simple(const AttentionParams& p, cudaStream_t strea
 // used for `p`.
 bool attention_mma_applicable(const AttentionParams& p);
 cudaError_t launch_attention_mma(const AttentionParams& p, cudaStream_t stream);
+
+// The tensor-core kernel with wgmma (Hopper, compute capability 9.0 only) on `grid`, after
+// launch_attention_mma's checks and pre-pass; launch_attention_mma calls it when p.wgmma.
+cudaError_t launch_attention_wgmma(const AttentionParams& p, dim3 grid, cudaStream_t stream);
 
 }  // namespace embd::backend::cuda

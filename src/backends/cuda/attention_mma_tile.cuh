@@ -1,7 +1,9 @@
-// The pieces of the tensor-core attention kernel (attention_mma.cu), for head_dim 64 in F16/BF16
-// with mma.sync.m16n8k16 (sm_80+, also used on sm_90): cp.async tile loads into padded shared tiles, the Q fragments of a warp's 16 query rows, one
-// 64-key step of FlashAttention-2 (S = Q K^T, scale + ALiBi + mask in F32, online softmax in
-// base 2, O += P V with P rounded to the input dtype, sums in F32), and the output rows.
+// The pieces of the tensor-core attention kernels (attention_mma_kernel.cuh), for head_dim 64 in
+// F16/BF16: cp.async tile loads into padded shared tiles, the Q fragments of a warp's 16 query
+// rows, one 64-key step of FlashAttention-2 (S = Q K^T, scale + ALiBi + mask in F32, online
+// softmax in base 2, O += P V with P rounded to the input dtype, sums in F32), and the output
+// rows. The two products come from a Tiles policy: MmaSyncTiles here (mma.sync.m16n8k16, sm_80+),
+// WgmmaTiles in attention_wgmma_sm90a.cu (Hopper's wgmma).
 //
 // A block is 4 warps over 64 query rows; warp w owns rows 16w .. 16w+15, and each thread two of
 // them (g and g + 8, g = lane / 4) and column pairs 2t, 2t+1 of every 8-column slice (t = lane % 4).
@@ -143,29 +145,15 @@ __device__ __forceinline__ float fragment_distance(int n, int e) {
 // diagonal, or wholly before or after the rows, where |i - j| has one sign for the whole tile.
 enum class TileSide : int { kDiagonal, kBefore, kAfter };
 
-// One step over the 64 keys kbase .. kbase+63 (shared tiles kt, vt) for this thread's rows qi0
-// and qi0 + 8: S = Q K^T, s * scale2 - slope2 |i - j| (keys at or past `len` masked), online
-// softmax, O += P V. The tile must hold at least one key below `len` (row maxima stay finite).
-// `first`: the first tile of these rows (nothing to rescale yet).
+// The online-softmax step of one 64-key tile for this thread's rows qi0 and qi0 + 8, given the raw
+// scores s = Q K^T of keys kbase .. kbase+63: s * scale2 - slope2 |i - j| (keys at or past `len`
+// masked), new row maxima (O and l rescaled where they moved), and P = 2^(s - max) rounded to T in
+// p, as the A fragments of the P V product (key step kk in p[kk]). The tile must hold at least one
+// key below `len` (row maxima stay finite). `first`: the first tile of these rows.
 template <typename T>
-__device__ __forceinline__ void attend_tile(const std::uint32_t (&qf)[4][4], const T* kt, const T* vt, int kbase,
-                                            int qi0, int len, float scale2, float slope2, TileSide side, bool first,
-                                            RowState& st) {
-  const int lane = threadIdx.x & 31;
-  const int t = lane & 3;
-  float s[8][4];
-#pragma unroll
-  for (int n = 0; n < 8; ++n) {
-    s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.0f;
-#pragma unroll
-    for (int kk = 0; kk < 4; kk += 2) {
-      std::uint32_t b[4];
-      ldmatrix_x4(b, &kt[(n * 8 + (lane & 7)) * kStride + kk * 16 + (lane >> 3) * 8]);
-      mma_16816<T>(s[n], qf[kk], b[0], b[1]);
-      mma_16816<T>(s[n], qf[kk + 1], b[2], b[3]);
-    }
-  }
-
+__device__ __forceinline__ void softmax_step(float (&s)[8][4], std::uint32_t (&p)[4][4], int kbase, int qi0, int len,
+                                             float scale2, float slope2, TileSide side, bool first, RowState& st) {
+  const int t = threadIdx.x & 3;
   // Scale and ALiBi. Row i minus key j is (qi0 - kbase - 2t) + fragment_distance(n, e): one
   // int -> float conversion per tile, the rest constants (exact in F32 while |i - j| < 2^24). The
   // conversions and the mask are what the SFU and the integer pipe would otherwise spend per score.
@@ -239,22 +227,89 @@ __device__ __forceinline__ void attend_tile(const std::uint32_t (&qf)[4][4], con
       st.l[e >> 1] += s[n][e];
     }
   }
-
-  // O += P V: score tiles 2kk and 2kk+1 form the A fragment of key step kk.
+  // Score tiles 2kk and 2kk+1 form the A fragment of key step kk (the accumulator layout of
+  // m16n8 tiles read as the A layout of m16n8k16, which wgmma's register A shares per warp).
 #pragma unroll
   for (int kk = 0; kk < 4; ++kk) {
-    const std::uint32_t a[4] = {pack2<T>(s[2 * kk][0], s[2 * kk][1]), pack2<T>(s[2 * kk][2], s[2 * kk][3]),
-                                pack2<T>(s[2 * kk + 1][0], s[2 * kk + 1][1]),
-                                pack2<T>(s[2 * kk + 1][2], s[2 * kk + 1][3])};
+    p[kk][0] = pack2<T>(s[2 * kk][0], s[2 * kk][1]);
+    p[kk][1] = pack2<T>(s[2 * kk][2], s[2 * kk][3]);
+    p[kk][2] = pack2<T>(s[2 * kk + 1][0], s[2 * kk + 1][1]);
+    p[kk][3] = pack2<T>(s[2 * kk + 1][2], s[2 * kk + 1][3]);
+  }
+}
+
+// The tensor-core products with mma.sync.m16n8k16 (sm_80+): K and V tiles in padded shared rows
+// (kStride), read with ldmatrix. Each warp multiplies its own 16 query rows.
+struct MmaSyncTiles {
+  static constexpr int kTileElems = attention_mma::kTileElems;
+  static constexpr int kTileAlign = 128;
+  static constexpr int kMinBlocksPerSm = 3;  // 168 registers, no spills (BENCHMARKS.md, run 85)
+  // What a thread keeps of the Q tile: the A fragments of its warp's 16 rows.
+  using QFragments = std::uint32_t[4][4];
+
+  template <typename T>
+  __device__ __forceinline__ static void load(T* dst, const T* src, long long ld, int row0, int len) {
+    load_tile(dst, src, ld, row0, len);
+  }
+  template <typename T>
+  __device__ __forceinline__ static float at(const T* tile, int r, int c) {
+    return to_f32(tile[r * kStride + c]);
+  }
+  // After this thread's copies into a tile have landed, before the barrier that publishes them.
+  __device__ __forceinline__ static void landed() {}
+  // Once the Q tile has landed (every thread, after a barrier): this thread's Q, with `qb`.
+  template <typename T>
+  __device__ __forceinline__ static void load_q(QFragments& qf, T* qs, const float* qb) {
+    load_q_fragments<T>(qf, qs, qb);
+  }
+
+  // s = Q K^T for this warp's 16 rows and the 64 keys of kt.
+  template <typename T>
+  __device__ __forceinline__ static void scores(float (&s)[8][4], const QFragments& qf, const T* /*qs*/,
+                                                const T* kt) {
+    const int lane = threadIdx.x & 31;
 #pragma unroll
-    for (int n = 0; n < 8; n += 2) {
-      std::uint32_t b[4];
-      ldmatrix_x4_trans(b, &vt[(kk * 16 + (lane & 7) + ((lane >> 3) & 1) * 8) * kStride + n * 8 +
-                               (lane >> 4) * 8]);
-      mma_16816<T>(st.o[n], a, b[0], b[1]);
-      mma_16816<T>(st.o[n + 1], a, b[2], b[3]);
+    for (int n = 0; n < 8; ++n) {
+      s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.0f;
+#pragma unroll
+      for (int kk = 0; kk < 4; kk += 2) {
+        std::uint32_t b[4];
+        ldmatrix_x4(b, &kt[(n * 8 + (lane & 7)) * kStride + kk * 16 + (lane >> 3) * 8]);
+        mma_16816<T>(s[n], qf[kk], b[0], b[1]);
+        mma_16816<T>(s[n], qf[kk + 1], b[2], b[3]);
+      }
     }
   }
+
+  // o += P V for this warp's 16 rows (p from softmax_step) and the 64 keys of vt.
+  template <typename T>
+  __device__ __forceinline__ static void accumulate(float (&o)[8][4], const std::uint32_t (&p)[4][4], const T* vt) {
+    const int lane = threadIdx.x & 31;
+#pragma unroll
+    for (int kk = 0; kk < 4; ++kk) {
+#pragma unroll
+      for (int n = 0; n < 8; n += 2) {
+        std::uint32_t b[4];
+        ldmatrix_x4_trans(b, &vt[(kk * 16 + (lane & 7) + ((lane >> 3) & 1) * 8) * kStride + n * 8 +
+                                 (lane >> 4) * 8]);
+        mma_16816<T>(o[n], p[kk], b[0], b[1]);
+        mma_16816<T>(o[n + 1], p[kk], b[2], b[3]);
+      }
+    }
+  }
+};
+
+// One step of FlashAttention-2 over the 64 keys kbase .. kbase+63 (shared tiles qs, kt, vt laid
+// out as Tiles keeps them) for this thread's rows qi0 and qi0 + 8: S = Q K^T, softmax_step, O += P V.
+template <typename T, typename Tiles>
+__device__ __forceinline__ void attend_tile(const typename Tiles::QFragments& qf, const T* qs, const T* kt,
+                                            const T* vt, int kbase, int qi0, int len, float scale2, float slope2,
+                                            TileSide side, bool first, RowState& st) {
+  float s[8][4];
+  Tiles::template scores<T>(s, qf, qs, kt);
+  std::uint32_t p[4][4];
+  softmax_step<T>(s, p, kbase, qi0, len, scale2, slope2, side, first, st);
+  Tiles::template accumulate<T>(st.o, p, vt);
 }
 
 // Writes this thread's rows qi0 and qi0 + 8 (those below `len`) of O / l (+ `vb`, this head's V

@@ -891,6 +891,7 @@ Status CudaBackend::attention(const AttentionArgs& a) {
   p.alibi_slopes = a.alibi_slopes;
   p.q_bias = a.q_bias;
   p.v_bias = a.v_bias;
+  p.wgmma = options_.hopper_attention && props_.major == 9 && props_.minor == 0;
   const std::string what = "attention qkv " + dims(a.qkv) + ", " + std::to_string(a.batch) +
                            " sequences of at most " + std::to_string(p.max_seqlen) + " tokens";
   if (!options_.portable_attention && attention_mma_applicable(p)) {

@@ -28,6 +28,10 @@ struct CudaBackendOptions {
   // Let the tensor-core attention kernel skip key tiles that ALiBi makes negligible (weights
   // below 2^-40 of the row's largest; see attention_mma.cu). Off only to measure the gain.
   bool alibi_tile_skipping = true;
+  // On Hopper, run the tensor-core attention kernel's products with wgmma
+  // (attention_wgmma_sm90a.cu) instead of mma.sync. Off only to measure the gain and to test the
+  // mma.sync kernel there.
+  bool hopper_attention = true;
   // Offer recording (can_record(): CUDA graphs). Off only to measure the gain.
   bool graphs = true;
   // On Hopper, run a gated MLP's input projection and its GLU as one kernel (gated_gemm_sm90a.cu)

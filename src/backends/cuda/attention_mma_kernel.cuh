@@ -1,0 +1,158 @@
+// The tensor-core varlen attention kernel for head_dim 64 in F16/BF16 (see attention_launch.h),
+// in the FlashAttention-2 style, generic over how the two products run (a Tiles policy of
+// attention_mma_tile.cuh: mma.sync on sm_80+, wgmma on Hopper). Kernel files only.
+//
+// Block = 4 warps, 64 queries of one (sequence, head); each warp owns 16 query rows and keeps
+// scores S (16 x 64 keys) and the output O (16 x 64) in registers. The Q tile stays in shared
+// memory; K/V tiles of 64 keys are double-buffered there with cp.async (rows past the sequence
+// are zero-filled, never read). A Q / V bias (AttentionParams::q_bias / v_bias) is added to Q as
+// the policy keeps it (Tiles::load_q) and to the output.
+//
+// ALiBi tile skipping. In base-2 units a score is s(i,j) = c q_i.k_j - b|i-j| (c = scale log2 e,
+// b = slope log2 e), so s(i,j) <= |c| |q_i| K - b|i-j| with K the largest key norm of the
+// sequence (a pre-pass, attention_mma.cu), and the row maximum is at least s(i,i) = c q_i.k_i. A
+// key j with |i-j| > D_i = (|c| |q_i| K - s(i,i) + 40) / b therefore has weight 2^(s - max) <
+// 2^-40; the block visits the diagonal key tile first and then only tiles within max_i D_i of its
+// rows. What is left out is below 8192 * 2^-40 = 7e-9 of a row's total weight: invisible in F32,
+// and F16 rounds such weights to zero anyway. Heads with small slopes (long reach) see no change.
+// Blocks run heads in reverse order so the heads with the longest reach start first, and the
+// query blocks of one (sequence, head) back to back so its keys and values are read from memory
+// once (short sequences are bound by that traffic).
+#pragma once
+
+#include <cstdint>
+
+#include "attention_launch.h"
+#include "attention_mma_tile.cuh"
+#include "early_launch.cuh"
+
+namespace embd::backend::cuda::attention_mma {
+
+constexpr float kSkipLog2 = 40.0f;                // skipped weights are below 2^-kSkipLog2 of the row max
+constexpr long long kSkipMinSeqlen = 3 * kBK;     // shorter: every tile is within reach anyway
+
+// Key tiles a block visits, in order: the diagonal tile `diag`, then diag+1 .. hi, then
+// diag-1 down to lo.
+__device__ __forceinline__ int tile_at(int step, int diag, int hi) {
+  return step <= hi - diag ? diag + step : diag - (step - (hi - diag));
+}
+
+template <typename T, typename Tiles>
+__global__ void __launch_bounds__(kThreads, Tiles::kMinBlocksPerSm) attention_tiles_kernel(AttentionParams p) {
+  wait_for_previous_kernels();
+  __shared__ __align__(Tiles::kTileAlign) T qs[Tiles::kTileElems];
+  __shared__ __align__(Tiles::kTileAlign) T ks[2][Tiles::kTileElems];
+  __shared__ __align__(Tiles::kTileAlign) T vs[2][Tiles::kTileElems];
+  __shared__ float bias_s[2][kD];  // this head's Q and V bias (AttentionParams::q_bias / v_bias)
+
+  // Grid: x = query block + qblocks * sequence, y = head (reversed). The query blocks of one
+  // (sequence, head) are neighbours in launch order, so its K/V tiles come from L2 after the first.
+  const long long qblocks = gridDim.x / p.batch;
+  const long long seq = blockIdx.x / qblocks;
+  const int qblock = static_cast<int>(blockIdx.x - seq * qblocks);
+  const long long start = p.cu_seqlens[seq];
+  const int len = static_cast<int>(p.cu_seqlens[seq + 1] - start);
+  const int q0 = qblock * kBQ;
+  if (q0 >= len) return;  // uniform over the block
+  const int h = p.num_heads - 1 - static_cast<int>(blockIdx.y);
+  const long long hidden = static_cast<long long>(p.num_heads) * kD;
+  const T* qg = static_cast<const T*>(p.qkv) + start * p.qkv_ld + static_cast<long long>(h) * kD;
+  const T* kg = qg + hidden;
+  const T* vg = qg + 2 * hidden;
+  const int lane = threadIdx.x & 31;
+  const int warp = threadIdx.x >> 5;
+  const int g = lane >> 2;  // fragment row group
+
+  const int diag = qblock;  // kBQ == kBK: the key tile of the block's rows
+  Tiles::load(qs, qg, p.qkv_ld, q0, len);
+  Tiles::load(ks[0], kg, p.qkv_ld, diag * kBK, len);
+  Tiles::load(vs[0], vg, p.qkv_ld, diag * kBK, len);
+  cp_async_commit();
+  // The biases go through shared memory, loaded while the tiles are in flight: a short block
+  // (a 128-token sequence has two key tiles) would otherwise wait on 32 scattered global loads
+  // per thread. The first use is after a barrier below.
+  static_assert(kThreads == 2 * kD, "one thread per bias element");
+  const float* bias_src = threadIdx.x < kD ? p.q_bias : p.v_bias;
+  if (bias_src != nullptr) bias_s[threadIdx.x / kD][threadIdx.x % kD] = bias_src[h * kD + threadIdx.x % kD];
+  const float* qb = p.q_bias != nullptr ? bias_s[0] : nullptr;  // added to Q's fragments
+
+  const float scale2 = p.scale * kLog2e;
+  const float slope2 = p.alibi_slopes != nullptr ? p.alibi_slopes[h] * kLog2e : 0.0f;
+  const int ntiles = (len + kBK - 1) / kBK;
+  int lo = 0, hi = ntiles - 1;
+  if (p.key_norm_scratch != nullptr && slope2 > 0.0f && len > kSkipMinSeqlen) {
+    // Reach D_i of each row (two threads per row, 32 columns each), then the block's maximum.
+    __shared__ float reach[kThreads / 32];
+    cp_async_wait<0>();
+    __syncthreads();
+    const int r = threadIdx.x >> 1;
+    const int c0 = (threadIdx.x & 1) * 32;
+    float qq = 0.0f, qk = 0.0f;
+#pragma unroll 8
+    for (int c = c0; c < c0 + 32; ++c) {
+      const float q = Tiles::at(qs, r, c) + (qb != nullptr ? qb[c] : 0.0f);
+      qq = fmaf(q, q, qq);
+      qk = fmaf(q, Tiles::at(ks[0], r, c), qk);
+    }
+    qq += __shfl_xor_sync(0xffffffffu, qq, 1);
+    qk += __shfl_xor_sync(0xffffffffu, qk, 1);
+    const float kmax = p.key_norm_scratch[seq * p.num_heads + h];
+    float d = (fabsf(scale2) * sqrtf(qq) * kmax - scale2 * qk + kSkipLog2) / slope2;
+    if (q0 + r >= len) d = 0.0f;           // padding row: no constraint
+    if (!(d < 1e9f)) d = 1e9f;             // NaN or huge: visit everything
+    d = warp_max(d);
+    if ((threadIdx.x & 31) == 0) reach[threadIdx.x >> 5] = d;
+    __syncthreads();
+    const float dmax = fmaxf(fmaxf(reach[0], reach[1]), fmaxf(reach[2], reach[3]));
+    // A tile t tiles away from the diagonal is at least (t - 1) * kBK + 1 positions from every row.
+    const int reach_tiles = dmax < 1.0f ? 0 : static_cast<int>((dmax - 1.0f) / kBK) + 1;
+    lo = max(0, diag - reach_tiles);
+    hi = min(ntiles - 1, diag + reach_tiles);
+  }
+  const int nsteps = hi - lo + 1;
+  const int qi0 = q0 + warp * 16 + g;  // this thread's two query rows: qi0 and qi0 + 8
+  typename Tiles::QFragments qf;
+  RowState st;
+  st.reset();
+
+  for (int step = 0; step < nsteps; ++step) {
+    if (step + 1 < nsteps) {
+      const int next = tile_at(step + 1, diag, hi);
+      Tiles::load(ks[(step + 1) & 1], kg, p.qkv_ld, next * kBK, len);
+      Tiles::load(vs[(step + 1) & 1], vg, p.qkv_ld, next * kBK, len);
+      cp_async_commit();
+      cp_async_wait<1>();  // everything but the prefetch just issued has landed
+    } else {
+      cp_async_wait<0>();
+    }
+    Tiles::landed();
+    __syncthreads();
+    if (step == 0) Tiles::load_q(qf, qs, qb);
+    const int tile = tile_at(step, diag, hi);
+    const TileSide side = tile == diag ? TileSide::kDiagonal : tile < diag ? TileSide::kBefore : TileSide::kAfter;
+    attend_tile<T, Tiles>(qf, qs, ks[step & 1], vs[step & 1], tile * kBK, qi0, len, scale2, slope2, side, step == 0,
+                          st);
+    __syncthreads();  // this buffer is refilled by the prefetch of the next iteration
+  }
+
+  T* og = static_cast<T*>(p.out) + start * p.out_ld + static_cast<long long>(h) * kD;
+  // Each thread owns column pairs (2t, 2t+1): one 32-bit store per pair when every row start is
+  // 4-byte aligned (uniform over the grid), else two 16-bit stores.
+  const bool paired = (reinterpret_cast<std::uintptr_t>(p.out) & 3u) == 0 && (p.out_ld & 1) == 0;
+  const float* vb = p.v_bias != nullptr ? bias_s[1] : nullptr;  // out += V's bias
+  store_rows<T>(st, og, p.out_ld, qi0, len, vb, paired);
+}
+
+// Launches attention_tiles_kernel with the Tiles policy on `grid` (launch_attention_mma's), in
+// p.type (F16 or BF16).
+template <typename Tiles>
+cudaError_t launch_tiles_kernel(const AttentionParams& p, dim3 grid, cudaStream_t stream) {
+  if (p.type == ElemType::kF16) {
+    return launch_maybe_early(attention_tiles_kernel<__half, Tiles>, grid, kThreads, 0, stream, p.early_launch, nullptr,
+                              p);
+  }
+  return launch_maybe_early(attention_tiles_kernel<__nv_bfloat16, Tiles>, grid, kThreads, 0, stream, p.early_launch,
+                            nullptr, p);
+}
+
+}  // namespace embd::backend::cuda::attention_mma
