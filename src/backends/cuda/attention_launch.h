@@ -26,8 +26,8 @@ struct AttentionParams {
   const float* alibi_slopes = nullptr;  // device [num_heads] or null (no bias)
   // Device scratch of batch * num_heads floats, or null. With it and ALiBi, the tensor-core
   // kernel skips key tiles so far from the query block that the bias makes every weight in them
-  // smaller than 2^-40 of the row's largest (see attention_mma.cu); the result is unchanged far
-  // below F32 rounding.
+  // smaller than 2^-40 of the row's largest (see attention_mma_kernel.cuh); the result is
+  // unchanged far below F32 rounding.
   float* key_norm_scratch = nullptr;
   // Device F32 [num_heads * head_dim] each, or null: added to every query row / output row (the
   // Q and V parts of a QKV bias the projection left out; see AttentionArgs).

@@ -26,7 +26,7 @@ struct CudaBackendOptions {
   // benchmarks and for cross-checking the two).
   bool portable_attention = false;
   // Let the tensor-core attention kernel skip key tiles that ALiBi makes negligible (weights
-  // below 2^-40 of the row's largest; see attention_mma.cu). Off only to measure the gain.
+  // below 2^-40 of the row's largest; see attention_mma_kernel.cuh). Off only to measure the gain.
   bool alibi_tile_skipping = true;
   // On Hopper, run the tensor-core attention kernel's products with wgmma
   // (attention_wgmma_sm90a.cu) instead of mma.sync. Off only to measure the gain and to test the
