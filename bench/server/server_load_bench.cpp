@@ -8,7 +8,9 @@
 //   server_load_bench --model DIR --port P            # against a running `embd serve`
 //   server_load_bench --model DIR --serve BIN         # spawns `BIN serve --port 0` itself
 // Options: --requests N (per scenario, default 2000 for q16, 100 for b32x128; --batch-requests N
-// sets b32x128's alone, after --requests), --threads T,
+// sets b32x128's alone, after --requests), --seconds S (also stop each measured run, server and
+// library alike, after S seconds: with a large --requests, a steady-state window of a fixed
+// length; 2000 queries at 256 connections last only ~30 ms on a GPU), --threads T,
 // --device D and --dtype T (for the library engine and the spawned server alike; default cpu, auto),
 // --io-threads N and --workers N (the spawned server's; default 0 = machine-sized),
 // --fill-delay-us N (the batch fill delay of both engines), --only LIST (scenarios to run, e.g.
@@ -57,6 +59,7 @@ struct Args {
   std::string only;         // "scenario:concurrency,..."; empty = all
   bool library = true;
   std::size_t warmup = 0;   // q16 requests per warm-up run (b32x128: a tenth, at least 1)
+  double seconds = 0;       // each measured run also ends after this long; 0 = no time limit
   bool wants(const std::string& scenario, int concurrency) const {
     if (only.empty()) return true;
     const std::string key = scenario + ":" + std::to_string(concurrency);
@@ -130,7 +133,8 @@ class StartLine {
     }
     go_.wait(false, std::memory_order_acquire);
   }
-  Clock::time_point start() const { return start_; }  // after the workers are joined
+  // Once arrive_and_wait() has returned (the release/acquire on go_ publishes it).
+  Clock::time_point start() const { return start_; }
 
  private:
   std::atomic<int> ready_;
@@ -138,8 +142,18 @@ class StartLine {
   Clock::time_point start_;
 };
 
-// `requests` POSTs of `bodies` (round robin) over `concurrency` keep-alive connections.
-Stats run_http(std::uint16_t port, const std::vector<std::string>& bodies, std::size_t requests,
+// How much a run does: at most `requests` requests, and none started after `seconds` (0: no limit).
+struct Budget {
+  std::size_t requests = 0;
+  double seconds = 0;
+  Clock::time_point deadline(Clock::time_point start) const {
+    return seconds > 0 ? start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds))
+                       : Clock::time_point::max();
+  }
+};
+
+// POSTs of `bodies` (round robin) over `concurrency` keep-alive connections, within `budget`.
+Stats run_http(std::uint16_t port, const std::vector<std::string>& bodies, Budget budget,
                int concurrency, std::size_t texts_per_request) {
   std::atomic<std::size_t> next{0}, failures{0};
   std::vector<std::vector<double>> latencies(concurrency);
@@ -150,7 +164,8 @@ Stats run_http(std::uint16_t port, const std::vector<std::string>& bodies, std::
     threads.emplace_back([&, t] {
       auto conn = std::make_unique<http::Connection>(port);
       line.arrive_and_wait();
-      for (std::size_t i; (i = next.fetch_add(1)) < requests;) {
+      const auto deadline = budget.deadline(line.start());
+      for (std::size_t i; (i = next.fetch_add(1)) < budget.requests && Clock::now() < deadline;) {
         const std::string request = http::make_request("POST", "/embed", bodies[i % bodies.size()]);
         const auto t0 = Clock::now();
         std::optional<http::RawResponse> r;
@@ -186,9 +201,9 @@ Stats run_http(std::uint16_t port, const std::vector<std::string>& bodies, std::
   return s;
 }
 
-// The same inputs through Engine::embed in this process.
-Stats run_library(embd::Engine& engine, const std::vector<std::vector<std::string>>& inputs,
-                  std::size_t requests, int concurrency) {
+// The same inputs through Engine::embed in this process, within `budget`.
+Stats run_library(embd::Engine& engine, const std::vector<std::vector<std::string>>& inputs, Budget budget,
+                  int concurrency) {
   std::atomic<std::size_t> next{0}, failures{0};
   std::vector<std::vector<double>> latencies(concurrency);
   std::vector<std::thread> threads;
@@ -196,7 +211,8 @@ Stats run_library(embd::Engine& engine, const std::vector<std::vector<std::strin
   for (int t = 0; t < concurrency; ++t) {
     threads.emplace_back([&, t] {
       line.arrive_and_wait();
-      for (std::size_t i; (i = next.fetch_add(1)) < requests;) {
+      const auto deadline = budget.deadline(line.start());
+      for (std::size_t i; (i = next.fetch_add(1)) < budget.requests && Clock::now() < deadline;) {
         const auto t0 = Clock::now();
         auto r = engine.embed(inputs[i % inputs.size()]).get();
         if (!r.ok()) {
@@ -243,6 +259,7 @@ bool parse_args(int argc, char** argv, Args& a) {
     else if (k == "--only") a.only = v;
     else if (k == "--no-library") a.library = v == "0";
     else if (k == "--warmup") a.warmup = std::stoul(v);
+    else if (k == "--seconds") a.seconds = std::stod(v);
     else return false;
   }
   return !a.model.empty() && (a.port != 0 || !a.serve_binary.empty());
@@ -284,7 +301,7 @@ std::pair<pid_t, std::uint16_t> spawn_server(const Args& a) {
 int main(int argc, char** argv) {
   Args args;
   if (!parse_args(argc, argv, args)) {
-    std::fprintf(stderr, "usage: %s --model DIR (--port P | --serve BIN) [--requests N] [--threads T] [--device D] [--dtype T] [--io-threads N] [--workers N] [--fill-delay-us N] [--only q16:256,...] [--no-library 1] [--warmup N]\n",
+    std::fprintf(stderr, "usage: %s --model DIR (--port P | --serve BIN) [--requests N] [--threads T] [--device D] [--dtype T] [--io-threads N] [--workers N] [--fill-delay-us N] [--only q16:256,...] [--no-library 1] [--warmup N] [--seconds S]\n",
                  argv[0]);
     return 2;
   }
@@ -326,25 +343,25 @@ int main(int argc, char** argv) {
   }
   std::printf("server_load_bench: model %s, 127.0.0.1:%u, %u hardware threads\n",
               args.model.c_str(), unsigned(port), std::thread::hardware_concurrency());
-  run_http(port, q16_bodies, 50, 1, 1);  // warm-up: connections, caches
-  run_library(**engine, q16_inputs, 50, 1);
-  const std::size_t batch_warmup = args.warmup == 0 ? 0 : std::max<std::size_t>(1, args.warmup / 10);
+  run_http(port, q16_bodies, {50}, 1, 1);  // warm-up: connections, caches
+  run_library(**engine, q16_inputs, {50}, 1);
+  const Budget q16_budget{args.q16_requests, args.seconds}, batch_budget{args.batch_requests, args.seconds};
+  const Budget q16_warmup{args.warmup}, batch_warmup{args.warmup == 0 ? 0 : std::max<std::size_t>(1, args.warmup / 10)};
   for (int c : {1, 16, 256}) {
     if (!args.wants("q16", c)) continue;
-    if (args.warmup > 0) run_http(port, q16_bodies, args.warmup, c, 1);
-    print("server", "q16", c, run_http(port, q16_bodies, args.q16_requests, c, 1), 16);
+    if (q16_warmup.requests > 0) run_http(port, q16_bodies, q16_warmup, c, 1);
+    print("server", "q16", c, run_http(port, q16_bodies, q16_budget, c, 1), 16);
     if (!args.library) continue;
-    if (args.warmup > 0) run_library(**engine, q16_inputs, args.warmup, c);
-    print("library", "q16", c, run_library(**engine, q16_inputs, args.q16_requests, c), 16);
+    if (q16_warmup.requests > 0) run_library(**engine, q16_inputs, q16_warmup, c);
+    print("library", "q16", c, run_library(**engine, q16_inputs, q16_budget, c), 16);
   }
   for (int c : {1, 4}) {
     if (!args.wants("b32x128", c)) continue;
-    if (batch_warmup > 0) run_http(port, b32_bodies, batch_warmup, c, 32);
-    print("server", "b32x128", c, run_http(port, b32_bodies, args.batch_requests, c, 32), 32 * 128);
+    if (batch_warmup.requests > 0) run_http(port, b32_bodies, batch_warmup, c, 32);
+    print("server", "b32x128", c, run_http(port, b32_bodies, batch_budget, c, 32), 32 * 128);
     if (!args.library) continue;
-    if (batch_warmup > 0) run_library(**engine, b32_inputs, batch_warmup, c);
-    print("library", "b32x128", c, run_library(**engine, b32_inputs, args.batch_requests, c),
-          32 * 128);
+    if (batch_warmup.requests > 0) run_library(**engine, b32_inputs, batch_warmup, c);
+    print("library", "b32x128", c, run_library(**engine, b32_inputs, batch_budget, c), 32 * 128);
   }
   if (child > 0) {
     kill(child, SIGTERM);

@@ -31,7 +31,7 @@ if [[ $phase == bench || $phase == all ]]; then
   done
   echo "== server_load_bench, embd serve on cuda:0 f16"
   timeout 200 "$bin/server_load_bench" --model /tmp/small-en --serve "$bin/embd" --device cuda:0 --dtype f16 \
-    --requests 2000 --warmup 1000 > "$OUT/server_cuda_f16.txt" 2>&1; cat "$OUT/server_cuda_f16.txt"
+    --requests 1000000 --seconds 1 --warmup 1000 > "$OUT/server_cuda_f16.txt" 2>&1; cat "$OUT/server_cuda_f16.txt"
   nsys=$(command -v nsys || ls /usr/local/cuda/bin/nsys /opt/nvidia/nsight-systems/*/bin/nsys 2>/dev/null | head -n1)
   if [[ -n $nsys ]]; then
     echo "== nsys: mixed4096 f16"
