@@ -586,7 +586,7 @@ int run_all(Only only) {
     }
   }
   status_ok(be->synchronize(), "synchronize");
-  if (others || only == Only::kAttention) run_attention_benches(*be, *dense, *portable, *mma_sync);
+  if (others || attention_only) run_attention_benches(*be, *dense, *portable, *mma_sync);
 
   std::printf("\n%-24s %-5s %-30s %10s %10s %-12s %-14s %s\n", "op", "dtype", "shape", "median ms", "rate", "unit",
               "check", "path");

@@ -8,3 +8,10 @@ synthetic_small_en() {
     --dtype f16 --tokenizer tests/fixtures/models/tiny-jina/tokenizer.json > "$log" 2>&1
   nvidia-smi --query-gpu=name,driver_version,clocks.max.sm --format=csv,noheader | tee "$(dirname "$log")/gpu.txt"
 }
+
+# profile_forward BIN_DIR [FLAGS...]: forward_profile on /tmp/small-en over the batch shapes the
+# device scripts compare (512x128, 128x128, mixed, 1x8192), 5 repeats each, to stdout.
+profile_forward() {
+  local bin=$1; shift
+  timeout 120 "$bin/forward_profile" --model /tmp/small-en --shapes 512x128,128x128,mixed,1x8192 --repeat 5 "$@"
+}

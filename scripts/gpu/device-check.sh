@@ -21,6 +21,7 @@ stage=/tmp/embd-gpu; rm -rf "$stage"; mkdir -p "$stage"; tar -xJf "$bundle" -C "
 [[ -e /work/main ]] || { mkdir -p /work && ln -s "$PWD" /work/main; }
 export LD_LIBRARY_PATH="$stage/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 bin=$stage/bin
+source "$(dirname "$0")/common.sh"
 cs=$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)  # runnable if -x
 { nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv; nvcc --version | tail -2; date -u; } > "$out/machine.txt" 2>&1
 cat "$out/machine.txt"
@@ -75,13 +76,12 @@ kernel_checks() {
   EMBD_TEST_SHORT=1 EMBD_TEST_FUSED_ONLY=1 run "${name}_racecheck" timeout 300 "$cs" --tool racecheck \
     --error-exitcode 9 "$bin/backend_ops_tests" --gtest_brief=1 --gtest_filter="$sanitized"
 }
-# forward_profile of the bin folder $1 over four batch shapes with flags $4..., into
-# forward_profile_$2.txt; prints the lines matching $3.
+# profile_forward (common.sh) of the bin folder $1 with flags $4..., into forward_profile_$2.txt;
+# prints the lines matching $3.
 profile_batches() {
   local dir=$1 name=$2 lines=$3; shift 3
   echo "== forward_profile $name ($*)"
-  timeout 120 "$dir/forward_profile" --model "$model" --shapes 512x128,128x128,mixed,1x8192 --repeat 5 "$@" \
-    > "$out/forward_profile_$name.txt" 2>&1
+  profile_forward "$dir" "$@" > "$out/forward_profile_$name.txt" 2>&1
   grep -E "$lines" "$out/forward_profile_$name.txt"
 }
 # Same-run A/B over this build and those in $AB, two rounds: gpu_ops_bench $2 (its lines matching

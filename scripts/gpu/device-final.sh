@@ -25,8 +25,7 @@ if [[ -n ${AB_BUNDLE:-} ]]; then
     dir=$bin; [[ $side == old ]] && dir=/tmp/embd-ab/bin
     run "attention_bench_$side" "$dir/gpu_ops_bench" --attention-only
     for dt in f16 bf16; do
-      run "forward_profile_${dt}_$side" "$dir/forward_profile" --model /tmp/small-en --dtype "$dt" \
-        --shapes 512x128,128x128,mixed,1x8192 --repeat 5
+      run "forward_profile_${dt}_$side" profile_forward "$dir" --dtype "$dt"
     done
   done
 fi

@@ -64,9 +64,9 @@ __global__ void __launch_bounds__(kThreads, Tiles::kMinBlocksPerSm) attention_ti
   const int g = lane >> 2;  // fragment row group
 
   const int diag = qblock;  // kBQ == kBK: the key tile of the block's rows
-  Tiles::load(qs, qg, p.qkv_ld, q0, len);
-  Tiles::load(ks[0], kg, p.qkv_ld, diag * kBK, len);
-  Tiles::load(vs[0], vg, p.qkv_ld, diag * kBK, len);
+  load_tile<Tiles>(qs, qg, p.qkv_ld, q0, len);
+  load_tile<Tiles>(ks[0], kg, p.qkv_ld, diag * kBK, len);
+  load_tile<Tiles>(vs[0], vg, p.qkv_ld, diag * kBK, len);
   cp_async_commit();
   // The biases go through shared memory, loaded while the tiles are in flight: a short block
   // (a 128-token sequence has two key tiles) would otherwise wait on 32 scattered global loads
@@ -118,8 +118,8 @@ __global__ void __launch_bounds__(kThreads, Tiles::kMinBlocksPerSm) attention_ti
   for (int step = 0; step < nsteps; ++step) {
     if (step + 1 < nsteps) {
       const int next = tile_at(step + 1, diag, hi);
-      Tiles::load(ks[(step + 1) & 1], kg, p.qkv_ld, next * kBK, len);
-      Tiles::load(vs[(step + 1) & 1], vg, p.qkv_ld, next * kBK, len);
+      load_tile<Tiles>(ks[(step + 1) & 1], kg, p.qkv_ld, next * kBK, len);
+      load_tile<Tiles>(vs[(step + 1) & 1], vg, p.qkv_ld, next * kBK, len);
       cp_async_commit();
       cp_async_wait<1>();  // everything but the prefetch just issued has landed
     } else {

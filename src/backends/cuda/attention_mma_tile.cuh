@@ -1,5 +1,5 @@
 // The pieces of the tensor-core attention kernels (attention_mma_kernel.cuh), for head_dim 64 in
-// F16/BF16: cp.async tile loads into padded shared tiles, the Q fragments of a warp's 16 query
+// F16/BF16: cp.async tile loads into shared tiles, the Q fragments of a warp's 16 query
 // rows, one 64-key step of FlashAttention-2 (S = Q K^T, scale + ALiBi + mask in F32, online
 // softmax in base 2, O += P V with P rounded to the input dtype, sums in F32), and the output
 // rows. The two products come from a Tiles policy: MmaSyncTiles here (mma.sync.m16n8k16, sm_80+),
@@ -82,8 +82,9 @@ __device__ __forceinline__ float exp2_ftz(float x) {
 }
 
 // Copies rows [row0, row0 + 64) x 64 columns of a head (src = its first row and column) into a
-// [64][kStride] shared tile; rows at or past `len` are zero-filled.
-template <typename T>
+// shared tile laid out as Tiles keeps it (16-byte chunk `chunk` of row r at element
+// Tiles::slot(r, chunk)); rows at or past `len` are zero-filled.
+template <typename Tiles, typename T>
 __device__ __forceinline__ void load_tile(T* dst, const T* src, long long ld, int row0, int len) {
   for (int c = threadIdx.x; c < 64 * 8; c += kThreads) {
     const int r = c >> 3;
@@ -91,7 +92,7 @@ __device__ __forceinline__ void load_tile(T* dst, const T* src, long long ld, in
     const int row = row0 + r;
     const bool valid = row < len;
     const T* g = src + (valid ? static_cast<long long>(row) * ld : 0) + chunk * 8;
-    cp_async_16(dst + r * kStride + chunk * 8, g, valid ? 16 : 0);
+    cp_async_16(dst + Tiles::slot(r, chunk), g, valid ? 16 : 0);
   }
 }
 
@@ -247,10 +248,9 @@ struct MmaSyncTiles {
   // What a thread keeps of the Q tile: the A fragments of its warp's 16 rows.
   using QFragments = std::uint32_t[4][4];
 
-  template <typename T>
-  __device__ __forceinline__ static void load(T* dst, const T* src, long long ld, int row0, int len) {
-    load_tile(dst, src, ld, row0, len);
-  }
+  // Where 16-byte chunk `chunk` of tile row r starts (elements): padded rows of kStride.
+  __device__ __forceinline__ static int slot(int r, int chunk) { return r * kStride + chunk * 8; }
+  // Element c of tile row r, as F32.
   template <typename T>
   __device__ __forceinline__ static float at(const T* tile, int r, int c) {
     return to_f32(tile[r * kStride + c]);

@@ -49,11 +49,11 @@ __device__ __forceinline__ std::uint64_t smem_desc_n_major(std::uint32_t addr) {
   " {%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, " \
   "%22, %23, %24, %25, %26, %27, %28, %29, %30, %31}, %32, %33, p, 1, 1, 0, 0;\n}"
 
-#define EMBD_WGMMA64_RS(TYPE)                                                                              \
+#define EMBD_WGMMA64_RS_N_MAJOR(TYPE)                                                                      \
   "{\n .reg .pred p;\n setp.ne.b32 p, %37, 0;\n"                                                           \
   "wgmma.mma_async.sync.aligned.m64n64k16.f32." TYPE "." TYPE                                             \
   " {%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, " \
-  "%22, %23, %24, %25, %26, %27, %28, %29, %30, %31}, {%32, %33, %34, %35}, %36, p, 1, 1, %38;\n}"
+  "%22, %23, %24, %25, %26, %27, %28, %29, %30, %31}, {%32, %33, %34, %35}, %36, p, 1, 1, 1;\n}"
 
 // d[64 x 64] (+)= A[64 x 16] B[64 x 16]^T, both K-major in shared memory.
 template <typename T>
@@ -66,19 +66,19 @@ __device__ __forceinline__ void wgmma_64_ss(float (&d)[8][4], std::uint64_t a, s
 }
 
 // d[64 x 64] (+)= A[64 x 16] B, A from registers (a: mma.sync's A fragment of the warp's 16 rows),
-// B [16 x 64] from shared memory: K-major with TransB = 0, N-major with TransB = 1. d[n][e] holds
-// row warp*16 + lane/4 (+8 for e >= 2), column 8n + 2*(lane%4) (+1 for odd e).
-template <typename T, int TransB>
-__device__ __forceinline__ void wgmma_64_rs(float (&d)[8][4], const std::uint32_t (&a)[4], std::uint64_t b,
-                                            int accumulate) {
+// B [16 x 64] N-major in shared memory (the transpose flag). d[n][e] holds row warp*16 + lane/4
+// (+8 for e >= 2), column 8n + 2*(lane%4) (+1 for odd e).
+template <typename T>
+__device__ __forceinline__ void wgmma_64_rs_n_major(float (&d)[8][4], const std::uint32_t (&a)[4], std::uint64_t b,
+                                                    int accumulate) {
   if constexpr (std::is_same_v<T, __half>) {
-    asm volatile(EMBD_WGMMA64_RS("f16")
+    asm volatile(EMBD_WGMMA64_RS_N_MAJOR("f16")
                  : EMBD_WGMMA64_D
-                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(b), "r"(accumulate), "n"(TransB));
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(b), "r"(accumulate));
   } else {
-    asm volatile(EMBD_WGMMA64_RS("bf16")
+    asm volatile(EMBD_WGMMA64_RS_N_MAJOR("bf16")
                  : EMBD_WGMMA64_D
-                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(b), "r"(accumulate), "n"(TransB));
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(b), "r"(accumulate));
   }
 }
 
@@ -93,20 +93,12 @@ struct WgmmaTiles {
   // Q is read from shared memory by the wgmmas: a thread keeps nothing of it.
   struct QFragments {};
 
-  template <typename T>
-  __device__ __forceinline__ static void load(T* dst, const T* src, long long ld, int row0, int len) {
-    for (int c = threadIdx.x; c < kBK * 8; c += kThreads) {
-      const int r = c >> 3;
-      const int chunk = c & 7;
-      const int row = row0 + r;
-      const bool valid = row < len;
-      const T* g = src + (valid ? static_cast<long long>(row) * ld : 0) + chunk * 8;
-      cp_async_16(dst + r * kD + ((chunk ^ (r & 7)) << 3), g, valid ? 16 : 0);
-    }
-  }
+  // Where 16-byte chunk `chunk` of tile row r starts (elements): the 128-byte swizzle.
+  __device__ __forceinline__ static int slot(int r, int chunk) { return r * kD + ((chunk ^ (r & 7)) << 3); }
+  // Element c of tile row r, as F32.
   template <typename T>
   __device__ __forceinline__ static float at(const T* tile, int r, int c) {
-    return to_f32(tile[r * kD + (((c >> 3) ^ (r & 7)) << 3) + (c & 7)]);
+    return to_f32(tile[slot(r, c >> 3) + (c & 7)]);
   }
   __device__ __forceinline__ static void landed() {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
@@ -121,8 +113,8 @@ struct WgmmaTiles {
     if (qb == nullptr) return;  // uniform over the block
     static_assert(Vec16<T>::kN == 8, "16-byte chunks of eight 16-bit values");
     for (int i = threadIdx.x; i < kBQ * 8; i += kThreads) {  // 16-byte chunks: four a thread
-      const int r = i >> 3, chunk = i & 7;
-      T* q = qs + r * kD + ((chunk ^ (r & 7)) << 3);
+      const int chunk = i & 7;
+      T* q = qs + slot(i >> 3, chunk);
       float v[8];
       load_vec16(q, v);
 #pragma unroll
@@ -152,7 +144,7 @@ struct WgmmaTiles {
     const std::uint32_t base = smem_addr(vt);
     wgmma_fence();
 #pragma unroll
-    for (int kk = 0; kk < 4; ++kk) wgmma_64_rs<T, 1>(o, p[kk], smem_desc_n_major(base + kk * 16 * 128), 1);
+    for (int kk = 0; kk < 4; ++kk) wgmma_64_rs_n_major<T>(o, p[kk], smem_desc_n_major(base + kk * 16 * 128), 1);
     wgmma_commit();
     wgmma_wait<0>();
 #endif
