@@ -1,4 +1,5 @@
-// Load client for `embd serve`: N keep-alive connections on loopback, fixed request counts,
+// Load client for `embd serve`: N keep-alive connections on loopback (driven by a few event-loop
+// threads, load_client.h), fixed request counts,
 // throughput and p50/p99 latency per scenario, plus the library-only latency of the same inputs
 // in the same run (Engine::embed in this process, same model) to show the server's overhead.
 //
@@ -17,8 +18,15 @@
 // "q16:256,b32x128:1"; default all), --no-library (skip the library rows, e.g. while profiling),
 // --warmup N (unmeasured requests at the scenario's concurrency before each measured run, server
 // and library alike, default 0: a new mix of batch shapes is recorded as CUDA graphs on first
-// sight, and without a warm-up those recordings land in the measured tail).
+// sight, and without a warm-up those recordings land in the measured tail), --client-threads N
+// (the load's event loops, default a quarter of the machine's hardware threads).
+//
+// CPU per request: each row also shows the CPU time its measured run cost, in microseconds per
+// request: on server rows the server's (when this tool spawned it: /proc/PID/stat) and this
+// process's (the load client's), on library rows this process's (callers, engine threads). On a
+// shared host throughput swings with what else runs; CPU per request says what the server costs.
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -27,7 +35,11 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <fstream>
+#include <functional>
 #include <memory>
+#include <optional>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -35,14 +47,13 @@
 #include <nlohmann/json.hpp>
 
 #include "embd/engine.hpp"
-#include "server/test_client.h"
+#include "load_client.h"
 #include "workloads.h"
 
 namespace {
 
 using Clock = std::chrono::steady_clock;
 namespace wl = embd::workloads;
-namespace http = embd::server::testing;
 
 struct Args {
   std::string model;
@@ -60,6 +71,7 @@ struct Args {
   bool library = true;
   std::size_t warmup = 0;   // q16 requests per warm-up run (b32x128: a tenth, at least 1)
   double seconds = 0;       // each measured run also ends after this long; 0 = no time limit
+  int client_threads = 0;   // event loops of the HTTP load; 0 = a quarter of the machine's threads
   bool wants(const std::string& scenario, int concurrency) const {
     if (only.empty()) return true;
     const std::string key = scenario + ":" + std::to_string(concurrency);
@@ -79,30 +91,55 @@ struct Stats {
   // HTTP only: the server's own timing headers, averaged (ms): from receiving the request to
   // its encoded response (x-total-time), and the engine's tokenising, queueing and inference.
   double server_total_ms = 0, tokenize_ms = 0, queue_ms = 0, inference_ms = 0;
+  // CPU seconds spent during the measured run: by this process, and by the spawned server
+  // (negative when unknown: a server this tool did not start).
+  double own_cpu_seconds = 0, server_cpu_seconds = -1;
 };
 
-// Sums of the timing headers of successful responses.
-struct HeaderSums {
-  double total = 0, tokenize = 0, queue = 0, inference = 0;
-  std::size_t n = 0;
-  void add(const http::RawResponse& r) {
-    auto ms = [&](const char* name) {
-      auto it = r.headers.find(name);
-      return it == r.headers.end() ? 0.0 : std::atof(it->second.c_str());
-    };
-    total += ms("x-total-time");
-    tokenize += ms("x-tokenization-time");
-    queue += ms("x-queue-time");
-    inference += ms("x-inference-time");
-    ++n;
+// CPU time (user + system) of this process, in seconds.
+double own_cpu_seconds() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  auto seconds = [](const timeval& t) { return double(t.tv_sec) + double(t.tv_usec) * 1e-6; };
+  return seconds(usage.ru_utime) + seconds(usage.ru_stime);
+}
+
+// CPU time (user + system) of process `pid` from /proc/PID/stat, in seconds; -1 if unreadable.
+double process_cpu_seconds(pid_t pid) {
+  if (pid <= 0) return -1;
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  // Fields after the command name (which is in parentheses and may hold spaces): state is
+  // field 3, utime and stime are fields 14 and 15, in clock ticks.
+  const std::size_t close = text.rfind(')');
+  if (close == std::string::npos) return -1;
+  std::istringstream fields(text.substr(close + 2));
+  std::string field;
+  unsigned long long utime = 0, stime = 0;
+  for (int index = 3; fields >> field; ++index) {
+    if (index == 14) utime = std::stoull(field);
+    if (index == 15) {
+      stime = std::stoull(field);
+      return double(utime + stime) / double(sysconf(_SC_CLK_TCK));
+    }
   }
-  void merge(const HeaderSums& o) {
-    total += o.total;
-    tokenize += o.tokenize;
-    queue += o.queue;
-    inference += o.inference;
-    n += o.n;
+  return -1;
+}
+
+// Measures the CPU both processes spend between its construction and stop().
+class CpuMeter {
+ public:
+  explicit CpuMeter(pid_t server) : server_(server), own_(own_cpu_seconds()),
+                                    server_start_(process_cpu_seconds(server)) {}
+  void stop(Stats& s) const {
+    s.own_cpu_seconds = own_cpu_seconds() - own_;
+    const double now = process_cpu_seconds(server_);
+    if (server_start_ >= 0 && now >= 0) s.server_cpu_seconds = now - server_start_;
   }
+
+ private:
+  pid_t server_;
+  double own_, server_start_;
 };
 
 Stats summarize(std::vector<double> ms, double seconds, std::size_t failures,
@@ -121,12 +158,14 @@ Stats summarize(std::vector<double> ms, double seconds, std::size_t failures,
 }
 
 // Starts the clock once every worker (its thread, and its connection for HTTP) is ready, so
-// thread and TCP setup are not counted as request time.
+// thread and TCP setup are not counted as request time. `on_start` runs just before the start.
 class StartLine {
  public:
-  explicit StartLine(int workers) : ready_(workers) {}
+  StartLine(int workers, std::function<void()> on_start)
+      : ready_(workers), on_start_(std::move(on_start)) {}
   void arrive_and_wait() {
     if (ready_.fetch_sub(1) == 1) {
+      on_start_();
       start_ = Clock::now();
       go_.store(true, std::memory_order_release);
       go_.notify_all();
@@ -138,6 +177,7 @@ class StartLine {
 
  private:
   std::atomic<int> ready_;
+  std::function<void()> on_start_;
   std::atomic<bool> go_{false};
   Clock::time_point start_;
 };
@@ -152,51 +192,38 @@ struct Budget {
   }
 };
 
-// POSTs of `bodies` (round robin) over `concurrency` keep-alive connections, within `budget`.
-Stats run_http(std::uint16_t port, const std::vector<std::string>& bodies, Budget budget,
-               int concurrency, std::size_t texts_per_request) {
-  std::atomic<std::size_t> next{0}, failures{0};
-  std::vector<std::vector<double>> latencies(concurrency);
-  std::vector<HeaderSums> headers(concurrency);
-  std::vector<std::thread> threads;
-  StartLine line(concurrency);
-  for (int t = 0; t < concurrency; ++t) {
-    threads.emplace_back([&, t] {
-      auto conn = std::make_unique<http::Connection>(port);
-      line.arrive_and_wait();
-      const auto deadline = budget.deadline(line.start());
-      for (std::size_t i; (i = next.fetch_add(1)) < budget.requests && Clock::now() < deadline;) {
-        const std::string request = http::make_request("POST", "/embed", bodies[i % bodies.size()]);
-        const auto t0 = Clock::now();
-        std::optional<http::RawResponse> r;
-        if (conn->connected() && conn->send_all(request)) r = conn->read_response();
-        if (!r || r->status != 200) {
-          if (failures.fetch_add(1) == 0) {
-            std::fprintf(stderr, "first failure: %s\n",
-                         r ? (std::to_string(r->status) + " " + r->body.substr(0, 200)).c_str()
-                           : "no response (connection closed or timed out)");
-          }
-          conn = std::make_unique<http::Connection>(port);  // e.g. closed after an error
-          continue;
-        }
-        latencies[t].push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
-        headers[t].add(*r);
-      }
-    });
-  }
-  for (auto& th : threads) th.join();
-  const double seconds = std::chrono::duration<double>(Clock::now() - line.start()).count();
-  std::vector<double> all;
-  for (auto& l : latencies) all.insert(all.end(), l.begin(), l.end());
-  Stats s = summarize(std::move(all), seconds, failures.load(), texts_per_request);
-  HeaderSums sum;
-  for (const auto& h : headers) sum.merge(h);
-  if (sum.n > 0) {
-    const double n = static_cast<double>(sum.n);
-    s.server_total_ms = sum.total / n;
-    s.tokenize_ms = sum.tokenize / n;
-    s.queue_ms = sum.queue / n;
-    s.inference_ms = sum.inference / n;
+// POSTs of `bodies` (round robin) over `concurrency` keep-alive connections, within `budget`,
+// from `client_threads` event loops.
+Stats run_http(std::uint16_t port, pid_t server, const std::vector<std::string>& bodies,
+               Budget budget, int concurrency, int client_threads, std::size_t texts_per_request) {
+  std::atomic<std::size_t> next{0};
+  std::optional<CpuMeter> cpu;
+  Clock::time_point start, deadline;
+  embd::bench::LoadPlan plan;
+  plan.port = port;
+  plan.bodies = &bodies;
+  plan.connections = concurrency;
+  plan.threads = client_threads;
+  plan.on_start = [&] {
+    cpu.emplace(server);
+    start = Clock::now();
+    deadline = budget.deadline(start);
+  };
+  plan.next = [&]() -> std::optional<std::size_t> {
+    const std::size_t i = next.fetch_add(1);
+    if (i >= budget.requests || Clock::now() >= deadline) return std::nullopt;
+    return i;
+  };
+  auto run = embd::bench::run_load(plan);
+  const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  const std::size_t ok = run.latency_ms.size();
+  Stats s = summarize(std::move(run.latency_ms), seconds, run.failures, texts_per_request);
+  cpu->stop(s);
+  if (ok > 0) {
+    s.server_total_ms = run.total_ms / double(ok);
+    s.tokenize_ms = run.tokenize_ms / double(ok);
+    s.queue_ms = run.queue_ms / double(ok);
+    s.inference_ms = run.inference_ms / double(ok);
   }
   return s;
 }
@@ -207,7 +234,8 @@ Stats run_library(embd::Engine& engine, const std::vector<std::vector<std::strin
   std::atomic<std::size_t> next{0}, failures{0};
   std::vector<std::vector<double>> latencies(concurrency);
   std::vector<std::thread> threads;
-  StartLine line(concurrency);
+  std::optional<CpuMeter> cpu;
+  StartLine line(concurrency, [&] { cpu.emplace(0); });
   for (int t = 0; t < concurrency; ++t) {
     threads.emplace_back([&, t] {
       line.arrive_and_wait();
@@ -227,7 +255,9 @@ Stats run_library(embd::Engine& engine, const std::vector<std::vector<std::strin
   const double seconds = std::chrono::duration<double>(Clock::now() - line.start()).count();
   std::vector<double> all;
   for (auto& l : latencies) all.insert(all.end(), l.begin(), l.end());
-  return summarize(std::move(all), seconds, failures.load(), inputs[0].size());
+  Stats s = summarize(std::move(all), seconds, failures.load(), inputs[0].size());
+  cpu->stop(s);
+  return s;
 }
 
 void print(const char* what, const char* scenario, int concurrency, const Stats& s,
@@ -236,6 +266,15 @@ void print(const char* what, const char* scenario, int concurrency, const Stats&
   std::printf("%-8s %-8s c=%-4d %7zu req %5zu fail %8.1f req/s %10.0f tok/s %9.3f p50 ms %9.3f p99 ms\n",
               what, scenario, concurrency, s.requests, s.failures, rps,
               rps * double(tokens_per_request), s.p50_ms, s.p99_ms);
+  if (s.requests > 0) {
+    const double per_request = 1e6 / double(s.requests);
+    if (s.server_cpu_seconds >= 0) {
+      std::printf("         (cpu us/request: server %.1f, load client %.1f)\n",
+                  s.server_cpu_seconds * per_request, s.own_cpu_seconds * per_request);
+    } else {
+      std::printf("         (cpu us/request: this process %.1f)\n", s.own_cpu_seconds * per_request);
+    }
+  }
   if (s.server_total_ms > 0) {
     std::printf("         (server headers, mean ms: total %.3f = tokenize %.3f + queue %.3f + inference %.3f + rest)\n",
                 s.server_total_ms, s.tokenize_ms, s.queue_ms, s.inference_ms);
@@ -260,6 +299,7 @@ bool parse_args(int argc, char** argv, Args& a) {
     else if (k == "--no-library") a.library = v == "0";
     else if (k == "--warmup") a.warmup = std::stoul(v);
     else if (k == "--seconds") a.seconds = std::stod(v);
+    else if (k == "--client-threads") a.client_threads = std::stoi(v);
     else return false;
   }
   return !a.model.empty() && (a.port != 0 || !a.serve_binary.empty());
@@ -301,7 +341,7 @@ std::pair<pid_t, std::uint16_t> spawn_server(const Args& a) {
 int main(int argc, char** argv) {
   Args args;
   if (!parse_args(argc, argv, args)) {
-    std::fprintf(stderr, "usage: %s --model DIR (--port P | --serve BIN) [--requests N] [--threads T] [--device D] [--dtype T] [--io-threads N] [--workers N] [--fill-delay-us N] [--only q16:256,...] [--no-library 1] [--warmup N] [--seconds S]\n",
+    std::fprintf(stderr, "usage: %s --model DIR (--port P | --serve BIN) [--requests N] [--threads T] [--device D] [--dtype T] [--io-threads N] [--workers N] [--fill-delay-us N] [--only q16:256,...] [--no-library 1] [--warmup N] [--seconds S] [--client-threads N]\n",
                  argv[0]);
     return 2;
   }
@@ -343,22 +383,25 @@ int main(int argc, char** argv) {
   }
   std::printf("server_load_bench: model %s, 127.0.0.1:%u, %u hardware threads\n",
               args.model.c_str(), unsigned(port), std::thread::hardware_concurrency());
-  run_http(port, q16_bodies, {50}, 1, 1);  // warm-up: connections, caches
+  const int client_threads = args.client_threads > 0
+                                 ? args.client_threads
+                                 : std::max(1, static_cast<int>(std::thread::hardware_concurrency() / 4));
+  run_http(port, child, q16_bodies, {50}, 1, 1, 1);  // warm-up: connections, caches
   run_library(**engine, q16_inputs, {50}, 1);
   const Budget q16_budget{args.q16_requests, args.seconds}, batch_budget{args.batch_requests, args.seconds};
   const Budget q16_warmup{args.warmup}, batch_warmup{args.warmup == 0 ? 0 : std::max<std::size_t>(1, args.warmup / 10)};
   for (int c : {1, 16, 256}) {
     if (!args.wants("q16", c)) continue;
-    if (q16_warmup.requests > 0) run_http(port, q16_bodies, q16_warmup, c, 1);
-    print("server", "q16", c, run_http(port, q16_bodies, q16_budget, c, 1), 16);
+    if (q16_warmup.requests > 0) run_http(port, child, q16_bodies, q16_warmup, c, client_threads, 1);
+    print("server", "q16", c, run_http(port, child, q16_bodies, q16_budget, c, client_threads, 1), 16);
     if (!args.library) continue;
     if (q16_warmup.requests > 0) run_library(**engine, q16_inputs, q16_warmup, c);
     print("library", "q16", c, run_library(**engine, q16_inputs, q16_budget, c), 16);
   }
   for (int c : {1, 4}) {
     if (!args.wants("b32x128", c)) continue;
-    if (batch_warmup.requests > 0) run_http(port, b32_bodies, batch_warmup, c, 32);
-    print("server", "b32x128", c, run_http(port, b32_bodies, batch_budget, c, 32), 32 * 128);
+    if (batch_warmup.requests > 0) run_http(port, child, b32_bodies, batch_warmup, c, client_threads, 32);
+    print("server", "b32x128", c, run_http(port, child, b32_bodies, batch_budget, c, client_threads, 32), 32 * 128);
     if (!args.library) continue;
     if (batch_warmup.requests > 0) run_library(**engine, b32_inputs, batch_warmup, c);
     print("library", "b32x128", c, run_library(**engine, b32_inputs, batch_budget, c), 32 * 128);

@@ -40,7 +40,7 @@ if [[ $parts == *" server "* ]]; then
     run=$((run + 1))
     echo "== server_load_bench, $side embd serve (run $run)"
     timeout 200 "$bin/server_load_bench" --model "$model" --serve "/tmp/embd-$side/bin/embd" --device cuda:0 \
-      --dtype f16 --requests 20000 --batch-requests 2000 > "$out/server_${run}_$side.txt" 2>&1
+      --dtype f16 --requests 1000000 --seconds 2 --warmup 1000 > "$out/server_${run}_$side.txt" 2>&1
     cat "$out/server_${run}_$side.txt"
   done
 fi

@@ -3,13 +3,13 @@
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <cerrno>
 #include <condition_variable>
 #include <cstdio>
 #include <mutex>
 #include <optional>
-#include <sstream>
 #include <thread>
 #include <unordered_map>
 
@@ -51,21 +51,41 @@ const char* reason_for(int status) {
   }
 }
 
-using BeastResponse = http::response<http::string_body>;
+using Clock = std::chrono::steady_clock;
+// Every connection lives on one io_context run by one thread: its handlers never run
+// concurrently, so sessions need no strand and use the context's executor type directly (no
+// type-erased executor on each operation).
+using Socket = net::basic_stream_socket<tcp, net::io_context::executor_type>;
 
-std::shared_ptr<BeastResponse> to_beast(HttpResponse response, unsigned version, bool keep_alive,
-                                        const std::string& server_name) {
-  auto res = std::make_shared<BeastResponse>();
-  res->result(static_cast<unsigned>(response.status));
-  if (const char* reason = reason_for(response.status)) res->reason(reason);
-  res->version(version);
-  res->set(http::field::server, server_name);
-  if (!response.content_type.empty()) res->set(http::field::content_type, response.content_type);
-  for (auto& h : response.headers) res->set(h.name, h.value);
-  res->body() = std::move(response.body);
-  res->keep_alive(keep_alive);
-  res->prepare_payload();
-  return res;
+// The status line and header block of a response ("...\r\n\r\n"). Written here rather than
+// through Beast's serializer: a response is a fixed list of fields, and the serializer's
+// per-field buffer machinery was a visible share of the server's CPU at high request rates.
+std::string serialize_head(const HttpResponse& response, unsigned version, bool keep_alive,
+                           const std::string& server_name) {
+  std::string head;
+  head.reserve(160 + 48 * response.headers.size());
+  head += version == 10 ? "HTTP/1.0 " : "HTTP/1.1 ";
+  head += std::to_string(response.status);
+  head += ' ';
+  if (const char* reason = reason_for(response.status)) {
+    head += reason;
+  } else {
+    const auto phrase = http::obsolete_reason(http::int_to_status(static_cast<unsigned>(response.status)));
+    head.append(phrase.data(), phrase.size());
+  }
+  auto field = [&head](std::string_view name, std::string_view value) {
+    head.append(name).append(": ").append(value).append("\r\n");
+  };
+  head += "\r\n";
+  field("Server", server_name);
+  if (!response.content_type.empty()) field("Content-Type", response.content_type);
+  for (const auto& h : response.headers) field(h.name, h.value);
+  field("Content-Length", std::to_string(response.body.size()));
+  // HTTP/1.1 connections persist unless closed; HTTP/1.0 ones close unless kept alive.
+  if (version >= 11 && !keep_alive) field("Connection", "close");
+  if (version < 11 && keep_alive) field("Connection", "keep-alive");
+  head += "\r\n";
+  return head;
 }
 
 }  // namespace
@@ -81,20 +101,26 @@ class HttpServer::Impl : public std::enable_shared_from_this<HttpServer::Impl> {
         make_error_(std::move(make_error)), contexts_(make_contexts(options_.io_threads)),
         acceptor_(net::make_strand(*contexts_.front())), signals_(*contexts_.front()),
         accept_retry_(acceptor_.get_executor()) {
-    for (auto& c : contexts_) work_.push_back(net::make_work_guard(*c));
+    for (auto& c : contexts_) {
+      work_.push_back(net::make_work_guard(*c));
+      sweeps_.push_back(std::make_unique<Sweep>(*c));
+    }
   }
 
   Status listen();
   void run_threads();
   void do_accept();
   // Over max_connections: a 503 in one non-blocking write, then close (no session, no waiting).
-  void refuse(tcp::socket socket);
+  void refuse(Socket socket);
   void begin_shutdown();
   bool wait_drained(std::chrono::milliseconds timeout);
   int wait_for_signal();
   void stop_and_join();
 
   void register_session(std::uint64_t id, std::weak_ptr<Session> session);
+  // Runs on context `home`'s thread: the session's deadline is checked there from now on.
+  void watch_deadline(std::size_t home, std::weak_ptr<Session> session);
+  void sweep(std::size_t home);
   std::size_t open_connections() const;
   void unregister_session(std::uint64_t id);
   bool stopping() const { return stopping_.load(std::memory_order_acquire); }
@@ -123,6 +149,19 @@ class HttpServer::Impl : public std::enable_shared_from_this<HttpServer::Impl> {
   std::vector<std::unique_ptr<net::io_context>> contexts_;
   // Keep every context running while idle; stop_and_join() stops them.
   std::vector<net::executor_work_guard<net::io_context::executor_type>> work_;
+  // Timeouts and disconnect watches: one timer per context walks its sessions every
+  // sweep_period(), closes those past their deadline and starts a disconnect watch on requests
+  // still being processed. Setting a deadline is then a store, instead of arming and cancelling
+  // a timer around every read and write, and a request answered within a period (most are) never
+  // arms a watch. Each Sweep is used on its context's thread only; sessions that have ended are
+  // dropped from it as it walks.
+  struct Sweep {
+    explicit Sweep(net::io_context& context) : timer(context) {}
+    net::steady_timer timer;
+    std::vector<std::weak_ptr<Session>> sessions;
+  };
+  std::vector<std::unique_ptr<Sweep>> sweeps_;
+  Clock::duration sweep_period() const;
   std::size_t next_context_ = 0;  // used on the acceptor's strand only
   tcp::acceptor acceptor_;
   net::signal_set signals_;
@@ -132,16 +171,25 @@ class HttpServer::Impl : public std::enable_shared_from_this<HttpServer::Impl> {
 
 class Session : public std::enable_shared_from_this<Session> {
  public:
-  Session(tcp::socket socket, HttpServer::Impl& server)
-      : stream_(std::move(socket)), server_(server),
+  Session(Socket socket, HttpServer::Impl& server, std::size_t home)
+      : socket_(std::move(socket)), server_(server), home_(home),
         id_(server.next_session_id_.fetch_add(1)) {}
   ~Session() { server_.unregister_session(id_); }
 
   void start() {
     server_.register_session(id_, weak_from_this());
-    net::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->do_read(); });
+    net::dispatch(socket_.get_executor(), [self = shared_from_this()] {
+      self->server_.watch_deadline(self->home_, self->weak_from_this());
+      self->do_read();
+    });
   }
-  // Runs on the strand (posted by begin_shutdown): idle or half-read connections close now.
+  // On the session's thread, from its context's sweep: closes it when past its deadline, and
+  // starts watching for a disconnect while a request is being processed.
+  void check(Clock::time_point now) {
+    if (state_ != State::kClosed && now >= deadline_) return close();
+    if (state_ == State::kProcessing && !watching_ && !client_gone_) watch_disconnect();
+  }
+  // Runs on the session's thread (posted by begin_shutdown): idle or half-read connections close now.
   void on_shutdown() {
     if (state_ == State::kReading || state_ == State::kLingering) close();
   }
@@ -154,7 +202,7 @@ class Session : public std::enable_shared_from_this<Session> {
     }
     on_disconnect_ = std::move(callback);
   }
-  net::any_io_executor executor() { return stream_.get_executor(); }
+  net::io_context::executor_type executor() { return socket_.get_executor(); }
 
  private:
   enum class State { kReading, kProcessing, kWriting, kLingering, kClosed };
@@ -167,16 +215,23 @@ class Session : public std::enable_shared_from_this<Session> {
   void dispatch_request();
   void watch_disconnect();
   void on_readable(beast::error_code ec);
-  void write(std::shared_ptr<BeastResponse> response, bool close_after);
+  void write(HttpResponse response, unsigned version, bool close_after);
   void linger();
   void close();
+  // The sweep closes the connection once `timeout` has passed without this being called again
+  // (or expire_never()): the deadline of the operation about to start.
+  void expire_after(std::chrono::milliseconds timeout) { deadline_ = Clock::now() + timeout; }
+  void expire_never() { deadline_ = Clock::time_point::max(); }
 
-  beast::tcp_stream stream_;
+  Socket socket_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   HttpServer::Impl& server_;
+  const std::size_t home_;  // index of the io_context (and thread) the connection lives on
   const std::uint64_t id_;
   State state_ = State::kReading;
+  Clock::time_point deadline_ = Clock::time_point::max();
+  std::string out_head_, out_body_;  // the response being written
   bool first_request_ = true;
   bool keep_alive_ = false;
   unsigned version_ = 11;
@@ -242,9 +297,8 @@ void Session::do_read() {
   parser_.emplace();
   parser_->body_limit(server_.options_.body_limit);
   parser_->header_limit(static_cast<std::uint32_t>(server_.options_.header_limit));
-  stream_.expires_after(first_request_ ? server_.options_.read_timeout
-                                       : server_.options_.idle_timeout);
-  http::async_read_header(stream_, buffer_, *parser_,
+  expire_after(first_request_ ? server_.options_.read_timeout : server_.options_.idle_timeout);
+  http::async_read_header(socket_, buffer_, *parser_,
                           [self = shared_from_this()](beast::error_code ec, std::size_t) {
                             self->on_header(ec);
                           });
@@ -257,7 +311,7 @@ void Session::on_header(beast::error_code ec) {
   auto expect = header[http::field::expect];
   if (beast::iequals(expect, "100-continue") && !parser_->is_done()) {
     static const std::string kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
-    net::async_write(stream_, net::buffer(kContinue),
+    net::async_write(socket_, net::buffer(kContinue),
                      [self = shared_from_this()](beast::error_code ec2, std::size_t) {
                        if (ec2) return self->close();
                        self->read_body();
@@ -268,7 +322,7 @@ void Session::on_header(beast::error_code ec) {
 }
 
 void Session::read_body() {
-  http::async_read(stream_, buffer_, *parser_,
+  http::async_read(socket_, buffer_, *parser_,
                    [self = shared_from_this()](beast::error_code ec, std::size_t) {
                      self->on_read(ec);
                    });
@@ -304,11 +358,9 @@ void Session::read_failed(beast::error_code ec) {
     const auto t = parser_->get().target();
     target.assign(t.data(), t.size());
   }
-  auto res = to_beast(server_.make_error_(status, target, std::move(message)), 11,
-                      /*keep_alive=*/false, server_.options_.server_name);
   state_ = State::kWriting;
   error_reply_ = true;
-  write(std::move(res), /*close_after=*/true);
+  write(server_.make_error_(status, target, std::move(message)), 11, /*close_after=*/true);
 }
 
 void Session::dispatch_request() {
@@ -330,9 +382,8 @@ void Session::dispatch_request() {
   first_request_ = false;
   state_ = State::kProcessing;
   client_gone_ = false;
-  stream_.expires_never();
+  expire_never();
   auto exchange = std::make_shared<Exchange>(server_.shared_from_this(), shared_from_this());
-  watch_disconnect();
   try {
     server_.handler_(std::move(request), exchange);
   } catch (const std::exception& e) {
@@ -345,7 +396,7 @@ void Session::dispatch_request() {
 void Session::watch_disconnect() {
   watching_ = true;
   const std::uint64_t generation = ++watch_generation_;
-  stream_.socket().async_wait(tcp::socket::wait_read,
+  socket_.async_wait(tcp::socket::wait_read,
                               [self = shared_from_this(), generation](beast::error_code ec) {
                                 if (generation != self->watch_generation_) return;
                                 self->on_readable(ec);
@@ -359,7 +410,7 @@ void Session::on_readable(beast::error_code ec) {
   // the next read), 0 means EOF, EAGAIN means a stale readiness edge (epoll may report data
   // that the last read already consumed): watch again. Anything else is a reset.
   char byte;
-  const ssize_t n = ::recv(stream_.socket().native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+  const ssize_t n = ::recv(socket_.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
   if (n > 0) return;
   if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
     return watch_disconnect();
@@ -377,30 +428,32 @@ void Session::send(HttpResponse response) {
   on_disconnect_ = nullptr;
   if (watching_) {
     beast::error_code ignored;
-    stream_.socket().cancel(ignored);  // ends the disconnect watch
+    socket_.cancel(ignored);  // ends the disconnect watch
     watching_ = false;
   }
   ++watch_generation_;  // a completion already queued for this request's watch is now stale
   state_ = State::kWriting;
   const bool close_after = !keep_alive_ || client_gone_ || server_.stopping();
-  write(to_beast(std::move(response), version_, !close_after, server_.options_.server_name),
-        close_after);
+  write(std::move(response), version_, close_after);
 }
 
-void Session::write(std::shared_ptr<BeastResponse> response, bool close_after) {
-  stream_.expires_after(server_.options_.write_timeout);
-  http::async_write(stream_, *response,
-                    [self = shared_from_this(), response, close_after](beast::error_code ec,
-                                                                       std::size_t) {
-                      if (ec) return self->close();
-                      if (!close_after) return self->do_read();
-                      // Unread bytes at close() make the kernel send RST: drain them first.
-                      beast::error_code err;
-                      const bool unread = self->stream_.socket().available(err) > 0 || err ||
-                                          self->error_reply_;
-                      if (unread) return self->linger();
-                      self->close();
-                    });
+void Session::write(HttpResponse response, unsigned version, bool close_after) {
+  out_head_ = serialize_head(response, version, !close_after, server_.options_.server_name);
+  out_body_ = std::move(response.body);
+  expire_after(server_.options_.write_timeout);
+  const std::array<net::const_buffer, 2> buffers{net::buffer(out_head_), net::buffer(out_body_)};
+  net::async_write(socket_, buffers,
+                   [self = shared_from_this(), close_after](beast::error_code ec, std::size_t) {
+                     self->out_body_ = std::string();  // responses can be large; idle sessions many
+                     if (ec) return self->close();
+                     if (!close_after) return self->do_read();
+                     // Unread bytes at close() make the kernel send RST: drain them first.
+                     beast::error_code err;
+                     const bool unread =
+                         self->socket_.available(err) > 0 || err || self->error_reply_;
+                     if (unread) return self->linger();
+                     self->close();
+                   });
 }
 
 // Half-closes and reads what the client still sends for a while before closing: closing a
@@ -409,9 +462,9 @@ void Session::write(std::shared_ptr<BeastResponse> response, bool close_after) {
 void Session::linger() {
   state_ = State::kLingering;
   beast::error_code ignored;
-  stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
-  if (lingered_ == 0) stream_.expires_after(std::chrono::seconds(5));
-  stream_.async_read_some(net::buffer(discard_),
+  socket_.shutdown(tcp::socket::shutdown_send, ignored);
+  if (lingered_ == 0) expire_after(std::chrono::seconds(5));
+  socket_.async_read_some(net::buffer(discard_),
                           [self = shared_from_this()](beast::error_code ec, std::size_t n) {
                             self->lingered_ += n + 1;
                             if (ec || self->lingered_ > (64u << 20)) return self->close();
@@ -423,8 +476,8 @@ void Session::close() {
   if (state_ == State::kClosed) return;
   state_ = State::kClosed;
   beast::error_code ignored;
-  stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
-  stream_.socket().close(ignored);
+  socket_.shutdown(tcp::socket::shutdown_both, ignored);
+  socket_.close(ignored);
 }
 
 Status HttpServer::Impl::listen() {
@@ -467,13 +520,16 @@ void HttpServer::Impl::run_threads() {
     cv_.notify_all();
   });
   net::dispatch(acceptor_.get_executor(), [this] { do_accept(); });
+  for (std::size_t home = 0; home < contexts_.size(); ++home) {
+    net::post(*contexts_[home], [this, home] { sweep(home); });
+  }
   for (auto& c : contexts_) threads_.emplace_back([ctx = c.get()] { ctx->run(); });
 }
 
 void HttpServer::Impl::do_accept() {
   if (stopping()) return;
-  net::io_context& home = *contexts_[next_context_++ % contexts_.size()];
-  acceptor_.async_accept(net::make_strand(home), [this](beast::error_code ec, tcp::socket socket) {
+  const std::size_t home = next_context_++ % contexts_.size();
+  acceptor_.async_accept(contexts_[home]->get_executor(), [this, home](beast::error_code ec, Socket socket) {
     if (stopping() || ec == net::error::operation_aborted) return;
     if (ec) {
       // E.g. EMFILE: back off briefly instead of spinning; existing connections keep working.
@@ -487,21 +543,19 @@ void HttpServer::Impl::do_accept() {
     } else {
       beast::error_code ignored;
       socket.set_option(tcp::no_delay(true), ignored);
-      std::make_shared<Session>(std::move(socket), *this)->start();
+      std::make_shared<Session>(std::move(socket), *this, home)->start();
     }
     do_accept();
   });
 }
 
-void HttpServer::Impl::refuse(tcp::socket socket) {
-  const auto res = to_beast(
+void HttpServer::Impl::refuse(Socket socket) {
+  HttpResponse response =
       make_error_(503, "", "too many open connections (the limit is " +
-                               std::to_string(options_.max_connections) + "); retry later"),
-      11, /*keep_alive=*/false, options_.server_name);
-  res->set(http::field::retry_after, "1");
-  std::ostringstream wire;
-  wire << *res;
-  const std::string bytes = std::move(wire).str();
+                               std::to_string(options_.max_connections) + "); retry later");
+  response.headers.push_back({"Retry-After", "1"});
+  const std::string bytes =
+      serialize_head(response, 11, /*keep_alive=*/false, options_.server_name) + response.body;
   // A fresh socket's send buffer takes these few hundred bytes at once; never wait for a client
   // we are turning away.
   beast::error_code ignored;
@@ -509,6 +563,38 @@ void HttpServer::Impl::refuse(tcp::socket socket) {
   socket.write_some(net::buffer(bytes), ignored);
   socket.shutdown(tcp::socket::shutdown_both, ignored);
   socket.close(ignored);
+}
+
+Clock::duration HttpServer::Impl::sweep_period() const {
+  // A quarter of the shortest timeout, so a connection closes at most 25% late, and at most
+  // 50 ms, how late a client's disconnect may be noticed (its request's work is then cancelled).
+  const auto shortest = std::min({options_.read_timeout, options_.idle_timeout,
+                                  options_.write_timeout, std::chrono::milliseconds(5000)});
+  return std::clamp<Clock::duration>(shortest / 4, std::chrono::milliseconds(10),
+                                     std::chrono::milliseconds(50));
+}
+
+void HttpServer::Impl::watch_deadline(std::size_t home, std::weak_ptr<Session> session) {
+  sweeps_[home]->sessions.push_back(std::move(session));
+}
+
+void HttpServer::Impl::sweep(std::size_t home) {
+  Sweep& sweep = *sweeps_[home];
+  const auto now = Clock::now();
+  auto& sessions = sweep.sessions;
+  for (std::size_t i = 0; i < sessions.size();) {
+    if (auto session = sessions[i].lock()) {
+      session->check(now);
+      ++i;
+    } else {
+      sessions[i] = std::move(sessions.back());
+      sessions.pop_back();
+    }
+  }
+  sweep.timer.expires_after(sweep_period());
+  sweep.timer.async_wait([this, home](beast::error_code ec) {
+    if (!ec) this->sweep(home);
+  });
 }
 
 std::size_t HttpServer::Impl::open_connections() const {

@@ -5,9 +5,11 @@
 // keep-alive and pipelined requests are served in order.
 // A fully read request is handed to the HttpHandler together with an HttpExchange, which the
 // handler may complete later from any thread: respond() posts the response back onto the
-// session's strand, so I/O threads never block on application work. While a request is being
-// processed the session watches its socket; if the client closes it, the exchange's
-// disconnect callback runs (the service uses it to cancel engine work).
+// session's I/O thread, so I/O threads never block on application work. While a request is
+// being processed the session watches its socket (from at most 50 ms after the request was read:
+// answers faster than that never pay for the watch); if the client closes it, the exchange's
+// disconnect callback runs (the service uses it to cancel engine work). Timeouts are checked by
+// a periodic sweep per I/O thread (within a quarter of the shortest timeout).
 //
 // Limits: request bodies over `body_limit` get 413, headers over `header_limit` 431, malformed
 // HTTP 400 (the connection is then closed); a read that does not finish within `read_timeout`
@@ -67,7 +69,7 @@ class HttpExchange {
  public:
   virtual ~HttpExchange() = default;
   virtual void respond(HttpResponse response) = 0;
-  // Builds the response on the connection's I/O thread (its strand), then sends it: for callers
+  // Builds the response on the connection's I/O thread, then sends it: for callers
   // whose own thread should not do that work (an engine executor). Counts as the response:
   // ignored when the exchange already responded; otherwise `make` runs exactly once (also when
   // the client is gone, the response is then dropped) unless the server is destroyed first. An

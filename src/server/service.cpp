@@ -2,7 +2,7 @@
 #include "service.h"
 
 #include <algorithm>
-#include <cstdio>
+#include <charconv>
 
 namespace embd::server {
 
@@ -35,10 +35,12 @@ std::size_t count_characters(std::string_view text) {
 }
 
 std::string format_ms(Clock::duration d) {
+  // std::to_chars, not snprintf: four of these go out with every response.
   char buffer[32];
-  std::snprintf(buffer, sizeof(buffer), "%.3f",
-                std::chrono::duration<double, std::milli>(d).count());
-  return buffer;
+  const auto [end, ec] = std::to_chars(buffer, buffer + sizeof(buffer),
+                                       std::chrono::duration<double, std::milli>(d).count(),
+                                       std::chars_format::fixed, 3);
+  return ec == std::errc() ? std::string(buffer, end) : std::string("0.000");
 }
 
 HttpResponse json_response(int status, std::string body) {

@@ -103,6 +103,65 @@ TEST_F(HttpServerTest, KeepAliveAndPipelining) {
   EXPECT_EQ(e->body, "GET /again 0");
 }
 
+// The response head is written by the server itself (not Beast's serializer): the fields a
+// client relies on, and HTTP/1.0's opposite keep-alive default.
+TEST_F(HttpServerTest, ResponseHeadFieldsAndConnectionSemantics) {
+  start();
+  Connection c(port_);
+  ASSERT_TRUE(c.send_all(make_request("POST", "/head", "abcd")));
+  auto r = c.read_response();
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->header("server"), "embd");
+  EXPECT_EQ(r->header("content-type"), "text/plain");
+  EXPECT_EQ(r->header("content-length"), std::to_string(r->body.size()));
+  EXPECT_EQ(r->header("x-echo"), "1");
+  EXPECT_EQ(r->header("connection"), "");  // HTTP/1.1 keeps the connection by default
+
+  // HTTP/1.0 without keep-alive: the server says nothing and closes after the response.
+  Connection old(port_);
+  ASSERT_TRUE(old.send_all("GET /ten HTTP/1.0\r\n\r\n"));
+  auto ten = old.read_response();
+  ASSERT_TRUE(ten);
+  EXPECT_EQ(ten->body, "GET /ten 0");
+  EXPECT_EQ(ten->header("connection"), "");
+  EXPECT_TRUE(old.closed_by_peer(5s));
+
+  // HTTP/1.0 asking for keep-alive gets it, and the connection serves another request.
+  Connection kept(port_);
+  ASSERT_TRUE(kept.send_all("GET /k1 HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"));
+  auto k1 = kept.read_response();
+  ASSERT_TRUE(k1);
+  EXPECT_EQ(k1->header("connection"), "keep-alive");
+  ASSERT_TRUE(kept.send_all("GET /k2 HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"));
+  auto k2 = kept.read_response();
+  ASSERT_TRUE(k2);
+  EXPECT_EQ(k2->body, "GET /k2 0");
+
+  // HTTP/1.1 asking to close: told so, then closed.
+  Connection closing(port_);
+  ASSERT_TRUE(closing.send_all(make_request("GET", "/bye", {}, {}, /*keep_alive=*/false)));
+  auto bye = closing.read_response();
+  ASSERT_TRUE(bye);
+  EXPECT_EQ(bye->header("connection"), "close");
+  EXPECT_TRUE(closing.closed_by_peer(5s));
+}
+
+// Keep-alive connections that stay silent past idle_timeout are closed by the periodic sweep.
+TEST_F(HttpServerTest, IdleKeepAliveConnectionClosesAfterIdleTimeout) {
+  HttpServerOptions o;
+  o.idle_timeout = 300ms;
+  start(o);
+  Connection c(port_);
+  ASSERT_TRUE(c.send_all(make_request("GET", "/one")));
+  ASSERT_TRUE(c.read_response());
+  const auto t0 = std::chrono::steady_clock::now();
+  EXPECT_TRUE(c.closed_by_peer(10s));
+  const auto waited = std::chrono::steady_clock::now() - t0;
+  EXPECT_GE(waited, 250ms);  // not before its timeout (the sweep may be up to a period late)
+  expect_serves();
+}
+
 TEST_F(HttpServerTest, BodyOverLimitIs413AndServerStaysUp) {
   HttpServerOptions o;
   o.body_limit = 1u << 20;
