@@ -64,7 +64,7 @@ void add_server_flags(CLI::App& cmd, ServeFlags& f) {
   cmd.add_option("--served-model-name", s.served_model_name,
                  "model name in OpenAI responses and /info")
       ->envname("SERVED_MODEL_NAME");
-  cmd.add_option("--io-threads", s.io_threads, "network threads, 0 = max(2, cores)")
+  cmd.add_option("--io-threads", s.io_threads, "network threads, 0 = max(2, cores / 2)")
       ->check(CLI::NonNegativeNumber)->capture_default_str();
   cmd.add_option("--workers", s.workers,
                  "request parsing / tokenization / encoding threads, 0 = max(2, cores / 2)")

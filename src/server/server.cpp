@@ -52,7 +52,7 @@ std::shared_ptr<const EngineSlot> make_slot(std::shared_ptr<Engine> engine,
 // io_threads / workers of 0 become the machine-sized defaults (see ServerOptions).
 static ServerOptions with_thread_defaults(ServerOptions o) {
   const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  if (o.io_threads <= 0) o.io_threads = std::max(2, cores);
+  if (o.io_threads <= 0) o.io_threads = std::max(2, cores / 2);
   if (o.workers <= 0) o.workers = std::max(2, cores / 2);
   return o;
 }
