@@ -2,16 +2,17 @@
 
 #include <algorithm>
 #include <array>
-#include <atomic>
-#include <chrono>
+#include <charconv>
 #include <cstdio>
-#include <cstdlib>
 #include <memory>
 #include <string_view>
 #include <thread>
 #include <utility>  // before Asio: Boost 1.74's awaitable.hpp uses std::exchange unincluded
 
 #include <boost/asio.hpp>
+#include <boost/beast/core/string.hpp>
+
+#include "server/test_client.h"
 
 namespace embd::bench {
 namespace {
@@ -20,24 +21,22 @@ namespace net = boost::asio;
 using tcp = net::ip::tcp;
 using Clock = std::chrono::steady_clock;
 
-std::string make_post(std::string_view target, std::string_view body) {
-  std::string r;
-  r.append("POST ").append(target).append(" HTTP/1.1\r\nHost: 127.0.0.1\r\n");
-  r.append("Content-Type: application/json\r\nContent-Length: ");
-  r.append(std::to_string(body.size())).append("\r\n\r\n").append(body);
-  return r;
-}
-
+// Beast's case-insensitive comparison (Boost 1.74's beast::string_view is not std's).
 bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    const char c = (a[i] >= 'A' && a[i] <= 'Z') ? char(a[i] - 'A' + 'a') : a[i];
-    if (c != b[i]) return false;
-  }
-  return true;
+  return boost::beast::iequals({a.data(), a.size()}, {b.data(), b.size()});
 }
 
-// What the client needs from a response head.
+// A header's value as a number, leading spaces skipped; `fallback` when it is not one.
+template <typename T>
+T header_number(std::string_view value, T fallback) {
+  while (!value.empty() && value.front() == ' ') value.remove_prefix(1);
+  T out = fallback;
+  if (std::from_chars(value.data(), value.data() + value.size(), out).ec != std::errc()) return fallback;
+  return out;
+}
+
+// What the client needs from a response head. Parsed here rather than with test_client.h's
+// reader, which builds a map of every header: this runs once per request of the load.
 struct Head {
   int status = 0;
   std::size_t content_length = 0;
@@ -47,7 +46,7 @@ struct Head {
 std::optional<Head> parse_head(std::string_view head) {
   if (head.size() < 12 || head.substr(0, 5) != "HTTP/") return std::nullopt;
   Head h;
-  h.status = std::atoi(std::string(head.substr(9, 3)).c_str());
+  h.status = header_number(head.substr(9, 3), 0);
   std::size_t pos = head.find("\r\n");
   while (pos != std::string_view::npos && pos + 2 < head.size()) {
     const std::size_t next = head.find("\r\n", pos + 2);
@@ -57,12 +56,12 @@ std::optional<Head> parse_head(std::string_view head) {
     const std::size_t colon = line.find(':');
     if (colon == std::string_view::npos) continue;
     const std::string_view name = line.substr(0, colon);
-    std::string value(line.substr(colon + 1));
-    if (iequals(name, "content-length")) h.content_length = std::strtoull(value.c_str(), nullptr, 10);
-    else if (iequals(name, "x-total-time")) h.total = std::atof(value.c_str());
-    else if (iequals(name, "x-tokenization-time")) h.tokenize = std::atof(value.c_str());
-    else if (iequals(name, "x-queue-time")) h.queue = std::atof(value.c_str());
-    else if (iequals(name, "x-inference-time")) h.inference = std::atof(value.c_str());
+    const std::string_view value = line.substr(colon + 1);
+    if (iequals(name, "content-length")) h.content_length = header_number<std::size_t>(value, 0);
+    else if (iequals(name, "x-total-time")) h.total = header_number(value, 0.0);
+    else if (iequals(name, "x-tokenization-time")) h.tokenize = header_number(value, 0.0);
+    else if (iequals(name, "x-queue-time")) h.queue = header_number(value, 0.0);
+    else if (iequals(name, "x-inference-time")) h.inference = header_number(value, 0.0);
   }
   return h;
 }
@@ -161,11 +160,13 @@ class Connection {
 
 LoadRun run_load(const LoadPlan& plan) {
   std::vector<std::string> requests;
-  for (const auto& body : *plan.bodies) requests.push_back(make_post(plan.target, body));
+  for (const auto& body : *plan.bodies) {
+    requests.push_back(server::testing::make_request("POST", plan.target, body));
+  }
   const int threads = std::clamp(plan.threads, 1, std::max(1, plan.connections));
   std::vector<LoadRun> runs(threads);
-  std::atomic<int> ready{threads};
-  std::atomic<bool> go{false}, reported{false};
+  StartLine line(threads, plan.on_start);
+  std::atomic<bool> reported{false};
   std::vector<std::thread> workers;
   for (int t = 0; t < threads; ++t) {
     workers.emplace_back([&, t] {
@@ -175,12 +176,7 @@ LoadRun run_load(const LoadPlan& plan) {
         connections.push_back(std::make_unique<Connection>(io, plan, requests, runs[t], reported));
         connections.back()->connect();  // a failure here shows as the first request's
       }
-      if (ready.fetch_sub(1) == 1) {
-        if (plan.on_start) plan.on_start();
-        go.store(true, std::memory_order_release);
-        go.notify_all();
-      }
-      go.wait(false, std::memory_order_acquire);
+      line.arrive_and_wait();
       for (auto& c : connections) c->start_next();
       io.run();
     });

@@ -7,14 +7,42 @@
 // written to the last byte of the response read.
 #pragma once
 
+#include <atomic>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace embd::bench {
+
+// Starts the clock once every worker (its thread, and its connections for HTTP) is ready, so
+// thread and TCP setup are not counted as request time. `on_start` runs just before the start.
+class StartLine {
+ public:
+  StartLine(int workers, std::function<void()> on_start)
+      : ready_(workers), on_start_(std::move(on_start)) {}
+  void arrive_and_wait() {
+    if (ready_.fetch_sub(1) == 1) {
+      if (on_start_) on_start_();
+      start_ = std::chrono::steady_clock::now();
+      go_.store(true, std::memory_order_release);
+      go_.notify_all();
+    }
+    go_.wait(false, std::memory_order_acquire);
+  }
+  // Once arrive_and_wait() has returned (the release/acquire on go_ publishes it).
+  std::chrono::steady_clock::time_point start() const { return start_; }
+
+ private:
+  std::atomic<int> ready_;
+  std::function<void()> on_start_;
+  std::atomic<bool> go_{false};
+  std::chrono::steady_clock::time_point start_;
+};
 
 struct LoadRun {
   std::vector<double> latency_ms;  // one per successful request (status 200)

@@ -157,31 +157,6 @@ Stats summarize(std::vector<double> ms, double seconds, std::size_t failures,
   return s;
 }
 
-// Starts the clock once every worker (its thread, and its connection for HTTP) is ready, so
-// thread and TCP setup are not counted as request time. `on_start` runs just before the start.
-class StartLine {
- public:
-  StartLine(int workers, std::function<void()> on_start)
-      : ready_(workers), on_start_(std::move(on_start)) {}
-  void arrive_and_wait() {
-    if (ready_.fetch_sub(1) == 1) {
-      on_start_();
-      start_ = Clock::now();
-      go_.store(true, std::memory_order_release);
-      go_.notify_all();
-    }
-    go_.wait(false, std::memory_order_acquire);
-  }
-  // Once arrive_and_wait() has returned (the release/acquire on go_ publishes it).
-  Clock::time_point start() const { return start_; }
-
- private:
-  std::atomic<int> ready_;
-  std::function<void()> on_start_;
-  std::atomic<bool> go_{false};
-  Clock::time_point start_;
-};
-
 // How much a run does: at most `requests` requests, and none started after `seconds` (0: no limit).
 struct Budget {
   std::size_t requests = 0;
@@ -235,7 +210,7 @@ Stats run_library(embd::Engine& engine, const std::vector<std::vector<std::strin
   std::vector<std::vector<double>> latencies(concurrency);
   std::vector<std::thread> threads;
   std::optional<CpuMeter> cpu;
-  StartLine line(concurrency, [&] { cpu.emplace(0); });
+  embd::bench::StartLine line(concurrency, [&] { cpu.emplace(0); });
   for (int t = 0; t < concurrency; ++t) {
     threads.emplace_back([&, t] {
       line.arrive_and_wait();
