@@ -13,8 +13,6 @@ find_package(simdjson REQUIRED)              # libsimdjson-dev
 find_package(nlohmann_json 3.10 REQUIRED)    # nlohmann-json3-dev
 find_package(CURL REQUIRED)                  # libcurl4-openssl-dev
 find_package(CLI11 REQUIRED)                 # libcli11-dev
-find_package(fmt REQUIRED)
-find_package(spdlog REQUIRED)
 find_package(Boost 1.74 REQUIRED)            # header-only Beast/Asio
 find_package(OpenMP REQUIRED)
 if(EMBD_BUILD_TESTS)

@@ -10,7 +10,6 @@ PACKAGES=(
   libboost-dev           # Boost.Beast + Asio (HTTP server)
   libcurl4-openssl-dev   # Hugging Face hub downloads
   libcli11-dev           # CLI flags
-  libspdlog-dev libfmt-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   python3 python3-numpy  # test helpers (local HTTP server, fixture checks)
 )

@@ -66,6 +66,10 @@ void add_server_flags(CLI::App& cmd, ServeFlags& f) {
       ->envname("SERVED_MODEL_NAME");
   cmd.add_option("--io-threads", s.io_threads, "network threads, 0 = max(2, cores / 2)")
       ->check(CLI::NonNegativeNumber)->capture_default_str();
+  cmd.add_option("--io-spin-us", s.io_spin_us,
+                 "microseconds an idle network thread polls before it sleeps (lower latency, "
+                 "more CPU), 0 = none")
+      ->envname("EMBD_IO_SPIN_US")->check(CLI::Range(0, 1000000))->capture_default_str();
   cmd.add_option("--workers", s.workers,
                  "request parsing / tokenization / encoding threads, 0 = max(2, cores / 2)")
       ->check(CLI::NonNegativeNumber)->capture_default_str();

@@ -1,11 +1,13 @@
 // Response encoding (Google Benchmark): an embedding row printed as JSON floats, std::to_chars
-// one value at a time (the encoder before float_text) against write_float_list, and the whole
-// TEI body for 1 and 32 texts of 512 dimensions. Run: build/<dir>/bench/server/encode_bench
+// one value at a time (the encoder before float_text) against write_float_list, on one row
+// repeated and on 1024 different rows (as a server sees them), and the whole TEI body for 1 and
+// 32 texts of 512 dimensions. Run: build/<dir>/bench/server/encode_bench
 #include <benchmark/benchmark.h>
 
 #include <charconv>
 #include <cmath>
 #include <random>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -56,6 +58,22 @@ void BM_RowFloatList(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(values.size()));
 }
 
+// As a server prints them: a different row each time (1024 rows, 2 MiB, cycled), so the branch
+// predictor cannot learn one row's digit patterns as it does when one row repeats.
+void BM_DistinctRowsFloatList(benchmark::State& state) {
+  constexpr std::size_t kRows = 1024, kDim = 512;
+  const auto values = embedding_values(kRows, kDim);
+  std::string out(embd::server::float_list_room(kDim), '\0');
+  std::size_t row = 0;
+  for (auto _ : state) {
+    char* end = embd::server::write_float_list(std::span<const float>(values).subspan(row * kDim, kDim),
+                                               out.data());
+    benchmark::DoNotOptimize(end);
+    row = (row + 1) % kRows;
+  }
+  state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(kDim));
+}
+
 void BM_TeiBody(benchmark::State& state) {
   const std::size_t rows = static_cast<std::size_t>(state.range(0));
   embd::Embeddings embeddings;
@@ -72,6 +90,7 @@ void BM_TeiBody(benchmark::State& state) {
 
 BENCHMARK(BM_RowToChars);
 BENCHMARK(BM_RowFloatList);
+BENCHMARK(BM_DistinctRowsFloatList);
 BENCHMARK(BM_TeiBody)->Arg(1)->Arg(32);
 
 }  // namespace

@@ -40,7 +40,7 @@ T header_number(std::string_view value, T fallback) {
 struct Head {
   int status = 0;
   std::size_t content_length = 0;
-  double total = 0, tokenize = 0, queue = 0, inference = 0;
+  double total = 0, compute = 0, tokenize = 0, queue = 0, inference = 0;
 };
 
 std::optional<Head> parse_head(std::string_view head) {
@@ -59,6 +59,7 @@ std::optional<Head> parse_head(std::string_view head) {
     const std::string_view value = line.substr(colon + 1);
     if (iequals(name, "content-length")) h.content_length = header_number<std::size_t>(value, 0);
     else if (iequals(name, "x-total-time")) h.total = header_number(value, 0.0);
+    else if (iequals(name, "x-compute-time")) h.compute = header_number(value, 0.0);
     else if (iequals(name, "x-tokenization-time")) h.tokenize = header_number(value, 0.0);
     else if (iequals(name, "x-queue-time")) h.queue = header_number(value, 0.0);
     else if (iequals(name, "x-inference-time")) h.inference = header_number(value, 0.0);
@@ -126,6 +127,7 @@ class Connection {
     buffer_.erase(0, size);
     out_.latency_ms.push_back(ms);
     out_.total_ms += head_.total;
+    out_.compute_ms += head_.compute;
     out_.tokenize_ms += head_.tokenize;
     out_.queue_ms += head_.queue;
     out_.inference_ms += head_.inference;
@@ -187,6 +189,7 @@ LoadRun run_load(const LoadPlan& plan) {
     all.latency_ms.insert(all.latency_ms.end(), r.latency_ms.begin(), r.latency_ms.end());
     all.failures += r.failures;
     all.total_ms += r.total_ms;
+    all.compute_ms += r.compute_ms;
     all.tokenize_ms += r.tokenize_ms;
     all.queue_ms += r.queue_ms;
     all.inference_ms += r.inference_ms;

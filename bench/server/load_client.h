@@ -48,7 +48,7 @@ struct LoadRun {
   std::vector<double> latency_ms;  // one per successful request (status 200)
   std::size_t failures = 0;
   // Sums of the server's timing headers (ms) over successful responses.
-  double total_ms = 0, tokenize_ms = 0, queue_ms = 0, inference_ms = 0;
+  double total_ms = 0, compute_ms = 0, tokenize_ms = 0, queue_ms = 0, inference_ms = 0;
 };
 
 struct LoadPlan {

@@ -38,6 +38,7 @@
 #include <fstream>
 #include <functional>
 #include <memory>
+#include <numeric>
 #include <optional>
 #include <sstream>
 #include <string>
@@ -88,9 +89,13 @@ struct Args {
 struct Stats {
   std::size_t requests = 0, failures = 0, texts = 0;
   double seconds = 0, p50_ms = 0, p99_ms = 0;
-  // HTTP only: the server's own timing headers, averaged (ms): from receiving the request to
-  // its encoded response (x-total-time), and the engine's tokenising, queueing and inference.
-  double server_total_ms = 0, tokenize_ms = 0, queue_ms = 0, inference_ms = 0;
+  double mean_ms = 0;  // mean latency: concurrency / mean = the closed loop's throughput
+  // Means (ms) of the engine's own times (Embeddings' tokenization, queue and inference
+  // seconds; on server rows from the x-tokenization/queue/inference-time headers).
+  double tokenize_ms = 0, queue_ms = 0, inference_ms = 0;
+  // Server rows: the means of x-total-time (request read to response encoded) and
+  // x-compute-time (handed to the engine to the engine's completion callback).
+  double server_total_ms = 0, compute_ms = 0;
   // CPU seconds spent during the measured run: by this process, and by the spawned server
   // (negative when unknown: a server this tool did not start).
   double own_cpu_seconds = 0, server_cpu_seconds = -1;
@@ -151,6 +156,7 @@ Stats summarize(std::vector<double> ms, double seconds, std::size_t failures,
   s.seconds = seconds;
   if (!ms.empty()) {
     std::sort(ms.begin(), ms.end());
+    s.mean_ms = std::accumulate(ms.begin(), ms.end(), 0.0) / double(ms.size());
     s.p50_ms = ms[ms.size() / 2];
     s.p99_ms = ms[std::min(ms.size() - 1, ms.size() * 99 / 100)];
   }
@@ -196,6 +202,7 @@ Stats run_http(std::uint16_t port, pid_t server, const std::vector<std::string>&
   cpu->stop(s);
   if (ok > 0) {
     s.server_total_ms = run.total_ms / double(ok);
+    s.compute_ms = run.compute_ms / double(ok);
     s.tokenize_ms = run.tokenize_ms / double(ok);
     s.queue_ms = run.queue_ms / double(ok);
     s.inference_ms = run.inference_ms / double(ok);
@@ -208,6 +215,10 @@ Stats run_library(embd::Engine& engine, const std::vector<std::vector<std::strin
                   int concurrency) {
   std::atomic<std::size_t> next{0}, failures{0};
   std::vector<std::vector<double>> latencies(concurrency);
+  struct EngineTimes {
+    double tokenize = 0, queue = 0, inference = 0;  // seconds, summed
+  };
+  std::vector<EngineTimes> times(concurrency);
   std::vector<std::thread> threads;
   std::optional<CpuMeter> cpu;
   embd::bench::StartLine line(concurrency, [&] { cpu.emplace(0); });
@@ -223,6 +234,9 @@ Stats run_library(embd::Engine& engine, const std::vector<std::vector<std::strin
           continue;
         }
         latencies[t].push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
+        times[t].tokenize += r->tokenization_seconds;
+        times[t].queue += r->queue_seconds;
+        times[t].inference += r->inference_seconds;
       }
     });
   }
@@ -232,6 +246,13 @@ Stats run_library(embd::Engine& engine, const std::vector<std::vector<std::strin
   for (auto& l : latencies) all.insert(all.end(), l.begin(), l.end());
   Stats s = summarize(std::move(all), seconds, failures.load(), inputs[0].size());
   cpu->stop(s);
+  if (s.requests > 0) {
+    for (const auto& t : times) {
+      s.tokenize_ms += t.tokenize * 1e3 / double(s.requests);
+      s.queue_ms += t.queue * 1e3 / double(s.requests);
+      s.inference_ms += t.inference * 1e3 / double(s.requests);
+    }
+  }
   return s;
 }
 
@@ -250,10 +271,18 @@ void print(const char* what, const char* scenario, int concurrency, const Stats&
       std::printf("         (cpu us/request: this process %.1f)\n", s.own_cpu_seconds * per_request);
     }
   }
+  if (s.requests == 0) return;
+  // Where the mean latency goes. Engine: tokenising, queueing and inference as the engine counts
+  // them; on server rows also the engine's whole span (x-compute-time), and the server's from
+  // reading the request to encoding the response (x-total-time), so total - compute is the
+  // server's own work and hand-offs, latency - total the network and the client.
+  std::printf("         (mean ms: latency %.3f; engine tokenize %.3f + queue %.3f + inference %.3f",
+              s.mean_ms, s.tokenize_ms, s.queue_ms, s.inference_ms);
   if (s.server_total_ms > 0) {
-    std::printf("         (server headers, mean ms: total %.3f = tokenize %.3f + queue %.3f + inference %.3f + rest)\n",
-                s.server_total_ms, s.tokenize_ms, s.queue_ms, s.inference_ms);
+    std::printf("; server total %.3f = engine span %.3f + server %.3f", s.server_total_ms,
+                s.compute_ms, s.server_total_ms - s.compute_ms);
   }
+  std::printf(")\n");
 }
 
 bool parse_args(int argc, char** argv, Args& a) {

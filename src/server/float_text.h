@@ -2,8 +2,8 @@
 //
 // The output is byte for byte what std::to_chars(first, last, value) writes (the shortest digits
 // that read back as the same float, in fixed or scientific notation, whichever is shorter), but
-// faster: the digits come from Dragonbox (fmt's implementation) and are placed with fixed-size
-// copies instead of through a general formatter. Printing is most of the CPU a response costs
+// faster: the digits come from Schubfach without branches on the value, and are placed with
+// fixed-size copies instead of through a general formatter. Printing is most of the CPU a response costs
 // (512 floats per text).
 #pragma once
 

@@ -116,6 +116,8 @@ class HttpServer::Impl : public std::enable_shared_from_this<HttpServer::Impl> {
   bool wait_drained(std::chrono::milliseconds timeout);
   int wait_for_signal();
   void stop_and_join();
+  // The loop of the I/O thread that owns `context`: handlers, then the idle spin, then sleep.
+  void run_context(net::io_context& context);
 
   void register_session(std::uint64_t id, std::weak_ptr<Session> session);
   // Runs on context `home`'s thread: the session's deadline is checked there from now on.
@@ -523,7 +525,23 @@ void HttpServer::Impl::run_threads() {
   for (std::size_t home = 0; home < contexts_.size(); ++home) {
     net::post(*contexts_[home], [this, home] { sweep(home); });
   }
-  for (auto& c : contexts_) threads_.emplace_back([ctx = c.get()] { ctx->run(); });
+  for (auto& c : contexts_) threads_.emplace_back([this, ctx = c.get()] { run_context(*ctx); });
+}
+
+void HttpServer::Impl::run_context(net::io_context& context) {
+  const auto spin = options_.idle_spin;
+  if (spin <= spin.zero()) {
+    context.run();
+    return;
+  }
+  while (!context.stopped()) {
+    // poll() runs every handler that is ready, reading the sockets without blocking.
+    if (context.poll() > 0) continue;
+    const auto until = Clock::now() + spin;
+    std::size_t ran = 0;
+    while (ran == 0 && !context.stopped() && Clock::now() < until) ran = context.poll();
+    if (ran == 0) context.run_one();  // sleeps in epoll_wait until something is ready
+  }
 }
 
 void HttpServer::Impl::do_accept() {

@@ -71,6 +71,7 @@ class Server::Impl {
     http.host = ctx_.options.host;
     http.port = ctx_.options.port;
     http.io_threads = ctx_.options.io_threads;
+    http.idle_spin = std::chrono::microseconds(std::max(0, ctx_.options.io_spin_us));
     http.body_limit = ctx_.options.payload_limit;
     http.max_connections = ctx_.options.max_connections;
     http.handle_signals = ctx_.options.handle_signals;

@@ -34,6 +34,11 @@ struct ServerOptions {
   // was 15-20% slower than half as many at 256 connections on a 16-core H200 host (run 145).
   int io_threads = 0;
   int workers = 0;
+  // Microseconds an I/O thread with nothing to do keeps polling before it sleeps (see "Idle
+  // spin" in http_server.h); 0 = sleep at once. On an H200 host 200 cut a single query's p50 by
+  // 0.02 ms; at 16 and 256 connections it changed nothing beyond noise but the CPU it burns
+  // (BENCHMARKS.md, runs 147-149).
+  int io_spin_us = 0;
   std::size_t payload_limit = 8u << 20;        // bytes per request body (413 beyond)
   std::size_t max_client_batch_size = 32;      // inputs per request
   std::size_t max_concurrent_requests = 512;   // admission permits, one per input (429 beyond)

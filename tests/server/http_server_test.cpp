@@ -325,6 +325,49 @@ TEST_F(HttpServerTest, ExpectContinue) {
   EXPECT_EQ(r->body, "POST /e 4");
 }
 
+// I/O threads that poll before they sleep: responses handed over from other threads, pipelined
+// requests and disconnects work as with sleeping threads, threads that slept after their spin
+// wake for new work, and shutdown still stops the polling threads.
+TEST_F(HttpServerTest, IdleSpinServesRequestsAndShutsDown) {
+  HttpServerOptions options;
+  options.io_threads = 2;
+  options.idle_spin = 300us;
+  start(options);
+  for (int round = 0; round < 3; ++round) {
+    Connection c(port_);
+    ASSERT_TRUE(c.send_all(make_request("GET", "/later") + make_request("GET", "/x")));
+    auto a = c.read_response();
+    auto b = c.read_response();
+    ASSERT_TRUE(a && b);
+    EXPECT_EQ(a->body, "later");
+    EXPECT_EQ(b->body, "GET /x 0");
+    expect_serves();
+    // Longer than the spin: the threads sleep in between and must still wake for new work.
+    std::this_thread::sleep_for(5ms);
+  }
+  {
+    Connection c(port_);
+    ASSERT_TRUE(c.send_all(make_request("GET", "/hold")));
+    auto held = wait_held();
+    ASSERT_TRUE(held);
+    c.close();
+    for (int i = 0; i < 1000 && disconnects_.load() == 0; ++i) std::this_thread::sleep_for(5ms);
+    EXPECT_EQ(disconnects_.load(), 1);
+  }
+  Connection busy(port_);
+  ASSERT_TRUE(busy.send_all(make_request("GET", "/hold")));
+  auto held = wait_held();
+  ASSERT_TRUE(held);
+  server_->begin_shutdown();
+  held->respond({200, "text/plain", {}, "finished"});
+  auto r = busy.read_response();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->body, "finished");
+  held.reset();
+  EXPECT_TRUE(server_->wait_drained(5s));
+  server_.reset();  // joins the spinning threads
+}
+
 TEST_F(HttpServerTest, GracefulShutdownAnswersInFlightRequests) {
   start();
   Connection idle(port_);
