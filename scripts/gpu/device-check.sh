@@ -58,10 +58,10 @@ ab_sides() {
   echo "$sides new"
 }
 side_bin() { [[ $1 == new ]] && echo "$bin" || echo "/tmp/embd-$1/bin"; }
+# The small-en model of common.sh, as $model (its GPU line goes to gpu.txt, not the screen).
 synthetic_model() {
   model=/tmp/small-en
-  [[ -f $model/model.safetensors ]] || "$bin/make_synthetic_model" --out "$model" --dtype f16 \
-    --tokenizer tests/fixtures/models/tiny-jina/tokenizer.json > "$out/model.log" 2>&1
+  synthetic_small_en "$bin" "$out/model.log" > /dev/null
 }
 # One kernel's op tests (filter $2), then those matching $3 under memcheck and, unless
 # NO_RACECHECK is set, racecheck; logs named after $1.
