@@ -68,6 +68,20 @@ class HttpServerTest : public ::testing::Test {
     return e;
   }
 
+  // A client sends /hold and hangs up; returns the held exchange once the server has noticed
+  // (the exchange's disconnect callback ran), null on failure.
+  std::shared_ptr<HttpExchange> hold_then_disconnect() {
+    Connection c(port_);
+    if (!c.send_all(make_request("GET", "/hold"))) return nullptr;
+    auto held = wait_held();
+    if (!held) return nullptr;
+    const int before = disconnects_.load();
+    c.close();
+    for (int i = 0; i < 1000 && disconnects_.load() == before; ++i) std::this_thread::sleep_for(5ms);
+    EXPECT_EQ(disconnects_.load(), before + 1);
+    return held;
+  }
+
   void expect_serves() {
     auto r = testing::request(port_, "GET", "/ok");
     ASSERT_TRUE(r.has_value());
@@ -291,16 +305,9 @@ TEST_F(HttpServerTest, ReadTimeoutClosesStalledRequest) {
 
 TEST_F(HttpServerTest, ClientDisconnectRunsCallbackAndOthersAreUndisturbed) {
   start();
-  {
-    Connection c(port_);
-    ASSERT_TRUE(c.send_all(make_request("GET", "/hold")));
-    auto held = wait_held();
-    ASSERT_TRUE(held);
-    c.close();
-    for (int i = 0; i < 1000 && disconnects_.load() == 0; ++i) std::this_thread::sleep_for(5ms);
-    EXPECT_EQ(disconnects_.load(), 1);
-    held->respond({200, "text/plain", {}, "too late"});  // goes nowhere, harmlessly
-  }
+  auto held = hold_then_disconnect();
+  ASSERT_TRUE(held);
+  held->respond({200, "text/plain", {}, "too late"});  // goes nowhere, harmlessly
   expect_serves();
 }
 
@@ -345,15 +352,7 @@ TEST_F(HttpServerTest, IdleSpinServesRequestsAndShutsDown) {
     // Longer than the spin: the threads sleep in between and must still wake for new work.
     std::this_thread::sleep_for(5ms);
   }
-  {
-    Connection c(port_);
-    ASSERT_TRUE(c.send_all(make_request("GET", "/hold")));
-    auto held = wait_held();
-    ASSERT_TRUE(held);
-    c.close();
-    for (int i = 0; i < 1000 && disconnects_.load() == 0; ++i) std::this_thread::sleep_for(5ms);
-    EXPECT_EQ(disconnects_.load(), 1);
-  }
+  EXPECT_TRUE(hold_then_disconnect());
   Connection busy(port_);
   ASSERT_TRUE(busy.send_all(make_request("GET", "/hold")));
   auto held = wait_held();
