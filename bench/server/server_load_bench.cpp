@@ -102,7 +102,7 @@ struct Stats {
 };
 
 // CPU time (user + system) of this process, in seconds.
-double own_cpu_seconds() {
+double this_process_cpu_seconds() {
   rusage usage{};
   getrusage(RUSAGE_SELF, &usage);
   auto seconds = [](const timeval& t) { return double(t.tv_sec) + double(t.tv_usec) * 1e-6; };
@@ -134,10 +134,10 @@ double process_cpu_seconds(pid_t pid) {
 // Measures the CPU both processes spend between its construction and stop().
 class CpuMeter {
  public:
-  explicit CpuMeter(pid_t server) : server_(server), own_(own_cpu_seconds()),
+  explicit CpuMeter(pid_t server) : server_(server), own_(this_process_cpu_seconds()),
                                     server_start_(process_cpu_seconds(server)) {}
   void stop(Stats& s) const {
-    s.own_cpu_seconds = own_cpu_seconds() - own_;
+    s.own_cpu_seconds = this_process_cpu_seconds() - own_;
     const double now = process_cpu_seconds(server_);
     if (server_start_ >= 0 && now >= 0) s.server_cpu_seconds = now - server_start_;
   }
