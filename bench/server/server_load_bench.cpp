@@ -19,7 +19,9 @@
 // --warmup N (unmeasured requests at the scenario's concurrency before each measured run, server
 // and library alike, default 0: a new mix of batch shapes is recorded as CUDA graphs on first
 // sight, and without a warm-up those recordings land in the measured tail), --client-threads N
-// (the load's event loops, default a quarter of the machine's hardware threads).
+// (the load's event loops, default a quarter of the machine's hardware threads), --batch-trace F
+// (both engines write their device batches' timelines when they stop, as `embd --batch-trace`:
+// the library's to F.library.csv, the spawned server's to F.server.csv).
 //
 // CPU per request: each row also shows the CPU time its measured run cost, in microseconds per
 // request: on server rows the server's (when this tool spawned it: /proc/PID/stat) and this
@@ -34,6 +36,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <functional>
@@ -73,6 +76,7 @@ struct Args {
   std::size_t warmup = 0;   // q16 requests per warm-up run (b32x128: a tenth, at least 1)
   double seconds = 0;       // each measured run also ends after this long; 0 = no time limit
   int client_threads = 0;   // event loops of the HTTP load; 0 = a quarter of the machine's threads
+  std::string batch_trace;  // file prefix of both engines' batch traces; empty = none
   bool wants(const std::string& scenario, int concurrency) const {
     if (only.empty()) return true;
     const std::string key = scenario + ":" + std::to_string(concurrency);
@@ -304,6 +308,7 @@ bool parse_args(int argc, char** argv, Args& a) {
     else if (k == "--warmup") a.warmup = std::stoul(v);
     else if (k == "--seconds") a.seconds = std::stod(v);
     else if (k == "--client-threads") a.client_threads = std::stoi(v);
+    else if (k == "--batch-trace") a.batch_trace = v;
     else return false;
   }
   return !a.model.empty() && (a.port != 0 || !a.serve_binary.empty());
@@ -317,6 +322,7 @@ std::pair<pid_t, std::uint16_t> spawn_server(const Args& a) {
   if (pid == 0) {
     dup2(fds[1], STDOUT_FILENO);
     close(fds[0]);
+    if (!a.batch_trace.empty()) setenv("EMBD_BATCH_TRACE", (a.batch_trace + ".server.csv").c_str(), 1);
     std::string threads = std::to_string(a.threads), io = std::to_string(a.io_threads),
                 workers = std::to_string(a.workers),
                 fill = std::to_string(a.fill_delay_us >= 0 ? a.fill_delay_us
@@ -345,7 +351,7 @@ std::pair<pid_t, std::uint16_t> spawn_server(const Args& a) {
 int main(int argc, char** argv) {
   Args args;
   if (!parse_args(argc, argv, args)) {
-    std::fprintf(stderr, "usage: %s --model DIR (--port P | --serve BIN) [--requests N] [--threads T] [--device D] [--dtype T] [--io-threads N] [--workers N] [--fill-delay-us N] [--only q16:256,...] [--no-library 1] [--warmup N] [--seconds S] [--client-threads N]\n",
+    std::fprintf(stderr, "usage: %s --model DIR (--port P | --serve BIN) [--requests N] [--threads T] [--device D] [--dtype T] [--io-threads N] [--workers N] [--fill-delay-us N] [--only q16:256,...] [--no-library 1] [--warmup N] [--seconds S] [--client-threads N] [--batch-trace F]\n",
                  argv[0]);
     return 2;
   }
@@ -354,6 +360,7 @@ int main(int argc, char** argv) {
   options.device = args.device;
   options.dtype = args.dtype;
   if (args.fill_delay_us >= 0) options.batch_fill_delay = std::chrono::microseconds(args.fill_delay_us);
+  if (!args.batch_trace.empty()) options.batch_trace = args.batch_trace + ".library.csv";
   auto engine = embd::Engine::load(args.model, options);
   if (!engine.ok()) {
     std::fprintf(stderr, "%s\n", engine.status().to_string().c_str());

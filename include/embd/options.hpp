@@ -48,7 +48,9 @@ struct LoadOptions {
   // A query lane per GPU: a second executor with its own high-priority CUDA stream (and its own
   // copy of the weights) that runs query-priority work only, while the GPU's first executor
   // runs everything else. A query then never waits in line behind a bulk batch: its kernels are
-  // scheduled ahead of the bulk batch's waiting blocks. Unset: on for GPUs (the CPU has no lanes).
+  // scheduled ahead of the bulk batch's waiting blocks. The first executor still takes queries
+  // when it has nothing of its own to run and they have waited 50 us (the lane is busy), so a
+  // flood of queries uses both. Unset: on for GPUs (the CPU has no lanes).
   std::optional<bool> query_lane;
   // A GPU's next batch starts while the current one runs its last layer, on a second CUDA stream
   // with activations of its own, instead of queueing behind it: the two batches fill the SMs

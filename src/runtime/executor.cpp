@@ -83,11 +83,15 @@ double seconds_since(Clock::time_point t) {
 }  // namespace
 
 void Executor::stop_taking(ClassMask classes) {
+  // Spill first: a waiter sleeps on the union of both masks, which must not shrink meanwhile.
+  spill_.fetch_or(static_cast<ClassMask>(classes & classes_.load(std::memory_order_relaxed)),
+                  std::memory_order_relaxed);
   classes_.fetch_and(static_cast<ClassMask>(~classes), std::memory_order_relaxed);
 }
 
-std::optional<ScheduledBatch> Executor::take(std::stop_token stop, bool wait) {
-  return scheduler_.next_batch(stop, wait, classes_);
+std::optional<ScheduledBatch> Executor::take(std::stop_token stop, bool idle) {
+  // Only an idle executor waits; a busy one (a batch in flight) asks without waiting.
+  return scheduler_.next_batch(stop, /*wait=*/idle, classes_, idle ? spill_ : no_spill_);
 }
 
 void Executor::deliver(ScheduledBatch& batch, Status status, std::span<const float> pooled,
@@ -127,7 +131,7 @@ void Executor::serve(std::stop_token stop, BatchRunner& runner) {
   }
   std::vector<float> pooled;
   const auto now = [&] { return trace_ ? trace_->now() : 0.0; };
-  while (auto batch = take(stop, /*wait=*/true)) {
+  while (auto batch = take(stop, /*idle=*/true)) {
     const double taken = now();
     const auto start = Clock::now();
     const Status status = guarded([&] { return runner.run(batch->packed, pooled); });
@@ -156,12 +160,12 @@ void Executor::serve_pipelined(std::stop_token stop, BatchRunner& runner) {
   for (;;) {
     std::optional<ScheduledBatch> next;
     if (flight.empty()) {
-      next = take(stop, /*wait=*/true);
+      next = take(stop, /*idle=*/true);
       if (!next) return;  // stopped, nothing in flight
     } else if (flight.size() < depth) {
       // An error here is the device's and surfaces again in finish() for the batch it hit.
       (void)guarded([&] { return runner.wait_almost_done(); });
-      next = take(stop, /*wait=*/false);
+      next = take(stop, /*idle=*/false);
     }
     bool started = false;
     if (next) {

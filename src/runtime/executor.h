@@ -53,16 +53,20 @@ class Executor {
   const std::string& name() const { return name_; }
   // Asks the thread to end after the batch in flight; the destructor joins.
   void request_stop() { thread_.request_stop(); }
-  // Stops taking work of `classes` from now on, even while waiting for work (the engine does this
-  // for queries on a GPU's first executor once that GPU's query lane is up).
+  // Hands work of `classes` over to another executor from now on, even while waiting for work
+  // (the engine does this for queries on a GPU's first executor once that GPU's query lane is
+  // up). This one still takes such work when it has nothing of its own in flight or queued and
+  // the work has waited SchedulerOptions::spill_after (the other executor is busy), so a burst
+  // of queries gets both; it never mixes the two in one batch.
   void stop_taking(ClassMask classes);
 
  private:
   void thread_main(std::stop_token stop, RunnerFactory factory, std::promise<Status> ready);
   void serve(std::stop_token stop, BatchRunner& runner);
   void serve_pipelined(std::stop_token stop, BatchRunner& runner);
-  // The next batch of this executor's classes (Scheduler::next_batch).
-  std::optional<ScheduledBatch> take(std::stop_token stop, bool wait);
+  // The next batch of this executor's classes (Scheduler::next_batch). `idle`: nothing in flight,
+  // so handed-over work may be taken too (it would otherwise run beside this executor's own).
+  std::optional<ScheduledBatch> take(std::stop_token stop, bool idle);
   // Hands a batch's outcome to the scheduler, naming the device and batch in an error.
   void deliver(ScheduledBatch& batch, Status status, std::span<const float> pooled, double seconds);
   // Adds a batch's record to the trace, if there is one. `times` are taken, enqueued, finished.
@@ -71,6 +75,8 @@ class Executor {
   Scheduler& scheduler_;
   const std::string name_;
   std::atomic<ClassMask> classes_;
+  std::atomic<ClassMask> spill_{0};      // handed over (stop_taking): taken when idle
+  const std::atomic<ClassMask> no_spill_{0};
   const std::shared_ptr<BatchTrace> trace_;
   std::string device_;  // the runner's device name; set and used on the executor thread
   std::shared_future<Status> ready_;

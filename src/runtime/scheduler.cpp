@@ -409,12 +409,13 @@ void pack(ScheduledBatch& batch) {
 
 std::optional<ScheduledBatch> Scheduler::next_batch(std::stop_token stop, bool wait,
                                                     ClassMask classes) {
-  const std::atomic<ClassMask> fixed{classes};
-  return next_batch(stop, wait, fixed);
+  const std::atomic<ClassMask> fixed{classes}, no_spill{0};
+  return next_batch(stop, wait, fixed, no_spill);
 }
 
 std::optional<ScheduledBatch> Scheduler::next_batch(std::stop_token stop, bool wait,
-                                                    const std::atomic<ClassMask>& live_classes) {
+                                                    const std::atomic<ClassMask>& live_classes,
+                                                    const std::atomic<ClassMask>& live_spill) {
   std::vector<Resolution> dropped;
   std::optional<ScheduledBatch> batch;
   std::unique_lock lock(mu_);
@@ -428,16 +429,32 @@ std::optional<ScheduledBatch> Scheduler::next_batch(std::stop_token stop, bool w
     return true;
   };
   // A narrowed mask is a subset of the one a waiter sleeps on, whose notifications therefore
-  // still wake it; the predicates read the mask afresh.
+  // still wake it (bits moved to `spill` stay in the union it sleeps on); the predicates read the
+  // masks afresh.
   const auto classes_now = [&] { return live_classes.load(std::memory_order_relaxed); };
+  const auto spill_now = [&] { return live_spill.load(std::memory_order_relaxed); };
+  const auto any_work = [&] { return has_work_locked(static_cast<ClassMask>(classes_now() | spill_now())); };
   while (!stopping_ && !stop.stop_requested()) {
     const auto now = Clock::now();
-    const ClassMask classes = classes_now();
+    const ClassMask own = classes_now(), spill = spill_now();
+    const auto sleeps_on = static_cast<ClassMask>(own | spill);
     drop_dead_locked(now, now - last_sweep_ >= kSweepInterval, dropped);
+    ClassMask classes = own;
+    if (!has_work_locked(own) && has_work_locked(spill)) {
+      const auto ripe = oldest_arrival_locked(spill) + options_.spill_after;
+      if (now < ripe) {
+        if (flush()) continue;
+        if (!wait) break;
+        cv_[sleeps_on].wait_until(lock, stop, ripe,
+                                  [&] { return stopping_ || has_work_locked(classes_now()); });
+        continue;
+      }
+      classes = spill;
+    }
     if (!has_work_locked(classes)) {
       if (flush()) continue;
       if (!wait) break;
-      cv_[classes].wait(lock, stop, [&] { return stopping_ || has_work_locked(classes_now()); });
+      cv_[sleeps_on].wait(lock, stop, [&] { return stopping_ || any_work(); });
       continue;
     }
     if (!full_locked(classes) && options_.batch_fill_delay.count() > 0) {
@@ -445,8 +462,8 @@ std::optional<ScheduledBatch> Scheduler::next_batch(std::stop_token stop, bool w
       if (now < wake) {
         if (flush()) continue;
         if (!wait) break;
-        cv_[classes].wait_until(lock, stop, wake,
-                                [&] { return stopping_ || full_locked(classes_now()); });
+        cv_[sleeps_on].wait_until(lock, stop, wake,
+                                  [&] { return stopping_ || full_locked(classes); });
         continue;
       }
     }

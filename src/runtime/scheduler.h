@@ -84,6 +84,11 @@ struct SchedulerOptions {
   std::size_t query_fill_tokens = 2048;
   // Waiting this long raises a class by one level; zero turns ageing off (strict priority).
   std::chrono::microseconds ageing_step{std::chrono::seconds(1)};
+  // An idle executor takes work it handed over to another (a GPU's first executor: queries,
+  // once the query lane runs them) when that work has waited this long: its own executor, which
+  // takes it within microseconds when idle, is evidently busy. Long enough that an idle lane
+  // keeps its queries; short against a batch's time on the device (about 0.1 ms and up).
+  std::chrono::microseconds spill_after{50};
 
   // The budgets of LoadOptions; the rest keep their defaults.
   static SchedulerOptions from(const LoadOptions& load);
@@ -156,9 +161,13 @@ class Scheduler {
   std::optional<ScheduledBatch> next_batch(std::stop_token stop, bool wait = true,
                                            ClassMask classes = kAllClasses);
   // Same, with classes that another thread may narrow (never widen) meanwhile: a narrowing applies
-  // to every batch assembled after it, even while this call waits.
+  // to every batch assembled after it, even while this call waits. `spill` classes (handed over
+  // to another executor; another thread may move bits from `classes` to `spill`, never the
+  // other way) are taken only while `classes` have no work, once their oldest request has waited
+  // SchedulerOptions::spill_after; a batch holds work of one of the two sets, never both.
   std::optional<ScheduledBatch> next_batch(std::stop_token stop, bool wait,
-                                           const std::atomic<ClassMask>& classes);
+                                           const std::atomic<ClassMask>& classes,
+                                           const std::atomic<ClassMask>& spill);
   // Delivers a batch's result: `status` OK with `pooled` = [B x hidden_size] raw rows, or the
   // error that fails every request in the batch. `device_seconds` feeds the stats.
   void complete(ScheduledBatch& batch, const Status& status, std::span<const float> pooled,

@@ -719,10 +719,13 @@ TEST(Scheduler, QueryLaneRunsQueriesBesideBusyBulkExecutor) {
 }
 
 // An executor told to stop taking queries while it waits for work (as the engine tells a GPU's
-// first executor once the query lane is up) leaves them to the lane from then on.
+// first executor once the query lane is up) leaves them to the lane from then on (here for good:
+// spill_after is longer than the test).
 TEST(Executor, StopTakingAppliesWhileWaiting) {
   const ClassMask queries = class_bit(Priority::kQuery);
-  Harness h(options(64), FakeConfig{}, std::vector<ClassMask>{kAllClasses, queries});
+  auto o = options(64);
+  o.spill_after = std::chrono::minutes(10);
+  Harness h(o, FakeConfig{}, std::vector<ClassMask>{kAllClasses, queries});
   std::this_thread::sleep_for(20ms);  // both executors are waiting for work by now
   h.pool[0]->stop_taking(queries);
   h.log->close();
@@ -737,6 +740,46 @@ TEST(Executor, StopTakingAppliesWhileWaiting) {
   for (auto* f : {&q1, &q2, &b}) ASSERT_TRUE(get(*f).ok());
   for (const auto& e : h.log->entries()) {
     EXPECT_EQ(e.device, e.sequences[0][0] == 3 ? "fake:0" : "fake:1") << "tag " << e.sequences[0][0];
+  }
+}
+
+// The executor that handed queries to the lane takes them after all while it is idle and they
+// have waited spill_after, that is while the lane is busy (a burst of queries gets both), in
+// batches of queries alone; its own work comes first.
+TEST(Executor, IdleExecutorTakesHandedOverWorkWhileItsOwnerIsBusy) {
+  const ClassMask queries = class_bit(Priority::kQuery);
+  auto o = options(64);
+  o.spill_after = 50ms;  // far longer than an idle lane takes to wake
+  Harness h(o, FakeConfig{}, std::vector<ClassMask>{kAllClasses, queries});
+  std::this_thread::sleep_for(20ms);  // both executors are waiting for work by now
+  h.pool[0]->stop_taking(queries);
+  h.log->close();
+  auto q1 = h.scheduler->submit({text(1, 8)}, with_priority(Priority::kQuery));
+  h.log->wait_started(1);  // q1 is younger than spill_after: the idle lane takes it
+  auto q2 = h.scheduler->submit({text(2, 8)}, with_priority(Priority::kQuery));
+  h.log->wait_started(2);  // the lane holds q1 at the gate: executor 0 takes q2 once it is ripe
+  h.log->open();
+  for (auto* f : {&q1, &q2}) ASSERT_TRUE(get(*f).ok());
+  const auto first = h.log->entries();
+  ASSERT_EQ(first.size(), 2u);
+  for (const auto& e : first) {
+    EXPECT_EQ(e.device, e.sequences[0][0] == 1 ? "fake:1" : "fake:0") << "tag " << e.sequences[0][0];
+  }
+  // Queued together, executor 0's own work goes first and is never mixed with a query.
+  h.log->close();
+  auto hold = h.scheduler->submit({text(3, 8)}, with_priority(Priority::kQuery));
+  h.log->wait_started(3);  // one executor holds this query at the gate
+  auto b = h.scheduler->submit({text(4, 8)}, with_priority(Priority::kBatch));
+  auto q5 = h.scheduler->submit({text(5, 8)}, with_priority(Priority::kQuery));
+  h.log->open();
+  for (auto* f : {&hold, &b, &q5}) ASSERT_TRUE(get(*f).ok());
+  for (const auto& e : h.log->entries()) {
+    const bool has_batch = std::any_of(e.sequences.begin(), e.sequences.end(),
+                                       [](const auto& s) { return s[0] == 4; });
+    if (has_batch) {
+      EXPECT_EQ(e.device, "fake:0");
+      EXPECT_EQ(e.sequences.size(), 1u);  // no query rides with executor 0's own work
+    }
   }
 }
 
