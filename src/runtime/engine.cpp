@@ -168,8 +168,8 @@ Status Engine::Impl::start_executors(std::shared_ptr<const io::WeightSet> weight
   for (auto& e : executors) EMBD_TRY(e->wait_ready());
   if (!options.query_lane.value_or(true) || !async) return ok_status();
 
-  // Query lanes, one per GPU in the same order. Once a lane runs, its GPU's first executor stops
-  // taking queries. Unasked for (query_lane unset), a lane that does not fit in device memory
+  // Query lanes, one per GPU in the same order. Once a lane runs, its GPU's first executor hands
+  // queries over to it (taking them only while idle and the lane is busy). Unasked for (query_lane unset), a lane that does not fit in device memory
   // beside the first executor's weights is left out, and that GPU runs queries as before.
   EMBD_ASSIGN_OR_RETURN(auto lanes, backend::create_query_lanes(options.device));
   const runtime::ClassMask queries = runtime::class_bit(Priority::kQuery);
@@ -183,7 +183,7 @@ Status Engine::Impl::start_executors(std::shared_ptr<const io::WeightSet> weight
       }
       continue;  // the lane's thread has ended; `started` destroys its executor on return
     }
-    executors[i]->stop_taking(queries);
+    executors[i]->hand_over(queries);
     executors.push_back(std::move(lane));
     ++info.query_lanes;
   }

@@ -82,7 +82,7 @@ double seconds_since(Clock::time_point t) {
 
 }  // namespace
 
-void Executor::stop_taking(ClassMask classes) {
+void Executor::hand_over(ClassMask classes) {
   // Spill first: a waiter sleeps on the union of both masks, which must not shrink meanwhile.
   spill_.fetch_or(static_cast<ClassMask>(classes & classes_.load(std::memory_order_relaxed)),
                   std::memory_order_relaxed);

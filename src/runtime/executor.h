@@ -7,7 +7,7 @@
 // Ownership: owns its thread and, on that thread, the runner. Borrows the Scheduler, which must
 // outlive it (destroy executors first, or at least before the scheduler).
 //
-// Thread-safety: wait_ready(), name() and stop_taking() may be called from any thread. The
+// Thread-safety: wait_ready(), name() and hand_over() may be called from any thread. The
 // destructor requests stop, lets the batch in flight finish and be delivered, then joins.
 //
 // Errors: a factory error (or a runner whose hidden size does not match the scheduler's) is
@@ -58,7 +58,7 @@ class Executor {
   // up). This one still takes such work when it has nothing of its own in flight or queued and
   // the work has waited SchedulerOptions::spill_after (the other executor is busy), so a burst
   // of queries gets both; it never mixes the two in one batch.
-  void stop_taking(ClassMask classes);
+  void hand_over(ClassMask classes);
 
  private:
   void thread_main(std::stop_token stop, RunnerFactory factory, std::promise<Status> ready);
@@ -75,7 +75,7 @@ class Executor {
   Scheduler& scheduler_;
   const std::string name_;
   std::atomic<ClassMask> classes_;
-  std::atomic<ClassMask> spill_{0};      // handed over (stop_taking): taken when idle
+  std::atomic<ClassMask> spill_{0};  // classes handed over (hand_over): taken when idle
   const std::atomic<ClassMask> no_spill_{0};
   const std::shared_ptr<BatchTrace> trace_;
   std::string device_;  // the runner's device name; set and used on the executor thread

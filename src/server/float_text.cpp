@@ -1,6 +1,5 @@
 #include "float_text.h"
 
-#include <algorithm>
 #include <bit>
 #include <charconv>
 #include <cmath>
@@ -51,8 +50,8 @@ struct Decimal {
 // std::to_chars for every positive float (FloatText.AllFloatsMatchToChars with
 // EMBD_FLOAT_TEXT_EXHAUSTIVE=1); a sign is one character in front.
 
-// floor(e * log10(2)), floor(e * log10(3/4 * 2)) - see the paper - and floor(e * log2(10)),
-// exact for the exponents a float has.
+// floor(e * log10(2)), floor(log10(3/4 * 2^e)) (the narrower interval of a power of two) and
+// floor(e * log2(10)), exact for the exponents a float has.
 constexpr int floor_log10_pow2(int e) { return static_cast<int>((e * 661971961083LL) >> 41); }
 constexpr int floor_log10_three_quarters_pow2(int e) {
   return static_cast<int>((e * 661971961083LL - 274743187321LL) >> 41);

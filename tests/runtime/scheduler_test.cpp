@@ -718,16 +718,16 @@ TEST(Scheduler, QueryLaneRunsQueriesBesideBusyBulkExecutor) {
   }
 }
 
-// An executor told to stop taking queries while it waits for work (as the engine tells a GPU's
+// An executor told to hand queries over while it waits for work (as the engine tells a GPU's
 // first executor once the query lane is up) leaves them to the lane from then on (here for good:
 // spill_after is longer than the test).
-TEST(Executor, StopTakingAppliesWhileWaiting) {
+TEST(Executor, HandOverAppliesWhileWaiting) {
   const ClassMask queries = class_bit(Priority::kQuery);
   auto o = options(64);
   o.spill_after = std::chrono::minutes(10);
   Harness h(o, FakeConfig{}, std::vector<ClassMask>{kAllClasses, queries});
   std::this_thread::sleep_for(20ms);  // both executors are waiting for work by now
-  h.pool[0]->stop_taking(queries);
+  h.pool[0]->hand_over(queries);
   h.log->close();
   auto q1 = h.scheduler->submit({text(1, 8)}, with_priority(Priority::kQuery));
   h.log->wait_started(1);  // the lane holds q1 at the gate
@@ -752,7 +752,7 @@ TEST(Executor, IdleExecutorTakesHandedOverWorkWhileItsOwnerIsBusy) {
   o.spill_after = 50ms;  // far longer than an idle lane takes to wake
   Harness h(o, FakeConfig{}, std::vector<ClassMask>{kAllClasses, queries});
   std::this_thread::sleep_for(20ms);  // both executors are waiting for work by now
-  h.pool[0]->stop_taking(queries);
+  h.pool[0]->hand_over(queries);
   h.log->close();
   auto q1 = h.scheduler->submit({text(1, 8)}, with_priority(Priority::kQuery));
   h.log->wait_started(1);  // q1 is younger than spill_after: the idle lane takes it
