@@ -74,6 +74,10 @@ class Engine::Impl {
                                                        TruncationDirection direction,
                                                        bool length_is_error,
                                                        std::size_t first = 0) const;
+  // The pool to tokenise `texts` on: none for a few short texts, which the calling thread does
+  // faster than a wake-up of the pool (and which would otherwise queue behind other callers'
+  // small jobs on it).
+  ThreadPool* pool_for(std::span<const std::string> texts) const;
   // How many texts go in a large request's first part; 0: queue it whole.
   std::size_t head_part(const std::vector<std::string>& texts) const;
   // Texts tokenised and queued in two parts (head_part), answered as one through `done`.
@@ -216,9 +220,7 @@ Result<std::vector<std::vector<std::int32_t>>> Engine::Impl::encode(
   tokenizer::EncodeOptions eo;
   eo.max_length = limit;
   eo.direction = direction;
-  ThreadPool* pool = texts.size() >= kPoolTokenizeMinTexts || runtime::text_bytes(texts) >= tokenizer::kParallelTextBytes
-                         ? tokenize_pool.get() : nullptr;
-  auto encodings = tokenizer->encode_batch(texts, eo, pool);
+  auto encodings = tokenizer->encode_batch(texts, eo, pool_for(texts));
   std::vector<std::vector<std::int32_t>> ids(texts.size());
   for (std::size_t i = 0; i < texts.size(); ++i) {
     const auto input = [&] { return "input " + std::to_string(first + i); };
@@ -232,6 +234,12 @@ Result<std::vector<std::vector<std::int32_t>>> Engine::Impl::encode(
     ids[i] = std::move(encodings[i]->ids);
   }
   return ids;
+}
+
+ThreadPool* Engine::Impl::pool_for(std::span<const std::string> texts) const {
+  const bool worth_it = texts.size() >= kPoolTokenizeMinTexts ||
+                        runtime::text_bytes(texts) >= tokenizer::kParallelTextBytes;
+  return worth_it ? tokenize_pool.get() : nullptr;
 }
 
 Result<Engine::Impl::Prepared> Engine::Impl::prepare_texts(std::span<const std::string> texts,
@@ -385,7 +393,7 @@ Result<std::vector<TokenizedText>> Engine::tokenize_with_offsets(const std::vect
   tokenizer::EncodeOptions eo;
   eo.add_special_tokens = add_special_tokens;
   eo.offsets = true;
-  auto encodings = impl_->tokenizer->encode_batch(texts, eo, impl_->tokenize_pool.get());
+  auto encodings = impl_->tokenizer->encode_batch(texts, eo, impl_->pool_for(texts));
   std::vector<TokenizedText> out(texts.size());
   for (std::size_t i = 0; i < texts.size(); ++i) {
     if (!encodings[i].ok()) return encodings[i].status().with_context("input " + std::to_string(i));
