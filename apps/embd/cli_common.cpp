@@ -34,6 +34,7 @@ void add_model_flags(CLI::App& cmd, ModelFlags& flags, bool compute) {
                    "microseconds a device waits for more requests when less than a batch is queued")
         ->check(CLI::NonNegativeNumber)
         ->capture_default_str();
+    add_return_wait_flag(cmd, flags);
     add_batch_trace_flag(cmd, flags);
     add_warm_up_flag(cmd, flags);
   }
@@ -48,6 +49,14 @@ CLI::Option* add_warm_up_flag(CLI::App& cmd, ModelFlags& flags) {
   return cmd.add_flag("--no-warm-up", flags.no_warm_up,
                       "skip the GPU warm-up at load (faster start; the first batch of each size pays "
                       "for loading its kernels)");
+}
+
+CLI::Option* add_return_wait_flag(CLI::App& cmd, ModelFlags& flags) {
+  return cmd.add_option("--return-wait-us", flags.return_wait_us,
+                        "microseconds a device with a small batch queued waits for callers it just "
+                        "answered to send their next request (0 = never)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
 }
 
 CLI::Option* add_query_lane_flag(CLI::App& cmd, ModelFlags& flags) {
@@ -82,6 +91,7 @@ LoadOptions load_options(const ModelFlags& flags) {
   if (flags.batch_tokens > 0) options.max_batch_tokens = flags.batch_tokens;
   options.graph_max_tokens = flags.graph_tokens;
   options.batch_fill_delay = std::chrono::microseconds(flags.fill_delay_us);
+  options.return_wait = std::chrono::microseconds(flags.return_wait_us);
   options.batch_trace = flags.batch_trace;
   options.warm_up = !flags.no_warm_up;
   return options;

@@ -34,6 +34,7 @@ struct ModelFlags {
   std::size_t batch_tokens = 0;  // 0 = engine default
   std::size_t graph_tokens = LoadOptions{}.graph_max_tokens;
   std::int64_t fill_delay_us = LoadOptions{}.batch_fill_delay.count();
+  std::int64_t return_wait_us = LoadOptions{}.return_wait.count();
   bool offline = false;
   std::string batch_trace;  // LoadOptions::batch_trace
   bool no_warm_up = false;  // !LoadOptions::warm_up
@@ -44,6 +45,8 @@ void add_model_flags(CLI::App& cmd, ModelFlags& flags, bool compute);
 CLI::Option* add_batch_trace_flag(CLI::App& cmd, ModelFlags& flags);
 // Adds --no-warm-up (LoadOptions::warm_up) to a command.
 CLI::Option* add_warm_up_flag(CLI::App& cmd, ModelFlags& flags);
+// Adds --return-wait-us (LoadOptions::return_wait) to a command.
+CLI::Option* add_return_wait_flag(CLI::App& cmd, ModelFlags& flags);
 // Adds --query-lane (LoadOptions::query_lane) to a command.
 CLI::Option* add_query_lane_flag(CLI::App& cmd, ModelFlags& flags);
 // Adds --concurrent-batches (LoadOptions::concurrent_batches) to a command.

@@ -50,6 +50,7 @@ std::string command_line(const BenchFlags& f) {
   if (f.model.batch_tokens > 0) cmd += " --batch-tokens " + std::to_string(f.model.batch_tokens);
   cmd += " --graph-tokens " + std::to_string(f.model.graph_tokens);
   cmd += " --fill-delay-us " + std::to_string(f.model.fill_delay_us);
+  cmd += " --return-wait-us " + std::to_string(f.model.return_wait_us);
   if (f.model.no_warm_up) cmd += " --no-warm-up";
   if (!f.model.batch_trace.empty()) cmd += " --batch-trace " + f.model.batch_trace;
   if (f.background) cmd += " --background";

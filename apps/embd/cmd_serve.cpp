@@ -42,6 +42,7 @@ void add_server_flags(CLI::App& cmd, ServeFlags& f) {
   cmd.add_option("--fill-delay-us", f.model.fill_delay_us,
                  "microseconds a device waits for more requests when less than a batch is queued")
       ->envname("EMBD_FILL_DELAY_US")->check(CLI::NonNegativeNumber)->capture_default_str();
+  add_return_wait_flag(cmd, f.model)->envname("EMBD_RETURN_WAIT_US");
   cmd.add_option("--max-client-batch-size", s.max_client_batch_size,
                  "inputs per request")
       ->envname("MAX_CLIENT_BATCH_SIZE")->check(CLI::PositiveNumber)->capture_default_str();

@@ -4,7 +4,8 @@
 // in the same run (Engine::embed in this process, same model) to show the server's overhead.
 //
 // Scenarios (DESIGN.md workloads): q16 (one 16-token text per request) at concurrency 1, 16 and
-// 256; b32x128 (32 texts of 128 tokens per request) at concurrency 1 and 4.
+// 256; b32x128 (32 texts of 128 tokens per request) at concurrency 1 and 4; tok16 (q16's
+// requests to /tokenize, server only: the HTTP round trip without the engine) at 1, 16 and 256.
 //
 //   server_load_bench --model DIR --port P            # against a running `embd serve`
 //   server_load_bench --model DIR --serve BIN         # spawns `BIN serve --port 0` itself
@@ -14,7 +15,8 @@
 // length; 2000 queries at 256 connections last only ~30 ms on a GPU), --threads T,
 // --device D and --dtype T (for the library engine and the spawned server alike; default cpu, auto),
 // --io-threads N and --workers N (the spawned server's; default 0 = machine-sized),
-// --fill-delay-us N (the batch fill delay of both engines), --only LIST (scenarios to run, e.g.
+// --fill-delay-us N and --return-wait-us N (the batch fill delay and return wait of both
+// engines), --only LIST (scenarios to run, e.g.
 // "q16:256,b32x128:1"; default all), --no-library (skip the library rows, e.g. while profiling),
 // --warmup N (unmeasured requests at the scenario's concurrency before each measured run, server
 // and library alike, default 0: a new mix of batch shapes is recorded as CUDA graphs on first
@@ -71,6 +73,7 @@ struct Args {
   int io_threads = 0;  // for the spawned server; 0 = its machine-sized default
   int workers = 0;
   long fill_delay_us = -1;  // both engines; -1 = the default
+  long return_wait_us = -1;  // both engines; -1 = the default
   std::string only;         // "scenario:concurrency,..."; empty = all
   bool library = true;
   std::size_t warmup = 0;   // q16 requests per warm-up run (b32x128: a tenth, at least 1)
@@ -180,12 +183,14 @@ struct Budget {
 // POSTs of `bodies` (round robin) over `concurrency` keep-alive connections, within `budget`,
 // from `client_threads` event loops.
 Stats run_http(std::uint16_t port, pid_t server, const std::vector<std::string>& bodies,
-               Budget budget, int concurrency, int client_threads, std::size_t texts_per_request) {
+               Budget budget, int concurrency, int client_threads, std::size_t texts_per_request,
+               const std::string& target = "/embed") {
   std::atomic<std::size_t> next{0};
   std::optional<CpuMeter> cpu;
   Clock::time_point start, deadline;
   embd::bench::LoadPlan plan;
   plan.port = port;
+  plan.target = target;
   plan.bodies = &bodies;
   plan.connections = concurrency;
   plan.threads = client_threads;
@@ -280,8 +285,11 @@ void print(const char* what, const char* scenario, int concurrency, const Stats&
   // them; on server rows also the engine's whole span (x-compute-time), and the server's from
   // reading the request to encoding the response (x-total-time), so total - compute is the
   // server's own work and hand-offs, latency - total the network and the client.
-  std::printf("         (mean ms: latency %.3f; engine tokenize %.3f + queue %.3f + inference %.3f",
-              s.mean_ms, s.tokenize_ms, s.queue_ms, s.inference_ms);
+  std::printf("         (mean ms: latency %.3f", s.mean_ms);
+  if (s.tokenize_ms + s.queue_ms + s.inference_ms > 0) {  // not on tok16 rows: no engine
+    std::printf("; engine tokenize %.3f + queue %.3f + inference %.3f", s.tokenize_ms, s.queue_ms,
+                s.inference_ms);
+  }
   if (s.server_total_ms > 0) {
     std::printf("; server total %.3f = engine span %.3f + server %.3f", s.server_total_ms,
                 s.compute_ms, s.server_total_ms - s.compute_ms);
@@ -303,6 +311,7 @@ bool parse_args(int argc, char** argv, Args& a) {
     else if (k == "--io-threads") a.io_threads = std::stoi(v);
     else if (k == "--workers") a.workers = std::stoi(v);
     else if (k == "--fill-delay-us") a.fill_delay_us = std::stol(v);
+    else if (k == "--return-wait-us") a.return_wait_us = std::stol(v);
     else if (k == "--only") a.only = v;
     else if (k == "--no-library") a.library = v == "0";
     else if (k == "--warmup") a.warmup = std::stoul(v);
@@ -326,11 +335,13 @@ std::pair<pid_t, std::uint16_t> spawn_server(const Args& a) {
     std::string threads = std::to_string(a.threads), io = std::to_string(a.io_threads),
                 workers = std::to_string(a.workers),
                 fill = std::to_string(a.fill_delay_us >= 0 ? a.fill_delay_us
-                                                           : embd::LoadOptions{}.batch_fill_delay.count());
+                                                           : embd::LoadOptions{}.batch_fill_delay.count()),
+                returns = std::to_string(a.return_wait_us >= 0 ? a.return_wait_us
+                                                               : embd::LoadOptions{}.return_wait.count());
     execl(a.serve_binary.c_str(), a.serve_binary.c_str(), "serve", "--model", a.model.c_str(),
           "--host", "127.0.0.1", "--port", "0", "--threads", threads.c_str(), "--device", a.device.c_str(),
           "--dtype", a.dtype.c_str(), "--io-threads", io.c_str(), "--workers", workers.c_str(),
-          "--fill-delay-us", fill.c_str(),
+          "--fill-delay-us", fill.c_str(), "--return-wait-us", returns.c_str(),
           "--max-client-batch-size", "64", "--max-concurrent-requests", "4096", nullptr);
     _exit(127);
   }
@@ -351,7 +362,7 @@ std::pair<pid_t, std::uint16_t> spawn_server(const Args& a) {
 int main(int argc, char** argv) {
   Args args;
   if (!parse_args(argc, argv, args)) {
-    std::fprintf(stderr, "usage: %s --model DIR (--port P | --serve BIN) [--requests N] [--threads T] [--device D] [--dtype T] [--io-threads N] [--workers N] [--fill-delay-us N] [--only q16:256,...] [--no-library 1] [--warmup N] [--seconds S] [--client-threads N] [--batch-trace F]\n",
+    std::fprintf(stderr, "usage: %s --model DIR (--port P | --serve BIN) [--requests N] [--threads T] [--device D] [--dtype T] [--io-threads N] [--workers N] [--fill-delay-us N] [--return-wait-us N] [--only q16:256,...] [--no-library 1] [--warmup N] [--seconds S] [--client-threads N] [--batch-trace F]\n",
                  argv[0]);
     return 2;
   }
@@ -360,6 +371,7 @@ int main(int argc, char** argv) {
   options.device = args.device;
   options.dtype = args.dtype;
   if (args.fill_delay_us >= 0) options.batch_fill_delay = std::chrono::microseconds(args.fill_delay_us);
+  if (args.return_wait_us >= 0) options.return_wait = std::chrono::microseconds(args.return_wait_us);
   if (!args.batch_trace.empty()) options.batch_trace = args.batch_trace + ".library.csv";
   auto engine = embd::Engine::load(args.model, options);
   if (!engine.ok()) {
@@ -408,6 +420,14 @@ int main(int argc, char** argv) {
     if (!args.library) continue;
     if (q16_warmup.requests > 0) run_library(**engine, q16_inputs, q16_warmup, c);
     print("library", "q16", c, run_library(**engine, q16_inputs, q16_budget, c), 16);
+  }
+  // The HTTP floor: the same requests to /tokenize, which answers without the engine's queue or
+  // device and with a short body, so q16's latency less this row's is what the engine and the
+  // embedding's encoding add.
+  for (int c : {1, 16, 256}) {
+    if (!args.wants("tok16", c)) continue;
+    if (q16_warmup.requests > 0) run_http(port, child, q16_bodies, q16_warmup, c, client_threads, 1, "/tokenize");
+    print("server", "tok16", c, run_http(port, child, q16_bodies, q16_budget, c, client_threads, 1, "/tokenize"), 16);
   }
   for (int c : {1, 4}) {
     if (!args.wants("b32x128", c)) continue;

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "core/thread_name.h"
+#include "core/timer_slack.h"
 
 namespace embd::runtime {
 
@@ -31,6 +32,7 @@ Executor::~Executor() {
 
 void Executor::thread_main(std::stop_token stop, RunnerFactory factory, std::promise<Status> ready) {
   name_thread(name_);
+  set_timer_slack(std::chrono::microseconds(1));  // the scheduler's short timed waits
   std::unique_ptr<BatchRunner> runner;
   Status status;
   try {

@@ -96,6 +96,7 @@ SchedulerOptions SchedulerOptions::from(const LoadOptions& load) {
   o.max_queued_tokens = load.max_queued_tokens;
   o.max_queued_requests = load.max_queued_requests;
   o.batch_fill_delay = load.batch_fill_delay;
+  o.return_wait = load.return_wait;
   o.ageing_step = load.ageing_step;
   return o;
 }
@@ -182,6 +183,8 @@ Status Scheduler::enqueue(const RequestPtr& request, std::size_t tokens) {
       class_tokens_[request->priority] += tokens;
       class_sequences_[request->priority] += request->sequences.size();
       queues_[request->priority].push_back(request);
+      // This caller may be one answered a moment ago: the longest-out one is expected no more.
+      if (auto& answered = answered_[request->priority]; !answered.empty()) answered.pop_front();
       publish_queue_locked();
     }
   }
@@ -298,6 +301,51 @@ Clock::time_point Scheduler::oldest_arrival_locked(ClassMask classes) const {
     }
   }
   return oldest;
+}
+
+bool Scheduler::awaiting_returns_locked(Clock::time_point now, ClassMask classes) {
+  if (options_.return_wait.count() <= 0) return false;
+  bool awaiting = false;
+  std::size_t tokens = 0;
+  for (std::size_t c = 0; c < queues_.size(); ++c) {
+    if (!includes(classes, c)) continue;
+    auto& answered = answered_[c];
+    while (!answered.empty() && answered.front() + options_.return_horizon <= now) answered.pop_front();
+    awaiting = awaiting || !answered.empty();
+    tokens += class_tokens_[c];
+  }
+  return awaiting && tokens < options_.return_fill_tokens;
+}
+
+Clock::time_point Scheduler::return_deadline_locked(ClassMask classes) const {
+  auto deadline = oldest_arrival_locked(classes) + options_.return_wait;
+  // The wait also ends when the last expected caller no longer counts as about to return.
+  auto expires = Clock::time_point::min();
+  for (std::size_t c = 0; c < answered_.size(); ++c) {
+    if (includes(classes, c) && !answered_[c].empty()) expires = std::max(expires, answered_[c].back());
+  }
+  return std::min(deadline, expires + options_.return_horizon);
+}
+
+void Scheduler::note_answers(const ScheduledBatch& batch) {
+  // A request is answered by this batch if every sequence it still owes rides in it (a request
+  // spread over batches in flight at once may count in none: it is not a small one).
+  std::vector<const Request*> riders;
+  riders.reserve(batch.slots.size());
+  for (const auto& slot : batch.slots) riders.push_back(slot.request.get());
+  std::sort(riders.begin(), riders.end());  // a request's sequences side by side
+  std::array<std::size_t, 3> answers{};
+  for (std::size_t i = 0, end = 0; i < riders.size(); i = end) {
+    while (end < riders.size() && riders[end] == riders[i]) ++end;
+    if (riders[i]->remaining.load(std::memory_order_relaxed) <= end - i) ++answers[riders[i]->priority];
+  }
+  const auto now = Clock::now();
+  std::lock_guard lock(mu_);
+  for (std::size_t c = 0; c < answers.size(); ++c) {
+    auto& answered = answered_[c];
+    while (!answered.empty() && answered.front() + options_.return_horizon <= now) answered.pop_front();
+    answered.insert(answered.end(), answers[c], now);
+  }
 }
 
 void Scheduler::remove_locked(Request& r) {
@@ -467,6 +515,17 @@ std::optional<ScheduledBatch> Scheduler::next_batch(std::stop_token stop, bool w
         continue;
       }
     }
+    if (!full_locked(classes) && awaiting_returns_locked(now, classes)) {
+      const auto wake = return_deadline_locked(classes);
+      if (now < wake) {
+        if (flush()) continue;
+        if (!wait) break;
+        cv_[sleeps_on].wait_until(lock, stop, wake, [&] {
+          return stopping_ || full_locked(classes) || !awaiting_returns_locked(Clock::now(), classes);
+        });
+        continue;
+      }
+    }
     batch = assemble_locked(now, classes, dropped);
     if (!batch->slots.empty()) break;
     batch.reset();  // everything at the front was dead; look again
@@ -487,6 +546,11 @@ void Scheduler::complete(ScheduledBatch& batch, const Status& status,
                            std::to_string(hidden_size_));
   }
   stats_.record_batch(batch.packed.tokens(), rows, device_seconds, error.ok());
+  // Only small batches' callers are waited for: past return_fill_tokens the device is busy
+  // enough that they find the next batch anyway, and waiting would only cost it its pipelining.
+  if (options_.return_wait.count() > 0 && batch.packed.tokens() < options_.return_fill_tokens) {
+    note_answers(batch);
+  }
   const auto device_ns = static_cast<std::uint64_t>(device_seconds * 1e9);
   std::vector<const Request*> charged;  // each request pays a batch's device time once
   for (std::size_t i = 0; i < rows; ++i) {

@@ -37,6 +37,15 @@
 //  * Fill delay: when less than a full budget is queued, an executor waits until the oldest
 //    queued request has waited batch_fill_delay (or the budget fills) so concurrent arrivals
 //    share a batch. A full budget is dispatched at once.
+//  * Return wait: a caller answered moments ago (within return_horizon) by a batch of less than
+//    return_fill_tokens is likely to send its next request at once: N workers in a loop, each
+//    waiting for its answer. While such callers of the executor's classes are still out and
+//    less than return_fill_tokens is queued, the executor waits for them, up to return_wait
+//    after the oldest queued request arrived, so they share one batch instead of trailing the
+//    first arrival one batch at a time (a small batch costs the device about as much as a full
+//    one). Each arrival of a class counts as the return of its longest-out answered caller, so
+//    a lone caller in a loop never waits. Callers of larger batches are not waited for: the
+//    device is busy enough that they join the next batch anyway.
 //  * Back-pressure: past max_queued_tokens or max_queued_requests, submit() fails at once with
 //    kOverloaded. A request larger than max_queued_tokens on its own is kInvalidArgument.
 //  * Cancelled or expired requests are dropped before any more of their sequences reach a
@@ -89,6 +98,11 @@ struct SchedulerOptions {
   // takes it within microseconds when idle, is evidently busy. Long enough that an idle lane
   // keeps its queries; short against a batch's time on the device (about 0.1 ms and up).
   std::chrono::microseconds spill_after{50};
+  // Return wait (see above); zero turns it off. return_horizon: how long after its answer a
+  // caller still counts as about to return.
+  std::chrono::microseconds return_wait{100};
+  std::chrono::microseconds return_horizon{250};
+  std::size_t return_fill_tokens = 1024;
 
   // The budgets of LoadOptions; the rest keep their defaults.
   static SchedulerOptions from(const LoadOptions& load);
@@ -204,6 +218,14 @@ class Scheduler {
   bool full_locked(ClassMask classes) const;
   std::optional<std::size_t> pick_class_locked(Clock::time_point now, ClassMask classes) const;
   Clock::time_point oldest_arrival_locked(ClassMask classes) const;
+  // Return wait: whether answered callers of `classes` are still expected back while a small
+  // batch is queued (forgetting the ones answered before now - return_horizon), and until when
+  // to wait for them.
+  bool awaiting_returns_locked(Clock::time_point now, ClassMask classes);
+  Clock::time_point return_deadline_locked(ClassMask classes) const;
+  // Notes the requests `batch` resolves as answered callers, before they are resolved (a caller
+  // may submit again the moment it has its answer).
+  void note_answers(const ScheduledBatch& batch);
   // Drops dead (cancelled, expired, already failed) requests at the queue fronts, or in the whole
   // queue when `everywhere`; their resolutions are appended to `out` for after the unlock.
   void drop_dead_locked(Clock::time_point now, bool everywhere, std::vector<Resolution>& out);
@@ -230,6 +252,9 @@ class Scheduler {
   std::array<std::size_t, 3> class_tokens_{};          // GUARDED_BY(mu_), undispatched tokens by class
   std::array<std::size_t, 3> class_sequences_{};       // GUARDED_BY(mu_), undispatched sequences by class
   Clock::time_point last_sweep_{};                     // GUARDED_BY(mu_)
+  // Return wait: when callers of each class were answered, oldest first, less the ones that
+  // have returned (an arrival removes the oldest).
+  std::array<std::deque<Clock::time_point>, 3> answered_;  // GUARDED_BY(mu_)
 };
 
 }  // namespace embd::runtime

@@ -89,6 +89,7 @@ TEST(SchedulerOptions, TakesEveryBudgetFromLoadOptions) {
   load.max_queued_tokens = 999;
   load.max_queued_requests = 33;
   load.batch_fill_delay = 12us;
+  load.return_wait = 34us;
   load.ageing_step = 0us;
   const auto o = SchedulerOptions::from(load);
   EXPECT_EQ(o.max_batch_tokens, 111u);
@@ -96,6 +97,7 @@ TEST(SchedulerOptions, TakesEveryBudgetFromLoadOptions) {
   EXPECT_EQ(o.max_queued_tokens, 999u);
   EXPECT_EQ(o.max_queued_requests, 33u);
   EXPECT_EQ(o.batch_fill_delay, 12us);
+  EXPECT_EQ(o.return_wait, 34us);
   EXPECT_EQ(o.ageing_step, 0us);
 }
 
