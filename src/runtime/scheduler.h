@@ -167,9 +167,9 @@ class Scheduler {
   void submit(std::vector<std::vector<std::int32_t>> sequences, const EmbedOptions& options,
               EmbedCallback done, double tokenization_seconds = 0, RowTarget target = {});
 
-  // Executor side. Blocks until a batch is ready (see the fill delay); returns nullopt once the
-  // scheduler is stopped or `stop` is requested. With wait = false it never blocks: nullopt
-  // also when no batch is ready yet. The batch holds work of the `classes` only (a query lane
+  // Executor side. Blocks until a batch is ready (see the fill delay and the return wait);
+  // returns nullopt once the scheduler is stopped or `stop` is requested. With wait = false it
+  // never blocks: nullopt also when no batch is ready yet (or it would wait for one to fill). The batch holds work of the `classes` only (a query lane
   // takes queries alone, the executor beside it everything else); the rules above apply among
   // those classes.
   std::optional<ScheduledBatch> next_batch(std::stop_token stop, bool wait = true,
