@@ -309,12 +309,16 @@ bool Scheduler::awaiting_returns_locked(Clock::time_point now, ClassMask classes
   std::size_t tokens = 0;
   for (std::size_t c = 0; c < queues_.size(); ++c) {
     if (!includes(classes, c)) continue;
-    auto& answered = answered_[c];
-    while (!answered.empty() && answered.front() + options_.return_horizon <= now) answered.pop_front();
-    awaiting = awaiting || !answered.empty();
+    forget_old_answers_locked(c, now);
+    awaiting = awaiting || !answered_[c].empty();
     tokens += class_tokens_[c];
   }
   return awaiting && tokens < options_.return_fill_tokens;
+}
+
+void Scheduler::forget_old_answers_locked(std::size_t c, Clock::time_point now) {
+  auto& answered = answered_[c];
+  while (!answered.empty() && answered.front() + options_.return_horizon <= now) answered.pop_front();
 }
 
 Clock::time_point Scheduler::return_deadline_locked(ClassMask classes) const {
@@ -342,9 +346,8 @@ void Scheduler::note_answers(const ScheduledBatch& batch) {
   const auto now = Clock::now();
   std::lock_guard lock(mu_);
   for (std::size_t c = 0; c < answers.size(); ++c) {
-    auto& answered = answered_[c];
-    while (!answered.empty() && answered.front() + options_.return_horizon <= now) answered.pop_front();
-    answered.insert(answered.end(), answers[c], now);
+    forget_old_answers_locked(c, now);
+    answered_[c].insert(answered_[c].end(), answers[c], now);
   }
 }
 
@@ -486,15 +489,20 @@ std::optional<ScheduledBatch> Scheduler::next_batch(std::stop_token stop, bool w
     const auto now = Clock::now();
     const ClassMask own = classes_now(), spill = spill_now();
     const auto sleeps_on = static_cast<ClassMask>(own | spill);
+    // Sleeps until `wake`, or until `ready()` after a wake-up; false when this call may not
+    // wait (wait = false: give up for now). Either way the loop looks at the queues again.
+    const auto sleep_until = [&](Clock::time_point wake, const auto& ready) {
+      if (flush()) return true;
+      if (!wait) return false;
+      cv_[sleeps_on].wait_until(lock, stop, wake, [&] { return stopping_ || ready(); });
+      return true;
+    };
     drop_dead_locked(now, now - last_sweep_ >= kSweepInterval, dropped);
     ClassMask classes = own;
     if (!has_work_locked(own) && has_work_locked(spill)) {
       const auto ripe = oldest_arrival_locked(spill) + options_.spill_after;
       if (now < ripe) {
-        if (flush()) continue;
-        if (!wait) break;
-        cv_[sleeps_on].wait_until(lock, stop, ripe,
-                                  [&] { return stopping_ || has_work_locked(classes_now()); });
+        if (!sleep_until(ripe, [&] { return has_work_locked(classes_now()); })) break;
         continue;
       }
       classes = spill;
@@ -508,21 +516,17 @@ std::optional<ScheduledBatch> Scheduler::next_batch(std::stop_token stop, bool w
     if (!full_locked(classes) && options_.batch_fill_delay.count() > 0) {
       const auto wake = oldest_arrival_locked(classes) + options_.batch_fill_delay;
       if (now < wake) {
-        if (flush()) continue;
-        if (!wait) break;
-        cv_[sleeps_on].wait_until(lock, stop, wake,
-                                  [&] { return stopping_ || full_locked(classes); });
+        if (!sleep_until(wake, [&] { return full_locked(classes); })) break;
         continue;
       }
     }
     if (!full_locked(classes) && awaiting_returns_locked(now, classes)) {
       const auto wake = return_deadline_locked(classes);
       if (now < wake) {
-        if (flush()) continue;
-        if (!wait) break;
-        cv_[sleeps_on].wait_until(lock, stop, wake, [&] {
-          return stopping_ || full_locked(classes) || !awaiting_returns_locked(Clock::now(), classes);
-        });
+        const auto ready = [&] {
+          return full_locked(classes) || !awaiting_returns_locked(Clock::now(), classes);
+        };
+        if (!sleep_until(wake, ready)) break;
         continue;
       }
     }

@@ -222,6 +222,8 @@ class Scheduler {
   // batch is queued (forgetting the ones answered before now - return_horizon), and until when
   // to wait for them.
   bool awaiting_returns_locked(Clock::time_point now, ClassMask classes);
+  // Forgets the callers of class `c` answered before now - return_horizon.
+  void forget_old_answers_locked(std::size_t c, Clock::time_point now);
   Clock::time_point return_deadline_locked(ClassMask classes) const;
   // Notes the requests `batch` resolves as answered callers, before they are resolved (a caller
   // may submit again the moment it has its answer).
