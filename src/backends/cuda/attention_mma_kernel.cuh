@@ -80,19 +80,34 @@ __global__ void __launch_bounds__(kThreads, Tiles::kMinBlocksPerSm) attention_ti
   const float slope2 = p.alibi_slopes != nullptr ? p.alibi_slopes[h] * kLog2e : 0.0f;
   const int ntiles = (len + kBK - 1) / kBK;
   int lo = 0, hi = ntiles - 1;
+  int prefetched = -1;  // the key tile already on its way into ks[1] / vs[1], if any
   if (p.key_norm_scratch != nullptr && slope2 > 0.0f && len > kSkipMinSeqlen) {
+    // The reach below needs the Q and diagonal tiles in shared memory. While it waits for them,
+    // the tile of step 1 is fetched as if every tile were within reach: the one after the diagonal
+    // (before it for the last block). It is step 1's tile whenever step 1 exists (a reach of one
+    // tile or more), so the block does not wait for memory twice before its first step.
+    prefetched = tile_at(1, diag, ntiles - 1);  // ntiles >= 4 here
+    load_tile<Tiles>(ks[1], kg, p.qkv_ld, prefetched * kBK, len);
+    load_tile<Tiles>(vs[1], vg, p.qkv_ld, prefetched * kBK, len);
+    cp_async_commit();
     // Reach D_i of each row (two threads per row, 32 columns each), then the block's maximum.
     __shared__ float reach[kThreads / 32];
-    cp_async_wait<0>();
+    cp_async_wait<1>();
     __syncthreads();
     const int r = threadIdx.x >> 1;
     const int c0 = (threadIdx.x & 1) * 32;
     float qq = 0.0f, qk = 0.0f;
-#pragma unroll 8
-    for (int c = c0; c < c0 + 32; ++c) {
-      const float q = Tiles::at(qs, r, c) + (qb != nullptr ? qb[c] : 0.0f);
-      qq = fmaf(q, q, qq);
-      qk = fmaf(q, Tiles::at(ks[0], r, c), qk);
+#pragma unroll
+    for (int chunk = c0 / 8; chunk < c0 / 8 + 4; ++chunk) {  // 16-byte chunks of the two tiles
+      float q[8], k[8];
+      load_vec16(qs + Tiles::slot(r, chunk), q);
+      load_vec16(ks[0] + Tiles::slot(r, chunk), k);
+#pragma unroll
+      for (int e = 0; e < 8; ++e) {
+        const float qv = q[e] + (qb != nullptr ? qb[chunk * 8 + e] : 0.0f);
+        qq = fmaf(qv, qv, qq);
+        qk = fmaf(qv, k[e], qk);
+      }
     }
     qq += __shfl_xor_sync(0xffffffffu, qq, 1);
     qk += __shfl_xor_sync(0xffffffffu, qk, 1);
@@ -118,10 +133,13 @@ __global__ void __launch_bounds__(kThreads, Tiles::kMinBlocksPerSm) attention_ti
   for (int step = 0; step < nsteps; ++step) {
     if (step + 1 < nsteps) {
       const int next = tile_at(step + 1, diag, hi);
-      load_tile<Tiles>(ks[(step + 1) & 1], kg, p.qkv_ld, next * kBK, len);
-      load_tile<Tiles>(vs[(step + 1) & 1], vg, p.qkv_ld, next * kBK, len);
-      cp_async_commit();
-      cp_async_wait<1>();  // everything but the prefetch just issued has landed
+      if (step > 0 || next != prefetched) {
+        if (step == 0 && prefetched >= 0) cp_async_wait<0>();  // a wrong guess (not expected): let it land
+        load_tile<Tiles>(ks[(step + 1) & 1], kg, p.qkv_ld, next * kBK, len);
+        load_tile<Tiles>(vs[(step + 1) & 1], vg, p.qkv_ld, next * kBK, len);
+        cp_async_commit();
+      }
+      cp_async_wait<1>();  // everything but the prefetch of the next tile has landed
     } else {
       cp_async_wait<0>();
     }

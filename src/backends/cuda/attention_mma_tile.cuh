@@ -83,16 +83,25 @@ __device__ __forceinline__ float exp2_ftz(float x) {
 
 // Copies rows [row0, row0 + 64) x 64 columns of a head (src = its first row and column) into a
 // shared tile laid out as Tiles keeps it (16-byte chunk `chunk` of row r at element
-// Tiles::slot(r, chunk)); rows at or past `len` are zero-filled.
+// Tiles::slot(r, chunk)); rows at or past `len` are zero-filled. A thread copies chunk
+// threadIdx.x % 8 of rows threadIdx.x / 8 + 16 i: its chunk and, in both layouts, its place in a row
+// are the same for every i, so each copy is a pointer step instead of a row's address math.
 template <typename Tiles, typename T>
 __device__ __forceinline__ void load_tile(T* dst, const T* src, long long ld, int row0, int len) {
-  for (int c = threadIdx.x; c < 64 * 8; c += kThreads) {
-    const int r = c >> 3;
-    const int chunk = c & 7;
-    const int row = row0 + r;
-    const bool valid = row < len;
-    const T* g = src + (valid ? static_cast<long long>(row) * ld : 0) + chunk * 8;
-    cp_async_16(dst + Tiles::slot(r, chunk), g, valid ? 16 : 0);
+  constexpr int kRowsPerPass = kThreads / 8;
+  static_assert(kRowsPerPass % 8 == 0, "rows r and r + kRowsPerPass share their swizzle phase");
+  const int chunk = threadIdx.x & 7;
+  const int r0 = threadIdx.x >> 3;
+  const int rows_left = len - row0 - r0;  // copies i with kRowsPerPass * i < rows_left are in the sequence
+  const T* g = src + static_cast<long long>(row0 + r0) * ld + chunk * 8;
+  const long long step = kRowsPerPass * ld;
+  T* d = dst + Tiles::slot(r0, chunk);
+  constexpr int kStep = Tiles::slot(kRowsPerPass, 0) - Tiles::slot(0, 0);
+#pragma unroll
+  for (int i = 0; i < 64 / kRowsPerPass; ++i) {
+    const bool valid = kRowsPerPass * i < rows_left;
+    cp_async_16(d + i * kStep, valid ? g : src, valid ? 16 : 0);  // src: readable, not read
+    g += step;
   }
 }
 
@@ -249,12 +258,7 @@ struct MmaSyncTiles {
   using QFragments = std::uint32_t[4][4];
 
   // Where 16-byte chunk `chunk` of tile row r starts (elements): padded rows of kStride.
-  __device__ __forceinline__ static int slot(int r, int chunk) { return r * kStride + chunk * 8; }
-  // Element c of tile row r, as F32.
-  template <typename T>
-  __device__ __forceinline__ static float at(const T* tile, int r, int c) {
-    return to_f32(tile[r * kStride + c]);
-  }
+  __host__ __device__ __forceinline__ static constexpr int slot(int r, int chunk) { return r * kStride + chunk * 8; }
   // After this thread's copies into a tile have landed, before the barrier that publishes them.
   __device__ __forceinline__ static void landed() {}
   // Once the Q tile has landed (every thread, after a barrier): this thread's Q, with `qb`.

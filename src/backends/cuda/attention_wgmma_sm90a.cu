@@ -94,11 +94,8 @@ struct WgmmaTiles {
   struct QFragments {};
 
   // Where 16-byte chunk `chunk` of tile row r starts (elements): the 128-byte swizzle.
-  __device__ __forceinline__ static int slot(int r, int chunk) { return r * kD + ((chunk ^ (r & 7)) << 3); }
-  // Element c of tile row r, as F32.
-  template <typename T>
-  __device__ __forceinline__ static float at(const T* tile, int r, int c) {
-    return to_f32(tile[slot(r, c >> 3) + (c & 7)]);
+  __host__ __device__ __forceinline__ static constexpr int slot(int r, int chunk) {
+    return r * kD + ((chunk ^ (r & 7)) << 3);
   }
   __device__ __forceinline__ static void landed() {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
@@ -112,14 +109,21 @@ struct WgmmaTiles {
   __device__ __forceinline__ static void load_q(QFragments& /*qf*/, T* qs, const float* qb) {
     if (qb == nullptr) return;  // uniform over the block
     static_assert(Vec16<T>::kN == 8, "16-byte chunks of eight 16-bit values");
-    for (int i = threadIdx.x; i < kBQ * 8; i += kThreads) {  // 16-byte chunks: four a thread
-      const int chunk = i & 7;
-      T* q = qs + slot(i >> 3, chunk);
-      float v[8];
-      load_vec16(q, v);
+    // A thread takes chunk threadIdx.x % 8 of rows threadIdx.x / 8 + 16 i (as load_tile copied
+    // them): one chunk of the bias, one place in the row.
+    constexpr int kRowsPerPass = kThreads / 8;
+    const int chunk = threadIdx.x & 7;
+    float bias[8];
 #pragma unroll
-      for (int e = 0; e < 8; ++e) v[e] += qb[chunk * 8 + e];
-      store_vec16(q, v);
+    for (int e = 0; e < 8; ++e) bias[e] = qb[chunk * 8 + e];
+    T* q = qs + slot(threadIdx.x >> 3, chunk);
+#pragma unroll
+    for (int i = 0; i < kBQ / kRowsPerPass; ++i) {
+      float v[8];
+      load_vec16(q + i * kRowsPerPass * kD, v);
+#pragma unroll
+      for (int e = 0; e < 8; ++e) v[e] += bias[e];
+      store_vec16(q + i * kRowsPerPass * kD, v);
     }
     landed();
     __syncthreads();
