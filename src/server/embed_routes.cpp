@@ -164,10 +164,10 @@ struct Completion {
   EmbeddingsFormat format;
 };
 
-// The response to a resolved request, encoded (unless `body` already holds the encoding), with
-// its bookkeeping done.
+// The response to a resolved request, encoded (unless `pieces` already hold the encoding, to be
+// sent one after another), with its bookkeeping done.
 HttpResponse answer(const Completion& c, Clock::duration engine_time, Result<Embeddings> result,
-                    std::optional<std::string> body = std::nullopt) {
+                    std::vector<std::string> pieces = {}) {
   c.ctx->admission.release(c.inputs);
   if (!result.ok()) return failure(*c.ctx, from_status(result.status(), c.field), c.flavor, c.received);
   const Embeddings& e = *result;
@@ -180,7 +180,8 @@ HttpResponse answer(const Completion& c, Clock::duration engine_time, Result<Emb
   }
   std::uint64_t tokens = std::accumulate(e.token_counts.begin(), e.token_counts.end(),
                                          std::uint64_t{0});
-  HttpResponse response = json_response(200, body ? std::move(*body) : encode_embeddings(c.format, e));
+  HttpResponse response = json_response(200, pieces.empty() ? encode_embeddings(c.format, e) : std::string());
+  response.body_more = std::move(pieces);
   response.headers.push_back({"x-compute-type", c.compute_type});
   response.headers.push_back({"x-compute-time", format_ms(engine_time)});
   response.headers.push_back({"x-compute-characters", std::to_string(c.characters)});
@@ -214,12 +215,12 @@ void encode_in_pieces(const Completion& c, Clock::duration engine_time, Result<E
     c.ctx->post_work([job, k, begin = rows * k / pieces, end = rows * (k + 1) / pieces] {
       append_rows(job->pieces[k], job->c.format, *job->result, begin, end);
       if (job->left.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
-      std::string body = encode_head(job->c.format);
-      std::size_t bytes = body.size();
-      for (const auto& p : job->pieces) bytes += p.size();
-      body.reserve(bytes + 256);
-      for (const auto& p : job->pieces) body += p;
-      body += encode_tail(job->c.format, *job->result);
+      // Head, rows and tail leave in one gathered write: joining them copied the whole body.
+      std::vector<std::string> body;
+      body.reserve(job->pieces.size() + 2);
+      body.push_back(encode_head(job->c.format));
+      for (auto& p : job->pieces) body.push_back(std::move(p));
+      body.push_back(encode_tail(job->c.format, *job->result));
       job->c.exchange->respond(answer(job->c, job->engine_time, std::move(job->result), std::move(body)));
     });
   }

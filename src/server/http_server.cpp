@@ -80,7 +80,9 @@ std::string serialize_head(const HttpResponse& response, unsigned version, bool 
   field("Server", server_name);
   if (!response.content_type.empty()) field("Content-Type", response.content_type);
   for (const auto& h : response.headers) field(h.name, h.value);
-  field("Content-Length", std::to_string(response.body.size()));
+  std::size_t length = response.body.size();
+  for (const auto& piece : response.body_more) length += piece.size();
+  field("Content-Length", std::to_string(length));
   // HTTP/1.1 connections persist unless closed; HTTP/1.0 ones close unless kept alive.
   if (version >= 11 && !keep_alive) field("Connection", "close");
   if (version < 11 && keep_alive) field("Connection", "keep-alive");
@@ -234,6 +236,7 @@ class Session : public std::enable_shared_from_this<Session> {
   State state_ = State::kReading;
   Clock::time_point deadline_ = Clock::time_point::max();
   std::string out_head_, out_body_;  // the response being written
+  std::vector<std::string> out_more_;
   bool first_request_ = true;
   bool keep_alive_ = false;
   unsigned version_ = 11;
@@ -442,20 +445,27 @@ void Session::send(HttpResponse response) {
 void Session::write(HttpResponse response, unsigned version, bool close_after) {
   out_head_ = serialize_head(response, version, !close_after, server_.options_.server_name);
   out_body_ = std::move(response.body);
+  out_more_ = std::move(response.body_more);
   expire_after(server_.options_.write_timeout);
-  const std::array<net::const_buffer, 2> buffers{net::buffer(out_head_), net::buffer(out_body_)};
-  net::async_write(socket_, buffers,
-                   [self = shared_from_this(), close_after](beast::error_code ec, std::size_t) {
-                     self->out_body_ = std::string();  // responses can be large; idle sessions many
-                     if (ec) return self->close();
-                     if (!close_after) return self->do_read();
-                     // Unread bytes at close() make the kernel send RST: drain them first.
-                     beast::error_code err;
-                     const bool unread =
-                         self->socket_.available(err) > 0 || err || self->error_reply_;
-                     if (unread) return self->linger();
-                     self->close();
-                   });
+  auto done = [self = shared_from_this(), close_after](beast::error_code ec, std::size_t) {
+    self->out_body_ = std::string();  // responses can be large; idle sessions many
+    self->out_more_ = {};
+    if (ec) return self->close();
+    if (!close_after) return self->do_read();
+    // Unread bytes at close() make the kernel send RST: drain them first.
+    beast::error_code err;
+    const bool unread = self->socket_.available(err) > 0 || err || self->error_reply_;
+    if (unread) return self->linger();
+    self->close();
+  };
+  if (out_more_.empty()) {
+    const std::array<net::const_buffer, 2> buffers{net::buffer(out_head_), net::buffer(out_body_)};
+    net::async_write(socket_, buffers, std::move(done));
+    return;
+  }
+  std::vector<net::const_buffer> buffers{net::buffer(out_head_), net::buffer(out_body_)};
+  for (const auto& piece : out_more_) buffers.push_back(net::buffer(piece));
+  net::async_write(socket_, buffers, std::move(done));
 }
 
 // Half-closes and reads what the client still sends for a while before closing: closing a
@@ -572,8 +582,8 @@ void HttpServer::Impl::refuse(Socket socket) {
       make_error_(503, "", "too many open connections (the limit is " +
                                std::to_string(options_.max_connections) + "); retry later");
   response.headers.push_back({"Retry-After", "1"});
-  const std::string bytes =
-      serialize_head(response, 11, /*keep_alive=*/false, options_.server_name) + response.body;
+  std::string bytes = serialize_head(response, 11, /*keep_alive=*/false, options_.server_name) + response.body;
+  for (const auto& piece : response.body_more) bytes += piece;
   // A fresh socket's send buffer takes these few hundred bytes at once; never wait for a client
   // we are turning away.
   beast::error_code ignored;

@@ -67,6 +67,9 @@ struct HttpResponse {
   std::string content_type = "application/json";
   std::vector<HttpHeader> headers;
   std::string body;
+  // More of the body, sent after `body` piece by piece as it is (one gathered write): a large
+  // body made in pieces goes out without being joined. Content-Length counts both.
+  std::vector<std::string> body_more;
 };
 
 // One request's reply channel. Thread-safe; the first respond() wins, later calls are ignored.

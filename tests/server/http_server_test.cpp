@@ -46,6 +46,12 @@ class HttpServerTest : public ::testing::Test {
       return;
     }
     if (r.path() == "/drop") return;  // the exchange dies unanswered
+    if (r.path() == "/pieces") {
+      HttpResponse response{200, "text/plain", {}, "ab"};
+      response.body_more = {"cd", "", std::string(100000, 'e'), "f"};
+      exchange->respond(std::move(response));
+      return;
+    }
     if (r.path() == "/later") {
       std::thread([exchange] {
         std::this_thread::sleep_for(20ms);
@@ -115,6 +121,22 @@ TEST_F(HttpServerTest, KeepAliveAndPipelining) {
   auto e = c.read_response();
   ASSERT_TRUE(e);
   EXPECT_EQ(e->body, "GET /again 0");
+}
+
+// A body in pieces (HttpResponse::body_more) arrives as one body, its length counted whole, and
+// the connection goes on.
+TEST_F(HttpServerTest, BodyInPiecesArrivesWhole) {
+  start();
+  Connection c(port_);
+  ASSERT_TRUE(c.connected());
+  ASSERT_TRUE(c.send_all(make_request("GET", "/pieces") + make_request("GET", "/next")));
+  auto a = c.read_response();
+  auto b = c.read_response();
+  ASSERT_TRUE(a && b);
+  EXPECT_EQ(a->status, 200);
+  EXPECT_EQ(a->header("content-length"), std::to_string(100005));
+  EXPECT_EQ(a->body, "abcd" + std::string(100000, 'e') + "f");
+  EXPECT_EQ(b->body, "GET /next 0");
 }
 
 // The response head is written by the server itself (not Beast's serializer): the fields a
