@@ -5,7 +5,9 @@
 //
 // Scenarios (DESIGN.md workloads): q16 (one 16-token text per request) at concurrency 1, 16 and
 // 256; b32x128 (32 texts of 128 tokens per request) at concurrency 1 and 4; tok16 (q16's
-// requests to /tokenize, server only: the HTTP round trip without the engine) at 1, 16 and 256.
+// requests to /tokenize, server only: the HTTP round trip without the engine) at 1, 16 and 256;
+// q16b64 and b32b64 (the same inputs to the OpenAI route with `encoding_format: base64`, server
+// only: what printing the floats as JSON text costs; compare with the library's q16 / b32x128).
 //
 //   server_load_bench --model DIR --port P            # against a running `embd serve`
 //   server_load_bench --model DIR --serve BIN         # spawns `BIN serve --port 0` itself
@@ -387,13 +389,18 @@ int main(int argc, char** argv) {
   auto b32 = factory->make(std::vector<std::size_t>(4 * 32, 128));
   if (!q16.ok() || !b32.ok()) return 1;
   std::vector<std::vector<std::string>> q16_inputs, b32_inputs;
-  std::vector<std::string> q16_bodies, b32_bodies;
+  std::vector<std::string> q16_bodies, b32_bodies, q16_b64_bodies, b32_b64_bodies;
   for (auto& t : *q16) q16_inputs.push_back({t});
   for (std::size_t i = 0; i < 4; ++i) {
     b32_inputs.emplace_back(b32->begin() + i * 32, b32->begin() + (i + 1) * 32);
   }
   for (auto& in : q16_inputs) q16_bodies.push_back(nlohmann::json{{"inputs", in}}.dump());
   for (auto& in : b32_inputs) b32_bodies.push_back(nlohmann::json{{"inputs", in}}.dump());
+  const auto openai_base64 = [](const std::vector<std::string>& in) {
+    return nlohmann::json{{"input", in}, {"encoding_format", "base64"}}.dump();
+  };
+  for (auto& in : q16_inputs) q16_b64_bodies.push_back(openai_base64(in));
+  for (auto& in : b32_inputs) b32_b64_bodies.push_back(openai_base64(in));
 
   pid_t child = -1;
   std::uint16_t port = args.port;
@@ -413,29 +420,36 @@ int main(int argc, char** argv) {
   run_library(**engine, q16_inputs, {50}, 1);
   const Budget q16_budget{args.q16_requests, args.seconds}, batch_budget{args.batch_requests, args.seconds};
   const Budget q16_warmup{args.warmup}, batch_warmup{args.warmup == 0 ? 0 : std::max<std::size_t>(1, args.warmup / 10)};
-  for (int c : {1, 16, 256}) {
-    if (!args.wants("q16", c)) continue;
-    if (q16_warmup.requests > 0) run_http(port, child, q16_bodies, q16_warmup, c, client_threads, 1);
-    print("server", "q16", c, run_http(port, child, q16_bodies, q16_budget, c, client_threads, 1), 16);
-    if (!args.library) continue;
-    if (q16_warmup.requests > 0) run_library(**engine, q16_inputs, q16_warmup, c);
-    print("library", "q16", c, run_library(**engine, q16_inputs, q16_budget, c), 16);
-  }
-  // The HTTP floor: the same requests to /tokenize, which answers without the engine's queue or
-  // device and with a short body, so q16's latency less this row's is what the engine and the
-  // embedding's encoding add.
-  for (int c : {1, 16, 256}) {
-    if (!args.wants("tok16", c)) continue;
-    if (q16_warmup.requests > 0) run_http(port, child, q16_bodies, q16_warmup, c, client_threads, 1, "/tokenize");
-    print("server", "tok16", c, run_http(port, child, q16_bodies, q16_budget, c, client_threads, 1, "/tokenize"), 16);
-  }
-  for (int c : {1, 4}) {
-    if (!args.wants("b32x128", c)) continue;
-    if (batch_warmup.requests > 0) run_http(port, child, b32_bodies, batch_warmup, c, client_threads, 32);
-    print("server", "b32x128", c, run_http(port, child, b32_bodies, batch_budget, c, client_threads, 32), 32 * 128);
-    if (!args.library) continue;
-    if (batch_warmup.requests > 0) run_library(**engine, b32_inputs, batch_warmup, c);
-    print("library", "b32x128", c, run_library(**engine, b32_inputs, batch_budget, c), 32 * 128);
+  // Each scenario's server rows, then (where it has inputs for it) the library's on the same inputs.
+  struct Scenario {
+    const char* name;
+    const std::vector<std::string>* bodies;
+    const char* target;
+    std::vector<int> concurrencies;
+    bool batch;  // b32x128-sized: the batch budget and warm-up
+    const std::vector<std::vector<std::string>>* library_inputs;  // null: server rows only
+  };
+  // tok16: the HTTP floor, q16's requests answered without the engine's queue or device and with a
+  // short body, so q16's latency less this row's is what the engine and the encoding add.
+  const Scenario scenarios[] = {
+      {"q16", &q16_bodies, "/embed", {1, 16, 256}, false, &q16_inputs},
+      {"tok16", &q16_bodies, "/tokenize", {1, 16, 256}, false, nullptr},
+      {"b32x128", &b32_bodies, "/embed", {1, 4}, true, &b32_inputs},
+      {"q16b64", &q16_b64_bodies, "/v1/embeddings", {1, 16, 256}, false, nullptr},
+      {"b32b64", &b32_b64_bodies, "/v1/embeddings", {1, 4}, true, nullptr},
+  };
+  for (const Scenario& sc : scenarios) {
+    const Budget budget = sc.batch ? batch_budget : q16_budget;
+    const Budget warmup = sc.batch ? batch_warmup : q16_warmup;
+    const std::size_t texts = sc.batch ? 32 : 1, tokens = sc.batch ? 32 * 128 : 16;
+    for (int c : sc.concurrencies) {
+      if (!args.wants(sc.name, c)) continue;
+      if (warmup.requests > 0) run_http(port, child, *sc.bodies, warmup, c, client_threads, texts, sc.target);
+      print("server", sc.name, c, run_http(port, child, *sc.bodies, budget, c, client_threads, texts, sc.target), tokens);
+      if (!args.library || sc.library_inputs == nullptr) continue;
+      if (warmup.requests > 0) run_library(**engine, *sc.library_inputs, warmup, c);
+      print("library", sc.name, c, run_library(**engine, *sc.library_inputs, budget, c), tokens);
+    }
   }
   if (child > 0) {
     kill(child, SIGTERM);
