@@ -452,6 +452,7 @@ int main(int argc, char** argv) {
     }
   }
   if (child > 0) {
+    std::fflush(stdout);  // the rows before the server's shutdown lines, when both go to one file
     kill(child, SIGTERM);
     int status = 0;
     waitpid(child, &status, 0);
