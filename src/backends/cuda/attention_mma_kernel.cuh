@@ -154,10 +154,17 @@ __global__ void __launch_bounds__(kThreads, Tiles::kMinBlocksPerSm) attention_ti
   }
 
   T* og = static_cast<T*>(p.out) + start * p.out_ld + static_cast<long long>(h) * kD;
-  // Each thread owns column pairs (2t, 2t+1): one 32-bit store per pair when every row start is
-  // 4-byte aligned (uniform over the grid), else two 16-bit stores.
-  const bool paired = (reinterpret_cast<std::uintptr_t>(p.out) & 3u) == 0 && (p.out_ld & 1) == 0;
   const float* vb = p.v_bias != nullptr ? bias_s[1] : nullptr;  // out += V's bias
+  // Rows that start 16-byte aligned (uniform over the grid) go out through the Q tile, free after
+  // the last step's barrier, in 16-byte stores; otherwise each thread stores its column pairs:
+  // one 32-bit store per pair when rows are 4-byte aligned, else two 16-bit stores.
+  if ((reinterpret_cast<std::uintptr_t>(p.out) & 15u) == 0 && (p.out_ld & 7) == 0) {
+    stage_rows<T, Tiles>(st, qs, vb);
+    __syncthreads();
+    copy_out_rows<T, Tiles>(qs, og, p.out_ld, q0, len);
+    return;
+  }
+  const bool paired = (reinterpret_cast<std::uintptr_t>(p.out) & 3u) == 0 && (p.out_ld & 1) == 0;
   store_rows<T>(st, og, p.out_ld, qi0, len, vb, paired);
 }
 

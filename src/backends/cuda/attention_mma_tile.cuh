@@ -316,6 +316,49 @@ __device__ __forceinline__ void attend_tile(const typename Tiles::QFragments& qf
   Tiles::template accumulate<T>(st.o, p, vt);
 }
 
+// This thread's rows of O / l (+ `vb`, this head's V bias, or null) as pairs of T, written into
+// `tile` (the block's 64 output rows, laid out as Tiles keeps a tile; row r of the tile is query
+// q0 + r), for copy_out_rows to store. Call after the last step's barrier (the tile is free).
+template <typename T, typename Tiles>
+__device__ __forceinline__ void stage_rows(RowState& st, T* tile, const float* vb) {
+  const int lane = threadIdx.x & 31;
+  const int t = lane & 3;
+  const int r0 = (threadIdx.x >> 5) * 16 + (lane >> 2);
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    st.l[r] += __shfl_xor_sync(0xffffffffu, st.l[r], 1);
+    st.l[r] += __shfl_xor_sync(0xffffffffu, st.l[r], 2);
+    const float inv = 1.0f / st.l[r];
+    const int row = r0 + r * 8;
+#pragma unroll
+    for (int n = 0; n < 8; ++n) {
+      const int col = n * 8 + 2 * t;
+      const float b0 = vb != nullptr ? vb[col] : 0.0f;
+      const float b1 = vb != nullptr ? vb[col + 1] : 0.0f;
+      *reinterpret_cast<std::uint32_t*>(tile + Tiles::slot(row, n) + 2 * t) =
+          pack2<T>(fmaf(st.o[n][2 * r], inv, b0), fmaf(st.o[n][2 * r + 1], inv, b1));
+    }
+  }
+}
+
+// Stores the staged rows of queries q0 .. q0 + 63 below `len` to og (the head's first output row
+// and column, row stride ld, every row 16-byte aligned) in 16-byte pieces: a warp writes four whole
+// 128-byte rows per instruction, where the fragments' own stores covered 16 bytes of eight rows.
+// Call after a barrier that follows stage_rows.
+template <typename T, typename Tiles>
+__device__ __forceinline__ void copy_out_rows(const T* tile, T* og, long long ld, int q0, int len) {
+  constexpr int kRowsPerPass = kThreads / 8;
+  const int chunk = threadIdx.x & 7;
+  const int r0 = threadIdx.x >> 3;
+#pragma unroll
+  for (int i = 0; i < 64 / kRowsPerPass; ++i) {
+    const int r = r0 + i * kRowsPerPass;
+    if (q0 + r >= len) break;  // rows only grow with i
+    *reinterpret_cast<uint4*>(og + static_cast<long long>(q0 + r) * ld + chunk * 8) =
+        *reinterpret_cast<const uint4*>(tile + Tiles::slot(r, chunk));
+  }
+}
+
 // Writes this thread's rows qi0 and qi0 + 8 (those below `len`) of O / l (+ `vb`, this head's V
 // bias, or null) to og (the head's first output row and column, row stride ld). `paired`: every
 // row start is 4-byte aligned, so a column pair is one 32-bit store.
