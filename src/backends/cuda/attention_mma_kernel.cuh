@@ -5,7 +5,8 @@
 // Block = 4 warps, 64 queries of one (sequence, head); each warp owns 16 query rows and keeps
 // scores S (16 x 64 keys) and the output O (16 x 64) in registers. The Q tile stays in shared
 // memory; K/V tiles of 64 keys are double-buffered there with cp.async (rows past the sequence
-// are zero-filled, never read). A Q / V bias (AttentionParams::q_bias / v_bias) is added to Q as
+// are zero-filled, never read). At the end the Q tile holds the block's output rows, which leave
+// in 16-byte stores. A Q / V bias (AttentionParams::q_bias / v_bias) is added to Q as
 // the policy keeps it (Tiles::load_q) and to the output.
 //
 // ALiBi tile skipping. In base-2 units a score is s(i,j) = c q_i.k_j - b|i-j| (c = scale log2 e,
