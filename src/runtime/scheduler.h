@@ -169,9 +169,9 @@ class Scheduler {
 
   // Executor side. Blocks until a batch is ready (see the fill delay and the return wait);
   // returns nullopt once the scheduler is stopped or `stop` is requested. With wait = false it
-  // never blocks: nullopt also when no batch is ready yet (or it would wait for one to fill). The batch holds work of the `classes` only (a query lane
-  // takes queries alone, the executor beside it everything else); the rules above apply among
-  // those classes.
+  // never blocks: nullopt also when no batch is ready yet (or it would wait for one to fill).
+  // The batch holds work of the `classes` only (a query lane takes queries alone, the executor
+  // beside it everything else); the rules above apply among those classes.
   std::optional<ScheduledBatch> next_batch(std::stop_token stop, bool wait = true,
                                            ClassMask classes = kAllClasses);
   // Same, with classes that another thread may narrow (never widen) meanwhile: a narrowing applies
