@@ -316,9 +316,25 @@ __device__ __forceinline__ void attend_tile(const typename Tiles::QFragments& qf
   Tiles::template accumulate<T>(st.o, p, vt);
 }
 
-// This thread's rows of O / l (+ `vb`, this head's V bias, or null) as pairs of T, written into
-// `tile` (the block's 64 output rows, laid out as Tiles keeps a tile; row r of the tile is query
-// q0 + r), for copy_out_rows to store. Call after the last step's barrier (the tile is free).
+// Sums the softmax total l of row r (0: qi0, 1: qi0 + 8) of this thread over the four lanes that
+// hold the row's columns. Every lane must call it.
+__device__ __forceinline__ void sum_row_total(RowState& st, int r) {
+  st.l[r] += __shfl_xor_sync(0xffffffffu, st.l[r], 1);
+  st.l[r] += __shfl_xor_sync(0xffffffffu, st.l[r], 2);
+}
+
+// Output columns col and col + 1 of row r, fragment n: O / l (inv = 1 / l) + `vb` (this head's V
+// bias, or null).
+__device__ __forceinline__ float2 output_pair(const RowState& st, int r, int n, int col, float inv,
+                                              const float* vb) {
+  const float b0 = vb != nullptr ? vb[col] : 0.0f;
+  const float b1 = vb != nullptr ? vb[col + 1] : 0.0f;
+  return make_float2(fmaf(st.o[n][2 * r], inv, b0), fmaf(st.o[n][2 * r + 1], inv, b1));
+}
+
+// This thread's rows of the output (output_pair) as pairs of T, written into `tile` (the block's
+// 64 output rows, laid out as Tiles keeps a tile; row r of the tile is query q0 + r), for
+// copy_out_rows to store. Call after the last step's barrier (the tile is free).
 template <typename T, typename Tiles>
 __device__ __forceinline__ void stage_rows(RowState& st, T* tile, const float* vb) {
   const int lane = threadIdx.x & 31;
@@ -326,17 +342,13 @@ __device__ __forceinline__ void stage_rows(RowState& st, T* tile, const float* v
   const int r0 = (threadIdx.x >> 5) * 16 + (lane >> 2);
 #pragma unroll
   for (int r = 0; r < 2; ++r) {
-    st.l[r] += __shfl_xor_sync(0xffffffffu, st.l[r], 1);
-    st.l[r] += __shfl_xor_sync(0xffffffffu, st.l[r], 2);
+    sum_row_total(st, r);
     const float inv = 1.0f / st.l[r];
     const int row = r0 + r * 8;
 #pragma unroll
     for (int n = 0; n < 8; ++n) {
-      const int col = n * 8 + 2 * t;
-      const float b0 = vb != nullptr ? vb[col] : 0.0f;
-      const float b1 = vb != nullptr ? vb[col + 1] : 0.0f;
-      *reinterpret_cast<std::uint32_t*>(tile + Tiles::slot(row, n) + 2 * t) =
-          pack2<T>(fmaf(st.o[n][2 * r], inv, b0), fmaf(st.o[n][2 * r + 1], inv, b1));
+      const float2 y = output_pair(st, r, n, n * 8 + 2 * t, inv, vb);
+      *reinterpret_cast<std::uint32_t*>(tile + Tiles::slot(row, n) + 2 * t) = pack2<T>(y.x, y.y);
     }
   }
 }
@@ -359,17 +371,16 @@ __device__ __forceinline__ void copy_out_rows(const T* tile, T* og, long long ld
   }
 }
 
-// Writes this thread's rows qi0 and qi0 + 8 (those below `len`) of O / l (+ `vb`, this head's V
-// bias, or null) to og (the head's first output row and column, row stride ld). `paired`: every
-// row start is 4-byte aligned, so a column pair is one 32-bit store.
+// Writes this thread's rows qi0 and qi0 + 8 (those below `len`) of the output (output_pair) to
+// og (the head's first output row and column, row stride ld). `paired`: every row start is 4-byte
+// aligned, so a column pair is one 32-bit store.
 template <typename T>
 __device__ __forceinline__ void store_rows(RowState& st, T* og, long long ld, int qi0, int len, const float* vb,
                                            bool paired) {
   const int t = threadIdx.x & 3;
 #pragma unroll
   for (int r = 0; r < 2; ++r) {
-    st.l[r] += __shfl_xor_sync(0xffffffffu, st.l[r], 1);
-    st.l[r] += __shfl_xor_sync(0xffffffffu, st.l[r], 2);
+    sum_row_total(st, r);
     const int i = qi0 + r * 8;
     if (i >= len) continue;
     const float inv = 1.0f / st.l[r];
@@ -377,14 +388,12 @@ __device__ __forceinline__ void store_rows(RowState& st, T* og, long long ld, in
 #pragma unroll
     for (int n = 0; n < 8; ++n) {
       const int col = n * 8 + 2 * t;
-      const float b0 = vb != nullptr ? vb[col] : 0.0f;
-      const float b1 = vb != nullptr ? vb[col + 1] : 0.0f;
-      const float y0 = fmaf(st.o[n][2 * r], inv, b0), y1 = fmaf(st.o[n][2 * r + 1], inv, b1);
+      const float2 y = output_pair(st, r, n, col, inv, vb);
       if (paired) {
-        *reinterpret_cast<std::uint32_t*>(row + col) = pack2<T>(y0, y1);
+        *reinterpret_cast<std::uint32_t*>(row + col) = pack2<T>(y.x, y.y);
       } else {
-        row[col] = from_f32<T>(y0);
-        row[col + 1] = from_f32<T>(y1);
+        row[col] = from_f32<T>(y.x);
+        row[col + 1] = from_f32<T>(y.y);
       }
     }
   }
