@@ -1,5 +1,6 @@
 #include "core/dtype.h"
 
+#include <cpuid.h>
 #include <immintrin.h>
 
 #include <string>
@@ -77,6 +78,11 @@ std::uint16_t f32_to_f16(float f) {
   return sign | static_cast<std::uint16_t>(h);
 }
 
+bool cpu_has_f16c() {
+  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+  return __get_cpuid(1, &eax, &ebx, &ecx, &edx) && (ecx & bit_F16C) != 0;
+}
+
 namespace {
 
 __attribute__((target("avx2,f16c"))) void f16_to_f32_f16c(const std::uint16_t* s, float* d,
@@ -100,7 +106,7 @@ __attribute__((target("avx2,f16c"))) void f32_to_f16_f16c(const float* s, std::u
 }
 
 bool has_f16c() {
-  static const bool yes = __builtin_cpu_supports("f16c") && __builtin_cpu_supports("avx2");
+  static const bool yes = cpu_has_f16c() && __builtin_cpu_supports("avx2");
   return yes;
 }
 

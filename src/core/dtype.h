@@ -41,4 +41,8 @@ std::uint16_t f32_to_f16(float f);
 // Uses F16C / AVX-512 BF16 instructions when the CPU has them.
 void convert(const void* src, DType src_type, void* dst, DType dst_type, std::size_t n);
 
+// Whether the CPU has the F16C conversion instructions (CPUID, as not every compiler's
+// __builtin_cpu_supports knows "f16c").
+bool cpu_has_f16c();
+
 }  // namespace embd

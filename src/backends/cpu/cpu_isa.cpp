@@ -3,6 +3,8 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "core/dtype.h"
+
 namespace embd::backend::cpu {
 namespace {
 
@@ -15,7 +17,7 @@ CpuFeatures detect() {
                       __builtin_cpu_supports("avx512dq");
   f.isa = avx512 ? Isa::kAvx512 : avx2 ? Isa::kAvx2 : Isa::kScalar;
   f.avx512_bf16 = avx512 && __builtin_cpu_supports("avx512bf16");
-  f.f16c = __builtin_cpu_supports("f16c");
+  f.f16c = cpu_has_f16c();
   // A cap for testing the lower variants on a machine that has the higher ones.
   if (const char* cap = std::getenv("EMBD_CPU_ISA")) {
     if (std::strcmp(cap, "scalar") == 0) f.isa = Isa::kScalar;
