@@ -12,6 +12,7 @@ PACKAGES=(
   libcli11-dev           # CLI flags
   libgtest-dev libgmock-dev libbenchmark-dev
   python3 python3-numpy  # test helpers (local HTTP server, fixture checks)
+  clang libclang-rt-14-dev libomp-dev  # libFuzzer targets (tests/fuzz), built with clang
 )
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -2,9 +2,11 @@
 # Quick start 2: install dependencies, build everything and run every test.
 #   1. ASan+UBSan build: the parsers, tokenizer and kernels on hostile input.
 #   2. TSan build: the scheduler, engine and server concurrency tests.
-#   3. Release build (CUDA targets compiled when nvcc is present): the whole suite via CTest.
+#   3. Fuzz build (clang, libFuzzer + ASan + UBSan): every fuzz target for a fixed number of
+#      inputs from its seed corpus (tests/fuzz).
+#   4. Release build (CUDA targets compiled when nvcc is present): the whole suite via CTest.
 #      GPU tests report themselves as skipped where no GPU is visible.
-# SKIP_SANITIZERS=1 runs step 3 alone.
+# SKIP_SANITIZERS=1 runs step 4 alone.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
@@ -34,6 +36,11 @@ if [[ "${SKIP_SANITIZERS:-0}" != 1 ]]; then
     EMBD_TEST_THREADS=1 TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" "$exe" --gtest_brief=1 \
       --gtest_filter="${TSAN_FILTER:-*}"
   done
+  stamp "fuzz build"
+  cmake --preset fuzz >/dev/null
+  cmake --build --preset fuzz -j "$JOBS"
+  stamp "fuzz"
+  ctest --preset fuzz -j "$JOBS"
 fi
 
 stamp "release build"

@@ -73,6 +73,10 @@ class Connection {
     if (fd_ >= 0) ::close(fd_);
     fd_ = -1;
   }
+  // Sends FIN: the client will send nothing more (the server sees EOF after the bytes sent).
+  void shutdown_write() {
+    if (fd_ >= 0) ::shutdown(fd_, SHUT_WR);
+  }
   // Closes with RST (SO_LINGER 0): an abrupt client failure.
   void reset() {
     if (fd_ < 0) return;

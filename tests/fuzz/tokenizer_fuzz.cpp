@@ -1,0 +1,94 @@
+// The fixture's WordPiece tokenizer (tiny-jina's tokenizer.json, the published vocabulary) on
+// arbitrary text. Input: one options byte, one max-length byte, then the text.
+// Checks: nothing crashes; invalid UTF-8 is an error, never ids; ids are in the vocabulary;
+// truncation keeps to the limit and reports the untruncated length; encoding with offsets gives
+// the same ids, each offset a byte range inside the text; and a text of 16 KB or more tokenised
+// on a pool, which cuts it into pieces, gives exactly the ids of one thread.
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include <simdjson.h>
+
+#include "core/thread_pool.h"
+#include "fuzz_check.h"
+#include "tokenizer/tokenizer.h"
+
+namespace {
+
+using embd::tokenizer::EncodeOptions;
+using embd::tokenizer::Tokenizer;
+
+const Tokenizer& fixture_tokenizer() {
+  static const std::unique_ptr<Tokenizer> tokenizer = [] {
+    auto t = Tokenizer::load(EMBD_FIXTURES_DIR "/models/tiny-jina");
+    FUZZ_CHECK(t.ok(), "cannot load the fixture tokenizer: %s", t.status().to_string().c_str());
+    return std::move(t).value();
+  }();
+  return *tokenizer;
+}
+
+embd::ThreadPool& pool() {
+  static embd::ThreadPool p(2);
+  return p;
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  if (size < 2) return 0;
+  const Tokenizer& tok = fixture_tokenizer();
+  const std::uint8_t flags = data[0];
+  std::string text(reinterpret_cast<const char*>(data) + 2, size - 2);
+  EncodeOptions o;
+  o.direction = (flags & 2) ? embd::TruncationDirection::kLeft : embd::TruncationDirection::kRight;
+  o.add_special_tokens = (flags & 4) == 0;
+  // A limit below the template's two specials is refused as a whole (tested elsewhere).
+  if (flags & 1) o.max_length = std::max<std::size_t>(data[1], o.add_special_tokens ? 2 : 1);
+  const bool on_pool = (flags & 0xf8) == 0xf8 && !text.empty();  // one input in 32: slow
+  if (on_pool) {  // long enough to be cut into pieces (tokenizer::kParallelTextBytes)
+    const std::string unit = text;
+    while (text.size() < embd::tokenizer::kParallelTextBytes) text += (flags & 4) ? " " + unit : unit;
+  }
+
+  auto plain = tok.encode(text, o);
+  const bool valid_utf8 = simdjson::validate_utf8(text.data(), text.size());
+  FUZZ_CHECK(plain.ok() == valid_utf8, "valid UTF-8 %d but encode ok %d (%s)", valid_utf8,
+             plain.ok(), plain.ok() ? "" : plain.status().to_string().c_str());
+  EncodeOptions with_offsets = o;
+  with_offsets.offsets = true;
+  auto located = tok.encode(text, with_offsets);
+  FUZZ_CHECK(located.ok() == plain.ok(), "encode with offsets disagrees on success");
+  if (!plain.ok()) return 0;
+
+  const auto& ids = plain.value().ids;
+  const auto vocab = static_cast<std::int64_t>(tok.vocab_size());
+  for (auto id : ids) FUZZ_CHECK(id >= 0 && id < vocab, "id %d outside the vocabulary", id);
+  if (o.max_length) FUZZ_CHECK(ids.size() <= o.max_length, "%zu ids over max_length %zu", ids.size(), o.max_length);
+  FUZZ_CHECK(plain.value().untruncated_length >= ids.size(), "untruncated length below the ids");
+  if (!o.max_length) FUZZ_CHECK(!plain.value().truncated(), "truncated without a limit");
+  if (o.add_special_tokens) {
+    FUZZ_CHECK(ids.size() >= 2 && ids.front() == tok.cls_id() && ids.back() == tok.sep_id(),
+               "specials missing around %zu ids", ids.size());
+  }
+
+  const auto& e = located.value();
+  FUZZ_CHECK(e.ids == ids, "ids differ with offsets (%zu against %zu)", e.ids.size(), ids.size());
+  FUZZ_CHECK(e.offsets.size() == e.ids.size(), "%zu offsets for %zu ids", e.offsets.size(), e.ids.size());
+  for (const auto& span : e.offsets) {
+    FUZZ_CHECK(span.begin <= span.end && span.end <= text.size(), "offsets [%zu, %zu) in %zu bytes",
+               span.begin, span.end, text.size());
+  }
+
+  if (on_pool) {
+    const std::vector<std::string> texts{text};
+    auto pooled = tok.encode_batch(texts, o, &pool());
+    FUZZ_CHECK(pooled.size() == 1 && pooled[0].ok(), "pool encode failed where one thread did not");
+    FUZZ_CHECK(pooled[0].value().ids == ids, "pool encode gave %zu ids, one thread %zu",
+               pooled[0].value().ids.size(), ids.size());
+  }
+  return 0;
+}
