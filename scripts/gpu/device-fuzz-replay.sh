@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Runs on the GPU machine: `embd serve` from the bundle (scripts/gpu/make-bundle.sh) with the
+# tiny-jina fixture on cuda:0 (or $DEVICE), in each dtype given (default f32 f16 bf16), meets the HTTP fuzz
+# corpora (tests/fuzz/replay_http.py: no 500, no hang, the server still answers after every
+# input). Logs in $OUT.
+#   scripts/gpu/device-fuzz-replay.sh BUNDLE.tar.xz [DTYPE...]
+set -uo pipefail
+bundle=$1; shift
+dtypes=("$@"); ((${#dtypes[@]})) || dtypes=(f32 f16 bf16)
+out=${OUT:-/tmp/out}; mkdir -p "$out"
+stage=/tmp/embd-gpu; rm -rf "$stage"; mkdir -p "$stage"; tar -xJf "$bundle" -C "$stage"
+export LD_LIBRARY_PATH="$stage/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+port=18555
+status=0
+for dtype in "${dtypes[@]}"; do
+  log=$out/fuzz-replay-$dtype
+  "$stage/bin/embd" serve --model tests/fixtures/models/tiny-jina --device "${DEVICE:-cuda:0}" --dtype "$dtype" \
+    --host 127.0.0.1 --port "$port" > "$log.server.log" 2>&1 &
+  server=$!
+  for _ in $(seq 120); do
+    python3 -c "import urllib.request,sys; sys.exit(urllib.request.urlopen('http://127.0.0.1:$port/health').status != 200)" \
+      2>/dev/null && break
+    sleep 0.5
+  done
+  echo "== $dtype"
+  python3 tests/fuzz/replay_http.py --port "$port" tests/fuzz/corpus/http_server_fuzz \
+    --codec tests/fuzz/corpus/request_codec_fuzz --jobs "${JOBS:-8}" > "$log.txt" 2>&1 || status=1
+  tail -n 2 "$log.txt"
+  kill -TERM "$server"; wait "$server"; echo "server exit $?" | tee -a "$log.txt"
+  tail -n 3 "$log.server.log"
+done
+exit $status
