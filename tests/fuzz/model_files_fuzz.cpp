@@ -153,13 +153,19 @@ void check_sharded(std::string_view index) {
   }
 }
 
-// Model ids ("org/name@rev", then a revision after a newline) and repository file names.
+// Model ids ("org/name@rev", then a revision after a newline), cache path components (ETags)
+// and repository file names.
 void check_hub_names(std::string_view text) {
   const auto newline = text.find('\n');
   const std::string_view model = text.substr(0, newline);
   const std::string_view revision = newline == std::string_view::npos ? std::string_view() : text.substr(newline + 1);
   auto id = embd::io::parse_repo_id(model, revision);
   if (id.ok()) FUZZ_CHECK(!id.value().repo.empty() && !id.value().revision.empty(), "an empty repo or revision");
+  if (embd::io::is_safe_component(text)) {  // an ETag or folder name joined to a cache path
+    FUZZ_CHECK(text != "." && text != ".." && text.find('/') == std::string_view::npos &&
+                   text.find('\\') == std::string_view::npos && text.find('\0') == std::string_view::npos,
+               "a path-changing name was called a safe component");
+  }
   if (embd::io::is_safe_repo_file(text)) {
     const fs::path p{std::string(text)};
     FUZZ_CHECK(!text.empty() && p.is_relative(), "an absolute or empty file name was called safe");
