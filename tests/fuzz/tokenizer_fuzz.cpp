@@ -1,9 +1,10 @@
 // The fixture's WordPiece tokenizer (tiny-jina's tokenizer.json, the published vocabulary) on
-// arbitrary text. Input: one options byte, one max-length byte, then the text.
+// arbitrary text. Input: one options byte (limit, direction, specials, and the pool case), one
+// max-length byte, then the text.
 // Checks: nothing crashes; invalid UTF-8 is an error, never ids; ids are in the vocabulary;
 // truncation keeps to the limit and reports the untruncated length; encoding with offsets gives
-// the same ids, each offset a byte range inside the text; and a text of 16 KB or more tokenised
-// on a pool, which cuts it into pieces, gives exactly the ids of one thread.
+// the same ids, each offset a byte range inside the text, in text order; and a text of 16 KB or
+// more tokenised on a pool, which cuts it into pieces, gives exactly the ids of one thread.
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
@@ -78,9 +79,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const auto& e = located.value();
   FUZZ_CHECK(e.ids == ids, "ids differ with offsets (%zu against %zu)", e.ids.size(), ids.size());
   FUZZ_CHECK(e.offsets.size() == e.ids.size(), "%zu offsets for %zu ids", e.offsets.size(), e.ids.size());
+  std::size_t last_begin = 0;
   for (const auto& span : e.offsets) {
     FUZZ_CHECK(span.begin <= span.end && span.end <= text.size(), "offsets [%zu, %zu) in %zu bytes",
                span.begin, span.end, text.size());
+    if (span.end == span.begin) continue;  // the template's specials
+    FUZZ_CHECK(span.begin >= last_begin, "token at byte %zu after one at byte %zu", span.begin, last_begin);
+    last_begin = span.begin;
   }
 
   if (on_pool) {
