@@ -90,8 +90,11 @@ Outcome exchange(std::uint16_t port, std::string_view bytes, bool half_close) {
 void check_alive(const Fixture& f) {
   Connection c(f.port);
   FUZZ_CHECK(c.connected() && c.send_all(f.normal_request), "the server stopped accepting");
+  const auto sent = std::chrono::steady_clock::now();
   auto r = c.read_response(kDeadline);
-  FUZZ_CHECK(r.has_value(), "the server did not answer a normal request");
+  FUZZ_CHECK(r.has_value(), "the server did not answer a normal request (gave up after %.3f s; closed: %d)",
+             std::chrono::duration<double>(std::chrono::steady_clock::now() - sent).count(),
+             c.closed_by_peer(std::chrono::milliseconds(100)));
   FUZZ_CHECK(r->status == 200, "a normal request got %d: %s", r->status, r->body.c_str());
   simdjson::dom::parser parser;
   simdjson::padded_string body(r->body);
@@ -109,7 +112,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   static constexpr const char* kRoutes[] = {"/embed", "/v1/embeddings", "/tokenize"};
   const int form = data[0] % 4;
   const std::string bytes =
-      form == 0 ? std::string(rest) : testing::make_request("POST", kRoutes[form - 1], rest, {}, /*keep_alive=*/false);
+      form == 0 ? std::string(rest)
+                : testing::make_request("POST", kRoutes[form - 1], rest, {}, /*keep_alive=*/false);
   const Outcome out = exchange(f.port, bytes, form == 0);
   FUZZ_CHECK(!out.sent || out.closed, "no close within %lld s (%zu responses)",
              static_cast<long long>(kDeadline.count()), out.responses.size());

@@ -9,7 +9,6 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -22,60 +21,6 @@
 #include "tokenizer/tokenizer.h"
 
 namespace {
-
-void check_config(std::string_view json) {
-  auto config = embd::io::parse_model_config(json, "fuzz/config.json");
-  if (!config.ok()) return;
-  const auto& c = config.value();
-  FUZZ_CHECK(c.hidden_size > 0 && c.num_hidden_layers > 0 && c.num_attention_heads > 0 &&
-                 c.intermediate_size > 0 && c.vocab_size > 0,
-             "a config with a size <= 0 was accepted");
-  FUZZ_CHECK(c.hidden_size % c.num_attention_heads == 0, "heads %lld do not divide width %lld",
-             static_cast<long long>(c.num_attention_heads), static_cast<long long>(c.hidden_size));
-  FUZZ_CHECK(c.max_length > 0, "a config with no maximum length was accepted");
-}
-
-void check_tokenizer(std::string_view json) {
-  auto tok = embd::tokenizer::Tokenizer::from_json(json, "fuzz/tokenizer.json");
-  if (!tok.ok()) return;
-  const auto& t = *tok.value();
-  const auto vocab = static_cast<std::int64_t>(t.vocab_size());
-  for (std::string_view text : {"Hello, world! unaffable running", "ünïcödé 中文 \t emoji 🙂 [SEP]"}) {
-    embd::tokenizer::EncodeOptions o;
-    o.offsets = true;
-    auto e = t.encode(text, o);
-    if (!e.ok()) continue;
-    for (auto id : e.value().ids) FUZZ_CHECK(id >= 0 && id < vocab, "id %d outside a vocabulary of %lld", id, static_cast<long long>(vocab));
-    for (const auto& span : e.value().offsets) FUZZ_CHECK(span.begin <= span.end && span.end <= text.size(), "offset past the text");
-  }
-}
-
-std::filesystem::path process_dir();
-
-void check_safetensors(std::string_view bytes) {
-  const std::filesystem::path path = process_dir() / "model.safetensors";
-  {
-    std::FILE* f = std::fopen(path.c_str(), "wb");
-    FUZZ_CHECK(f != nullptr, "cannot write %s", path.c_str());
-    if (!bytes.empty()) std::fwrite(bytes.data(), 1, bytes.size(), f);
-    std::fclose(f);
-  }
-  auto file = embd::io::SafetensorsFile::open(path);
-  if (!file.ok()) return;
-  std::size_t total = 0;
-  unsigned sum = 0;
-  for (const auto& tensor : file.value()->tensors()) {
-    FUZZ_CHECK(tensor.numel() >= 0, "tensor %s has a negative size", tensor.name.c_str());
-    const auto align = embd::dtype_size(tensor.dtype);
-    FUZZ_CHECK(tensor.bytes() == 0 || reinterpret_cast<std::uintptr_t>(tensor.data) % align == 0,
-               "tensor %s misaligned for its dtype", tensor.name.c_str());
-    total += tensor.bytes();
-    const auto* p = static_cast<const unsigned char*>(tensor.data);
-    for (std::size_t i = 0; i < tensor.bytes(); ++i) sum += p[i];  // out of bounds: ASan says so
-  }
-  FUZZ_CHECK(total <= bytes.size(), "tensors hold %zu bytes of a %zu-byte file", total, bytes.size());
-  (void)sum;
-}
 
 namespace fs = std::filesystem;
 
@@ -106,6 +51,62 @@ void write_file(const fs::path& path, std::string_view contents) {
   std::ofstream(path, std::ios::binary).write(contents.data(), static_cast<std::streamsize>(contents.size()));
 }
 
+// Reads every byte of a tensor's data: a read past a mapped file faults, one past a copy is an
+// ASan report, so a tensor that points outside what was read from the file cannot go unnoticed.
+void read_every_byte(const embd::HostTensor& tensor) {
+  const auto* p = static_cast<const volatile unsigned char*>(tensor.data);
+  for (std::size_t i = 0; i < tensor.bytes(); ++i) (void)p[i];
+}
+
+void check_config(std::string_view json) {
+  auto config = embd::io::parse_model_config(json, "fuzz/config.json");
+  if (!config.ok()) return;
+  const auto& c = config.value();
+  FUZZ_CHECK(c.hidden_size > 0 && c.num_hidden_layers > 0 && c.num_attention_heads > 0 &&
+                 c.intermediate_size > 0 && c.vocab_size > 0,
+             "a config with a size <= 0 was accepted");
+  FUZZ_CHECK(c.hidden_size % c.num_attention_heads == 0, "heads %lld do not divide width %lld",
+             static_cast<long long>(c.num_attention_heads), static_cast<long long>(c.hidden_size));
+  FUZZ_CHECK(c.max_length > 0, "a config with no maximum length was accepted");
+}
+
+void check_tokenizer(std::string_view json) {
+  auto tok = embd::tokenizer::Tokenizer::from_json(json, "fuzz/tokenizer.json");
+  if (!tok.ok()) return;
+  const auto& t = *tok.value();
+  const auto vocab = static_cast<std::int64_t>(t.vocab_size());
+  for (std::string_view text : {"Hello, world! unaffable running", "ünïcödé 中文 \t emoji 🙂 [SEP]"}) {
+    embd::tokenizer::EncodeOptions o;
+    o.offsets = true;
+    auto e = t.encode(text, o);
+    if (!e.ok()) continue;
+    for (auto id : e.value().ids) {
+      FUZZ_CHECK(id >= 0 && id < vocab, "id %d outside a vocabulary of %lld", id,
+                 static_cast<long long>(vocab));
+    }
+    for (const auto& span : e.value().offsets) {
+      FUZZ_CHECK(span.begin <= span.end && span.end <= text.size(), "offset past the text");
+    }
+  }
+}
+
+void check_safetensors(std::string_view bytes) {
+  const fs::path path = process_dir() / "model.safetensors";
+  write_file(path, bytes);
+  auto file = embd::io::SafetensorsFile::open(path);
+  if (!file.ok()) return;
+  std::size_t total = 0;
+  for (const auto& tensor : file.value()->tensors()) {
+    FUZZ_CHECK(tensor.numel() >= 0, "tensor %s has a negative size", tensor.name.c_str());
+    const auto align = embd::dtype_size(tensor.dtype);
+    FUZZ_CHECK(tensor.bytes() == 0 || reinterpret_cast<std::uintptr_t>(tensor.data) % align == 0,
+               "tensor %s misaligned for its dtype", tensor.name.c_str());
+    total += tensor.bytes();
+    read_every_byte(tensor);
+  }
+  FUZZ_CHECK(total <= bytes.size(), "tensors hold %zu bytes of a %zu-byte file", total, bytes.size());
+}
+
 // A model folder with the fixture's config.json and one sentence-transformers file from the input.
 void check_sentence_transformers(std::uint8_t which, std::string_view contents) {
   static const std::string config = [] {
@@ -117,7 +118,8 @@ void check_sentence_transformers(std::uint8_t which, std::string_view contents) 
   switch (which % 4) {
     case 0: write_file(dir / "modules.json", contents); break;
     case 1:
-      write_file(dir / "modules.json", R"([{"type": "sentence_transformers.models.Pooling", "path": "1_Pooling"}])");
+      write_file(dir / "modules.json",
+                 R"([{"type": "sentence_transformers.models.Pooling", "path": "1_Pooling"}])");
       write_file(dir / "1_Pooling" / "config.json", contents);
       break;
     case 2: write_file(dir / "sentence_bert_config.json", contents); break;
@@ -145,12 +147,7 @@ void check_sharded(std::string_view index) {
   write_file(dir / "model.safetensors.index.json", index);
   auto weights = embd::io::WeightSet::open_dir(dir);
   if (!weights.ok()) return;
-  for (const auto* t : weights.value()->all()) {
-    const auto* p = static_cast<const unsigned char*>(t->data);
-    unsigned sum = 0;
-    for (std::size_t i = 0; i < t->bytes(); ++i) sum += p[i];
-    (void)sum;
-  }
+  for (const auto* tensor : weights.value()->all()) read_every_byte(*tensor);
 }
 
 // Model ids ("org/name@rev", then a revision after a newline), cache path components (ETags)
@@ -158,9 +155,12 @@ void check_sharded(std::string_view index) {
 void check_hub_names(std::string_view text) {
   const auto newline = text.find('\n');
   const std::string_view model = text.substr(0, newline);
-  const std::string_view revision = newline == std::string_view::npos ? std::string_view() : text.substr(newline + 1);
+  const std::string_view revision =
+      newline == std::string_view::npos ? std::string_view() : text.substr(newline + 1);
   auto id = embd::io::parse_repo_id(model, revision);
-  if (id.ok()) FUZZ_CHECK(!id.value().repo.empty() && !id.value().revision.empty(), "an empty repo or revision");
+  if (id.ok()) {
+    FUZZ_CHECK(!id.value().repo.empty() && !id.value().revision.empty(), "an empty repo or revision");
+  }
   if (embd::io::is_safe_component(text)) {  // an ETag or folder name joined to a cache path
     FUZZ_CHECK(text != "." && text != ".." && text.find('/') == std::string_view::npos &&
                    text.find('\\') == std::string_view::npos && text.find('\0') == std::string_view::npos,
@@ -170,7 +170,9 @@ void check_hub_names(std::string_view text) {
     const fs::path p{std::string(text)};
     FUZZ_CHECK(!text.empty() && p.is_relative(), "an absolute or empty file name was called safe");
     for (const auto& part : p) FUZZ_CHECK(part != ".." && part != ".", "a dot component was called safe");
-    for (unsigned char ch : text) FUZZ_CHECK(ch >= 0x20 && ch != 0x7f && ch != '\\', "a control character or backslash was called safe");
+    for (unsigned char ch : text) {
+      FUZZ_CHECK(ch >= 0x20 && ch != 0x7f && ch != '\\', "a control character or backslash was called safe");
+    }
   }
 }
 

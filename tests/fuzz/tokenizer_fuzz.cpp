@@ -68,7 +68,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const auto& ids = plain.value().ids;
   const auto vocab = static_cast<std::int64_t>(tok.vocab_size());
   for (auto id : ids) FUZZ_CHECK(id >= 0 && id < vocab, "id %d outside the vocabulary", id);
-  if (o.max_length) FUZZ_CHECK(ids.size() <= o.max_length, "%zu ids over max_length %zu", ids.size(), o.max_length);
+  if (o.max_length) {
+    FUZZ_CHECK(ids.size() <= o.max_length, "%zu ids over max_length %zu", ids.size(), o.max_length);
+  }
   FUZZ_CHECK(plain.value().untruncated_length >= ids.size(), "untruncated length below the ids");
   if (!o.max_length) FUZZ_CHECK(!plain.value().truncated(), "truncated without a limit");
   if (o.add_special_tokens) {

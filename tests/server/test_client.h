@@ -136,31 +136,40 @@ class Connection {
   // True when the server closed the connection (EOF) within the timeout.
   bool closed_by_peer(std::chrono::milliseconds timeout) {
     const auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (std::chrono::steady_clock::now() < deadline) {
-      pollfd p{fd_, POLLIN, 0};
-      int left = static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                      deadline - std::chrono::steady_clock::now()).count());
-      if (::poll(&p, 1, std::max(left, 0)) <= 0) return false;
-      char tmp[4096];
-      ssize_t n = ::recv(fd_, tmp, sizeof(tmp), 0);
-      if (n <= 0) return true;
+    char tmp[4096];
+    for (;;) {
+      const ssize_t n = receive(deadline, tmp, sizeof(tmp));
+      if (n < 0) return false;  // timed out
+      if (n == 0) return true;
       buffer_.append(tmp, static_cast<std::size_t>(n));
     }
-    return false;
   }
 
  private:
   bool fill(std::chrono::steady_clock::time_point deadline) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-        deadline - std::chrono::steady_clock::now());
-    if (left.count() <= 0) return false;
-    pollfd p{fd_, POLLIN, 0};
-    if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) return false;
     char tmp[65536];
-    ssize_t n = ::recv(fd_, tmp, sizeof(tmp), 0);
+    const ssize_t n = receive(deadline, tmp, sizeof(tmp));
     if (n <= 0) return false;
     buffer_.append(tmp, static_cast<std::size_t>(n));
     return true;
+  }
+
+  // Bytes read (> 0), 0 at EOF or a connection error, -1 when the deadline passed. A signal
+  // (EINTR: e.g. libFuzzer's timer) only retries: it is neither an EOF nor a timeout.
+  ssize_t receive(std::chrono::steady_clock::time_point deadline, char* out, std::size_t size) {
+    for (;;) {
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          deadline - std::chrono::steady_clock::now());
+      if (left.count() < 0) return -1;
+      pollfd p{fd_, POLLIN, 0};
+      const int ready = ::poll(&p, 1, static_cast<int>(left.count()));
+      if (ready < 0 && errno == EINTR) continue;
+      if (ready < 0) return 0;
+      if (ready == 0) return -1;
+      const ssize_t n = ::recv(fd_, out, size, 0);
+      if (n < 0 && errno == EINTR) continue;
+      return n < 0 ? 0 : n;
+    }
   }
 
   int fd_ = -1;
