@@ -35,12 +35,12 @@ def framed(route, body):
 
 
 def parse_responses(data):
-    """Responses framed by Content-Length; the leftover bytes (not a whole response) last."""
+    """The whole responses at the start of data, framed by Content-Length."""
     out = []
     while True:
         end = data.find(b"\r\n\r\n")
         if end < 0 or not data.startswith(b"HTTP/"):
-            return out, data
+            return out
         lines = data[:end].split(b"\r\n")
         status = int(lines[0][9:12])
         headers = {}
@@ -49,13 +49,13 @@ def parse_responses(data):
             headers[name.strip().lower().decode("latin-1")] = value.strip().decode("latin-1")
         length = int(headers.get("content-length", "0"))
         if len(data) < end + 4 + length:
-            return out, data
+            return out
         out.append((status, headers, data[end + 4:end + 4 + length]))
         data = data[end + 4 + length:]
 
 
 def exchange(port, payload, half_close):
-    """(responses, sent, closed, leftover) for one connection."""
+    """(responses, sent, closed) for one connection."""
     s = socket.create_connection(("127.0.0.1", port), timeout=DEADLINE)
     s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     sent = True
@@ -82,14 +82,13 @@ def exchange(port, payload, half_close):
                 break
             data += chunk
     s.close()
-    responses, leftover = parse_responses(data)
-    return responses, sent, closed, leftover
+    return parse_responses(data), sent, closed
 
 
 def normal_rows(port):
     """The rows of a normal request, or None when it is not answered 200 with two rows."""
     body = json.dumps({"inputs": ["a normal request", "two"]}).encode()
-    responses, _, _, _ = exchange(port, framed("/embed", body), False)
+    responses, _, _ = exchange(port, framed("/embed", body), False)
     if len(responses) != 1 or responses[0][0] != 200:
         return None
     rows = json.loads(responses[0][2])
@@ -103,7 +102,7 @@ def same_rows(a, b, tolerance):
 
 def check(port, name, payload, raw, reference, tolerance):
     """The statuses and problems of one input's exchange and of the normal request after it."""
-    responses, sent, closed, leftover = exchange(port, payload, half_close=raw)
+    responses, sent, closed = exchange(port, payload, half_close=raw)
     problems = []
     if sent and not closed:
         problems.append("no close within %.0f s" % DEADLINE)
@@ -125,19 +124,23 @@ def check(port, name, payload, raw, reference, tolerance):
     return name, [r[0] for r in responses], problems
 
 
-def inputs(args):
-    for path in sorted(os.listdir(args.corpus)):
-        with open(os.path.join(args.corpus, path), "rb") as f:
+def corpus(folder):
+    """(name, bytes) of every non-empty file in a corpus folder."""
+    for name in sorted(os.listdir(folder)):
+        with open(os.path.join(folder, name), "rb") as f:
             data = f.read()
         if data:
-            form = data[0] % 4
-            yield path, (data[1:] if form == 0 else framed(ROUTES[form - 1], data[1:])), form == 0
+            yield name, data
+
+
+def inputs(args):
+    for name, data in corpus(args.corpus):
+        form = data[0] % 4
+        yield name, (data[1:] if form == 0 else framed(ROUTES[form - 1], data[1:])), form == 0
     if args.codec:
-        for path in sorted(os.listdir(args.codec)):
-            with open(os.path.join(args.codec, path), "rb") as f:
-                data = f.read()
-            if data and data[0] % 4 < 3:
-                yield "codec/" + path, framed(ROUTES[data[0] % 4], data[1:]), False
+        for name, data in corpus(args.codec):
+            if data[0] % 4 < 3:
+                yield "codec/" + name, framed(ROUTES[data[0] % 4], data[1:]), False
 
 
 def main():
