@@ -18,8 +18,8 @@
 // --device D and --dtype T (for the library engine and the spawned server alike; default cpu, auto),
 // --io-threads N and --workers N (the spawned server's; default 0 = machine-sized),
 // --fill-delay-us N and --return-wait-us N (the batch fill delay and return wait of both
-// engines), --only LIST (scenarios to run, e.g.
-// "q16:256,b32x128:1"; default all), --no-library (skip the library rows, e.g. while profiling),
+// engines), --only LIST (scenarios and concurrencies to run, e.g. "q16:256,b32x128:16", any
+// concurrency; default all at the concurrencies above), --no-library (skip the library rows, e.g. while profiling),
 // --warmup N (unmeasured requests at the scenario's concurrency before each measured run, server
 // and library alike, default 0: a new mix of batch shapes is recorded as CUDA graphs on first
 // sight, and without a warm-up those recordings land in the measured tail), --client-threads N
@@ -82,16 +82,22 @@ struct Args {
   double seconds = 0;       // each measured run also ends after this long; 0 = no time limit
   int client_threads = 0;   // event loops of the HTTP load; 0 = a quarter of the machine's threads
   std::string batch_trace;  // file prefix of both engines' batch traces; empty = none
-  bool wants(const std::string& scenario, int concurrency) const {
-    if (only.empty()) return true;
-    const std::string key = scenario + ":" + std::to_string(concurrency);
+  // The concurrencies to run `scenario` at: its defaults, or those --only names for it (any
+  // number, e.g. "b32x128:16" on a host with several GPUs).
+  std::vector<int> concurrencies(const std::string& scenario, const std::vector<int>& defaults) const {
+    if (only.empty()) return defaults;
+    std::vector<int> picked;
     std::size_t pos = 0;
     while (pos <= only.size()) {
       const std::size_t end = std::min(only.find(',', pos), only.size());
-      if (only.compare(pos, end - pos, key) == 0) return true;
+      const std::string item = only.substr(pos, end - pos);
+      const std::size_t colon = item.rfind(':');
+      if (colon != std::string::npos && item.compare(0, colon, scenario) == 0) {
+        picked.push_back(std::atoi(item.c_str() + colon + 1));
+      }
       pos = end + 1;
     }
-    return false;
+    return picked;
   }
 };
 
@@ -442,8 +448,8 @@ int main(int argc, char** argv) {
     const Budget budget = sc.batch ? batch_budget : q16_budget;
     const Budget warmup = sc.batch ? batch_warmup : q16_warmup;
     const std::size_t texts = sc.batch ? 32 : 1, tokens = sc.batch ? 32 * 128 : 16;
-    for (int c : sc.concurrencies) {
-      if (!args.wants(sc.name, c)) continue;
+    for (int c : args.concurrencies(sc.name, sc.concurrencies)) {
+      if (c < 1) continue;
       if (warmup.requests > 0) run_http(port, child, *sc.bodies, warmup, c, client_threads, texts, sc.target);
       print("server", sc.name, c, run_http(port, child, *sc.bodies, budget, c, client_threads, texts, sc.target), tokens);
       if (!args.library || sc.library_inputs == nullptr) continue;

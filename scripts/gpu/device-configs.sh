@@ -2,6 +2,7 @@
 # Runs on the GPU machine: end-to-end A/B of `embd bench` flag sets on one build, in alternating
 # rounds so that drift hits every set alike. Each CONFIG is NAME=FLAGS ("lane-off=--query-lane off");
 # leading VAR=VALUE words of FLAGS are set in the environment instead ("tail=EMBD_X=1 --flag on").
+# The device is cuda:0 unless FLAGS name one ("two=CUDA_VISIBLE_DEVICES=0,1 --device cuda").
 # With BASE_BUNDLE=base.tar.xz (bin/embd of another build), configs named base* run that binary.
 # Per round, set and dtype: `--workload all --repeat 3`, then q16 under a batch backlog.
 #   scripts/gpu/device-configs.sh BUNDLE.tar.xz ROUNDS CONFIG...
@@ -25,13 +26,14 @@ for round in $(seq 1 "$rounds"); do
       envs+=("${BASH_REMATCH[1]}"); flags=${BASH_REMATCH[2]}
     done
     embd=$bin/embd; [[ $name == base* ]] && embd=/tmp/embd-cfg-base/bin/embd
+    device=(--device cuda:0); [[ " $flags" == *" --device "* ]] && device=()
     for dt in f16 bf16; do
       log="$logs/${name}_${dt}_r$round.txt"
       # shellcheck disable=SC2086  # flags are words on purpose
-      timeout 120 env "${envs[@]}" "$embd" bench --model "$model" --device cuda:0 --dtype $dt --workload all \
+      timeout 120 env "${envs[@]}" "$embd" bench --model "$model" "${device[@]}" --dtype $dt --workload all \
         --repeat 3 $flags > "$log" 2>&1
       # shellcheck disable=SC2086
-      timeout 60 env "${envs[@]}" "$embd" bench --model "$model" --device cuda:0 --dtype $dt --workload q16 \
+      timeout 60 env "${envs[@]}" "$embd" bench --model "$model" "${device[@]}" --dtype $dt --workload q16 \
         --background --repeat 3 $flags >> "$log" 2>&1
     done
   done

@@ -166,6 +166,12 @@ TEST_P(EngineGpu, QueryLaneBesideBulkWorkMatchesSequential) {
   expect_concurrent_matches_alone("cuda:0", GetParam(), /*priorities=*/true);
 }
 
+// How many GPUs `--device cuda` finds (each test that needs two skips with this count).
+std::size_t visible_gpus() {
+  auto engine = Engine::load(testing::model_dir("tiny-jina"), {.dtype = "f32", .device = "cuda"});
+  return engine.ok() ? (*engine)->info().devices.size() : 0;
+}
+
 // --device cuda: one executor per visible GPU, all pulling from one queue.
 TEST_P(EngineGpu, EveryGpuSharesTheQueue) {
   auto engine = Engine::load(testing::model_dir("tiny-jina"), {.dtype = GetParam(), .device = "cuda"});
@@ -175,6 +181,63 @@ TEST_P(EngineGpu, EveryGpuSharesTheQueue) {
   for (std::size_t i = 0; i < devices.size(); ++i) EXPECT_EQ(devices[i], "cuda:" + std::to_string(i));
   engine->reset();
   expect_concurrent_matches_alone("cuda", GetParam());
+}
+
+// Every GPU's query lane and its other executors at once, all fed from one queue.
+TEST_P(EngineGpu, QueryLanesOnEveryGpuMatchSequential) {
+  if (const auto n = visible_gpus(); n < 2) GTEST_SKIP() << "needs 2 GPUs, " << n << " visible";
+  expect_concurrent_matches_alone("cuda", GetParam(), /*priorities=*/true);
+}
+
+// One request of 600 texts is cut into batches that land on different GPUs; its rows come back
+// in request order and equal one GPU's.
+TEST_P(EngineGpu, LargeRequestOverEveryGpuMatchesOneGpu) {
+  if (const auto n = visible_gpus(); n < 2) GTEST_SKIP() << "needs 2 GPUs, " << n << " visible";
+  const std::string dtype = GetParam();
+  auto one = Engine::load(testing::model_dir("tiny-jina"), {.dtype = dtype, .device = "cuda:0"});
+  auto every = Engine::load(testing::model_dir("tiny-jina"), {.dtype = dtype, .device = "cuda", .max_batch_tokens = 2048});
+  ASSERT_TRUE(one.ok() && every.ok());
+  std::vector<std::string> texts;
+  for (int t = 0; t < 600; ++t) {
+    std::string text = "text " + std::to_string(t);
+    for (int w = 0; w < 5 + (t * 37) % 120; ++w) text += (w % (2 + t % 7) == 0) ? " license" : " the";
+    texts.push_back(text);
+  }
+  auto a = (*every)->embed(texts).get();
+  auto b = (*one)->embed(texts).get();
+  ASSERT_TRUE(a.ok()) << a.status().to_string();
+  ASSERT_TRUE(b.ok()) << b.status().to_string();
+  ASSERT_EQ(a->rows, texts.size());
+  const double tol = dtype == "f32" ? 1e-5 : (dtype == "f16" ? 2e-3 : 2e-2);
+  double worst = 0;
+  for (std::size_t i = 0; i < texts.size(); ++i) {
+    EXPECT_EQ(a->token_counts[i], b->token_counts[i]) << "text " << i;
+    for (std::size_t d = 0; d < a->dim; ++d) worst = std::max<double>(worst, std::abs(a->row(i)[d] - b->row(i)[d]));
+  }
+  EXPECT_LE(worst, tol);
+  std::printf("[every-gpu] %s 600 texts over %zu GPUs, max abs difference to cuda:0 %.2e\n", dtype.c_str(),
+              (*every)->info().devices.size(), worst);
+}
+
+// cuda:N names one GPU: the last one gives the vectors cuda:0 gives.
+TEST_P(EngineGpu, LastGpuByIndexMatchesTheFirst) {
+  const auto n = visible_gpus();
+  if (n < 2) GTEST_SKIP() << "needs 2 GPUs, " << n << " visible";
+  const std::string last = "cuda:" + std::to_string(n - 1);
+  auto first = Engine::load(testing::model_dir("tiny-jina"), {.dtype = GetParam(), .device = "cuda:0"});
+  auto other = Engine::load(testing::model_dir("tiny-jina"), {.dtype = GetParam(), .device = last});
+  ASSERT_TRUE(first.ok() && other.ok());
+  ASSERT_EQ((*other)->info().devices, std::vector<std::string>{last});
+  const auto goldens = testing::load_goldens("tiny-jina");
+  std::vector<std::string> texts;
+  for (const auto& g : goldens) texts.push_back(g.text);
+  auto a = (*other)->embed(texts).get();
+  auto b = (*first)->embed(texts).get();
+  ASSERT_TRUE(a.ok() && b.ok());
+  // The same kernels on the same card model: the same bits, unless the cards differ.
+  double worst = 0;
+  for (std::size_t i = 0; i < a->data.size(); ++i) worst = std::max<double>(worst, std::abs(a->data[i] - b->data[i]));
+  EXPECT_LE(worst, GetParam() == "f32" ? 1e-5 : 2e-2);
 }
 
 INSTANTIATE_TEST_SUITE_P(Dtypes, EngineGpu, ::testing::Values("f32", "f16", "bf16"));
