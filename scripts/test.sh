@@ -27,7 +27,7 @@ if [[ "${SKIP_SANITIZERS:-0}" != 1 ]]; then
   done
   stamp "TSan build"
   cmake --preset tsan >/dev/null
-  tsan_tests=(runtime_scheduler_tests runtime_stress_tests engine_tests server_e2e_tests)
+  tsan_tests=(core_tests tokenizer_tests runtime_scheduler_tests runtime_stress_tests engine_tests server_e2e_tests)
   cmake --build build/tsan -j "$JOBS" --target "${tsan_tests[@]}"
   for t in "${tsan_tests[@]}"; do
     exe=$(find build/tsan/tests -type f -name "$t" | head -n1)

@@ -2,15 +2,19 @@
 // --piece-chars pieces (on code point boundaries), encoded on 1 thread and on --threads threads.
 // --write-input saves the pieces as JSONL ({"text": ...} per line) so hf_tokenizers_bench.py
 // can run identical data through HF `tokenizers`; --input-file reads such a file instead.
+// --callers N adds a run in which N threads share one pool, each encoding batches of
+// --batch-texts pieces (default 32) as concurrent requests to an engine do.
 // Prints plain-text lines and a final JSON line. Both tools print an id checksum so that runs
 // on the same input can also be compared for parity.
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <span>
 #include <string>
 #include <thread>
 #include <vector>
@@ -27,13 +31,15 @@ struct Args {
   std::size_t piece_chars = 2000;
   int threads = 0;
   int repeat = 3;
+  int callers = 0;
+  std::size_t batch_texts = 32;
   std::string write_input;
   std::string input_file;
 };
 
 void usage() {
   std::puts(
-      "tokenizer_bench [--mb 8] [--piece-chars 2000] [--threads N] [--repeat 3]\n"
+      "tokenizer_bench [--mb 8] [--piece-chars 2000] [--threads N] [--repeat 3] [--callers N] [--batch-texts 32]\n"
       "                [--model-dir DIR] [--fixtures DIR] [--write-input F.jsonl] [--input-file F.jsonl]");
 }
 
@@ -48,6 +54,8 @@ bool parse_args(int argc, char** argv, Args& a) {
     else if (k == "--piece-chars") a.piece_chars = static_cast<std::size_t>(std::atol(v));
     else if (k == "--threads") a.threads = std::atoi(v);
     else if (k == "--repeat") a.repeat = std::max(1, std::atoi(v));
+    else if (k == "--callers") a.callers = std::max(0, std::atoi(v));
+    else if (k == "--batch-texts") a.batch_texts = static_cast<std::size_t>(std::max(1L, std::atol(v)));
     else if (k == "--model-dir") a.model_dir = v;
     else if (k == "--fixtures") a.fixtures = v;
     else if (k == "--write-input") a.write_input = v;
@@ -145,6 +153,36 @@ Run best_of(const embd::tokenizer::Tokenizer& tok, const std::vector<std::string
   return best;
 }
 
+// `callers` threads take batches of `batch_texts` consecutive pieces in turn and encode each over
+// the shared pool; returns the wall time and token count of all batches.
+Run run_callers(const embd::tokenizer::Tokenizer& tok, const std::vector<std::string>& pieces,
+                embd::ThreadPool& pool, int callers, std::size_t batch_texts) {
+  std::atomic<std::size_t> next{0}, tokens{0};
+  std::atomic<bool> failed{false};
+  const auto t0 = std::chrono::steady_clock::now();
+  std::vector<std::thread> threads;
+  for (int c = 0; c < callers; ++c) {
+    threads.emplace_back([&] {
+      for (;;) {
+        const std::size_t first = next.fetch_add(batch_texts);
+        if (first >= pieces.size()) return;
+        const std::size_t count = std::min(batch_texts, pieces.size() - first);
+        const auto results = tok.encode_batch(std::span(pieces).subspan(first, count), {}, &pool);
+        for (const auto& r : results) {
+          if (!r.ok()) failed = true;
+          else tokens += r->ids.size();
+        }
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  if (failed) {
+    std::fprintf(stderr, "a batch failed to encode\n");
+    std::exit(1);
+  }
+  return {std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), tokens.load(), 0};
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -179,6 +217,21 @@ int main(int argc, char** argv) {
   Run multi = best_of(**tok, pieces, &pool, args.repeat);
   std::printf("%d threads: %.0f tokens/s, %.2f MB/s (%.3f s)\n", args.threads,
               static_cast<double>(multi.tokens) / multi.seconds, mbytes / multi.seconds, multi.seconds);
+  Run shared;
+  if (args.callers > 0) {
+    for (int i = 0; i < args.repeat; ++i) {
+      const Run r = run_callers(**tok, pieces, pool, args.callers, args.batch_texts);
+      if (i == 0 || r.seconds < shared.seconds) shared = r;
+    }
+    std::printf("%d callers of batches of %zu, one pool: %.0f tokens/s, %.0f batches/s (%.3f s)\n", args.callers,
+                args.batch_texts, static_cast<double>(shared.tokens) / shared.seconds,
+                static_cast<double>((pieces.size() + args.batch_texts - 1) / args.batch_texts) / shared.seconds,
+                shared.seconds);
+    if (shared.tokens != single.tokens) {
+      std::fprintf(stderr, "the callers' batches gave %zu tokens, one thread %zu\n", shared.tokens, single.tokens);
+      return 1;
+    }
+  }
   std::printf("id checksum: %016llx\n", static_cast<unsigned long long>(single.checksum));
   if (multi.checksum != single.checksum) {
     std::fprintf(stderr, "multi-threaded ids differ from single-threaded ids\n");
@@ -195,6 +248,11 @@ int main(int argc, char** argv) {
                       {"single_mb_per_s", mbytes / single.seconds},
                       {"multi_tokens_per_s", static_cast<double>(multi.tokens) / multi.seconds},
                       {"multi_mb_per_s", mbytes / multi.seconds}};
+  if (args.callers > 0) {
+    j["callers"] = args.callers;
+    j["batch_texts"] = args.batch_texts;
+    j["callers_tokens_per_s"] = static_cast<double>(shared.tokens) / shared.seconds;
+  }
   std::printf("%s\n", j.dump().c_str());
   return 0;
 }

@@ -14,7 +14,7 @@ bins=(
   "$build/tests/models/model_runner_tests" "$build/tests/engine/engine_gpu_tests"
   "$build/tests/backends/backend_registry_tests"
   "$build/bench/gpu/gpu_ops_bench" "$build/bench/gpu/forward_profile" "$build/bin/server_load_bench"
-  "$build/bench/server/encode_bench"
+  "$build/bench/server/encode_bench" "$build/bench/tokenizer/tokenizer_bench"
 )
 for b in "${bins[@]}"; do
   [[ -x $b ]] || b=$(find "$build" -name "$(basename "$b")" -type f -perm -u+x | head -n1)

@@ -19,21 +19,24 @@ ThreadPool::~ThreadPool() {
   for (auto& t : workers_) t.join();
 }
 
-// Every claim happens under mu_ while job_ is set, and the caller does not return (nor does the
-// next call replace job_) until running_ is back to 0, so a claimed chunk always runs with the
-// fn of the job it belongs to, and that fn is alive until the chunk finished.
-bool ThreadPool::claim(std::size_t& begin, std::size_t& end, const Fn*& fn) {
-  if (job_ == nullptr || next_ >= parts_) return false;
-  const std::size_t c = next_++;
-  ++running_;
-  begin = job_n_ * c / parts_;
-  end = job_n_ * (c + 1) / parts_;
-  fn = job_;
+bool ThreadPool::claim(Job& job, Chunk& chunk) {
+  if (job.next >= job.parts) return false;
+  const std::size_t c = job.next++;
+  ++job.running;
+  chunk = {&job, job.n * c / job.parts, job.n * (c + 1) / job.parts};
+  if (job.next == job.parts) open_.erase(std::find(open_.begin(), open_.end(), &job));
   return true;
 }
 
-void ThreadPool::finish_chunk() {
-  if (--running_ == 0 && next_ >= parts_) done_cv_.notify_one();
+void ThreadPool::finish(Job& job) {
+  // Notified under mu_: the caller cannot see running == 0, return and destroy `done` before
+  // this notify is over.
+  if (--job.running == 0 && job.next >= job.parts) job.done.notify_one();
+}
+
+void ThreadPool::close(Job& job) {
+  if (job.next < job.parts) open_.erase(std::find(open_.begin(), open_.end(), &job));
+  job.next = job.parts;
 }
 
 void ThreadPool::parallel_for(std::size_t n, const Fn& fn) {
@@ -42,59 +45,49 @@ void ThreadPool::parallel_for(std::size_t n, const Fn& fn) {
     fn(0, n);
     return;
   }
-  std::lock_guard<std::mutex> call_lock(call_mu_);
-  const std::size_t parts = std::min(static_cast<std::size_t>(size()), n);
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    job_ = &fn;
-    job_n_ = n;
-    parts_ = parts;
-    next_ = 0;
-    running_ = 0;
-  }
-  // The caller takes a chunk itself, so parts - 1 helpers are enough.
-  if (parts - 1 >= workers_.size()) {
+  Job job{.fn = &fn, .n = n, .parts = std::min(static_cast<std::size_t>(size()), n)};
+  std::unique_lock<std::mutex> lock(mu_);
+  open_.push_back(&job);
+  lock.unlock();
+  // The caller takes chunks itself, so parts - 1 helpers are enough.
+  if (job.parts - 1 >= workers_.size()) {
     cv_.notify_all();
   } else {
-    for (std::size_t i = 0; i + 1 < parts; ++i) cv_.notify_one();
+    for (std::size_t i = 0; i + 1 < job.parts; ++i) cv_.notify_one();
   }
-  std::unique_lock<std::mutex> lock(mu_);
-  std::size_t begin = 0, end = 0;
-  const Fn* job = nullptr;
-  while (claim(begin, end, job)) {
+  lock.lock();
+  Chunk chunk;
+  while (claim(job, chunk)) {
     lock.unlock();
     try {
-      fn(begin, end);
+      fn(chunk.begin, chunk.end);
     } catch (...) {
       lock.lock();
-      next_ = parts_;  // drop unclaimed chunks
-      --running_;
-      done_cv_.wait(lock, [this] { return running_ == 0; });
-      job_ = nullptr;
+      close(job);
+      --job.running;
+      job.done.wait(lock, [&] { return job.running == 0; });
       throw;
     }
     lock.lock();
-    --running_;
+    --job.running;
   }
-  done_cv_.wait(lock, [this] { return running_ == 0; });
-  job_ = nullptr;
+  job.done.wait(lock, [&] { return job.running == 0; });
 }
 
 void ThreadPool::worker_loop() {
   std::unique_lock<std::mutex> lock(mu_);
   for (;;) {
-    std::size_t begin = 0, end = 0;
-    const Fn* job = nullptr;
+    Chunk chunk;
     bool claimed = false;
     cv_.wait(lock, [&] {
-      claimed = claim(begin, end, job);
+      claimed = !open_.empty() && claim(*open_.front(), chunk);
       return claimed || stop_;
     });
     if (!claimed) return;  // stop_
     lock.unlock();
-    (*job)(begin, end);
+    (*chunk.job->fn)(chunk.begin, chunk.end);
     lock.lock();
-    finish_chunk();
+    finish(*chunk.job);
   }
 }
 

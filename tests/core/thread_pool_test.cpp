@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <deque>
 #include <functional>
 #include <memory>
@@ -42,6 +43,37 @@ TEST(ThreadPool, ConcurrentCallersAreServed) {
   }
   for (auto& c : callers) c.join();
   EXPECT_EQ(total.load(), 8L * 50 * 64);
+}
+
+// Calls proceed together: a call whose chunks are all held up does not hold up another caller's
+// call, which its own caller (and any free worker) runs to the end meanwhile.
+TEST(ThreadPool, ACallerNeverWaitsForAnotherCallersWork) {
+  ThreadPool pool(3);
+  std::mutex mu;
+  std::condition_variable cv;
+  bool second_returned = false;
+  std::atomic<int> slow_chunks_started{0};
+  std::thread slow([&] {
+    pool.parallel_for(3, [&](std::size_t, std::size_t) {
+      ++slow_chunks_started;
+      std::unique_lock<std::mutex> lock(mu);
+      // Bounded, so that a pool which serves calls one at a time fails here rather than hangs.
+      cv.wait_for(lock, std::chrono::seconds(10), [&] { return second_returned; });
+    });
+  });
+  while (slow_chunks_started.load() < 3) std::this_thread::yield();  // every thread is held up
+  std::atomic<std::size_t> covered{0};
+  const auto start = std::chrono::steady_clock::now();
+  pool.parallel_for(50, [&](std::size_t b, std::size_t e) { covered += e - b; });
+  const auto waited = std::chrono::steady_clock::now() - start;
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    second_returned = true;
+  }
+  cv.notify_all();
+  slow.join();
+  EXPECT_EQ(covered.load(), 50u);
+  EXPECT_LT(waited, std::chrono::seconds(5));
 }
 
 // The chunks parallel_for promises: parts = min(size, n), chunk c = [n*c/parts, n*(c+1)/parts).

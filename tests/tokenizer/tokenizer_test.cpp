@@ -4,6 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <atomic>
 #include <fstream>
 #include <random>
 #include <sstream>
@@ -411,6 +412,35 @@ TEST(Tokenizer, BatchOfAnySizeOverPoolMatchesSerial) {
       EXPECT_EQ(batch[i]->ids, alone->ids) << n << " " << i;
     }
   }
+}
+
+// Several callers share one pool at once (as concurrent requests to an engine do), with batches
+// of whole texts and of long texts cut into pieces: each gets exactly the ids encode() gives.
+TEST(Tokenizer, ConcurrentBatchesOnOnePoolMatchSerial) {
+  const auto& tok = fixture();
+  auto records = read_goldens(fixtures_dir() / "goldens" / "tokenizer.jsonl");
+  std::string long_text;
+  while (long_text.size() < 40000) long_text += records[long_text.size() % records.size()].text + " ";
+  ThreadPool pool(4);
+  std::atomic<int> mismatches{0};
+  std::vector<std::thread> callers;
+  for (int c = 0; c < 6; ++c) {
+    callers.emplace_back([&, c] {
+      for (int r = 0; r < 15; ++r) {
+        std::vector<std::string> texts;
+        const std::size_t n = 2 + static_cast<std::size_t>((c * 7 + r * 5) % 40);
+        for (std::size_t i = 0; i < n; ++i) texts.push_back(records[(i * 13 + c + r) % records.size()].text);
+        if ((c + r) % 3 == 0) texts[0] = long_text;  // few texts, one long: cut into pieces
+        const auto batch = tok.encode_batch(texts, {}, &pool);
+        for (std::size_t i = 0; i < n; ++i) {
+          const auto alone = tok.encode(texts[i], {});
+          if (!batch[i].ok() || !alone.ok() || batch[i]->ids != alone->ids) ++mismatches;
+        }
+      }
+    });
+  }
+  for (auto& t : callers) t.join();
+  EXPECT_EQ(mismatches.load(), 0);
 }
 
 // A few long texts beside short ones: the long ones are cut into pieces spread over the pool
