@@ -434,8 +434,11 @@ std::vector<Result<Encoding>> WordPieceTokenizer::encode_batch(
   // Dynamic blocks, not one fixed chunk per thread: lengths vary widely. Up to 8 units a block
   // (fewer atomics), but at least ~4 blocks a thread so a small batch still spreads.
   const std::size_t block = std::clamp<std::size_t>(units.size() / (4 * threads), 1, 8);
+  // No more helpers than blocks: a thread woken for nothing still costs a wake-up, and
+  // concurrent batches share the pool.
+  const std::size_t helpers = std::min(threads, (units.size() + block - 1) / block);
   std::atomic<std::size_t> next{0};
-  pool->parallel_for(threads, [&](std::size_t, std::size_t) {
+  pool->parallel_for(helpers, [&](std::size_t, std::size_t) {
     for (;;) {
       const std::size_t b = next.fetch_add(block, std::memory_order_relaxed);
       if (b >= units.size()) return;
