@@ -133,3 +133,13 @@ write("model_files_fuzz", b"\x04" + j({"weight_map": {"w": "../a.safetensors", "
 for name in ["jinaai/jina-embeddings-v2-small-en", "org/name@v1.0\nv1.0", "bert-base-uncased@main",
              "1_Pooling/config.json", "../etc/passwd", "a//b\\c"]:
     write("model_files_fuzz", b"\x05" + name.encode())
+
+# The CLI's JSON Lines input (embd embed / tokenize --input): records, blank lines, CRLF, a line
+# without its newline, and the errors (not an object, no "text", "text" not a string, bad JSON).
+for lines in [[{"text": "What is Deep Learning?"}, {"text": "b", "id": 7}],
+              [{"text": "a"}, "", "  \t", {"text": "c\u00e9"}],
+              [{"text": ""}, {"text": "line\nbreak inside"}]]:
+    write("cli_input_fuzz", b"\n".join(x.encode() if isinstance(x, str) else j(x) for x in lines) + b"\n")
+write("cli_input_fuzz", j({"text": "crlf"}) + b"\r\n" + j({"text": "no final newline"}))
+for bad in [b"[1, 2]", b'{"id": 1}', b'{"text": 5}', b'{"text": "unterminated', b"\xff\xfe"]:
+    write("cli_input_fuzz", j({"text": "ok"}) + b"\n\n" + bad + b"\n" + j({"text": "never read"}) + b"\n")
