@@ -15,3 +15,15 @@ profile_forward() {
   local bin=$1; shift
   timeout 120 "$bin/forward_profile" --model /tmp/small-en --shapes 512x128,128x128,mixed,1x8192 --repeat 5 "$@"
 }
+
+# wait_healthy PORT [SECONDS]: waits until a server on 127.0.0.1:PORT answers GET /health with
+# 200 (a model loaded), for at most SECONDS (default 60); fails after that.
+wait_healthy() {
+  local port=$1 tries=$(( ${2:-60} * 2 ))
+  for _ in $(seq "$tries"); do
+    python3 -c "import urllib.request,sys; sys.exit(urllib.request.urlopen('http://127.0.0.1:$port/health').status != 200)" \
+      2>/dev/null && return 0
+    sleep 0.5
+  done
+  return 1
+}

@@ -12,6 +12,7 @@ dtypes=("$@"); ((${#dtypes[@]})) || dtypes=(f32 f16 bf16)
 out=${OUT:-/tmp/out}; mkdir -p "$out"
 stage=/tmp/embd-gpu; rm -rf "$stage"; mkdir -p "$stage"; tar -xJf "$bundle" -C "$stage"
 export LD_LIBRARY_PATH="$stage/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+source "$(dirname "$0")/common.sh"
 port=18555
 status=0
 for dtype in "${dtypes[@]}"; do
@@ -19,11 +20,7 @@ for dtype in "${dtypes[@]}"; do
   "$stage/bin/embd" serve --model "${MODEL:-tests/fixtures/models/tiny-jina}" --device "${DEVICE:-cuda:0}" --dtype "$dtype" \
     --host 127.0.0.1 --port "$port" > "$log.server.log" 2>&1 &
   server=$!
-  for _ in $(seq 120); do
-    python3 -c "import urllib.request,sys; sys.exit(urllib.request.urlopen('http://127.0.0.1:$port/health').status != 200)" \
-      2>/dev/null && break
-    sleep 0.5
-  done
+  wait_healthy "$port" 60 || echo "$dtype: the server did not become healthy within 60 s"
   echo "== $dtype"
   tolerance=${TOLERANCE:-$([[ $dtype == bf16 ]] && echo 2e-2 || echo 5e-3)}
   for round in $(seq "${ROUNDS:-1}"); do

@@ -21,11 +21,7 @@ port=18556
 "$bin/embd" serve --model "$model" --device "$device" --dtype "${DTYPE:-f16}" --host 127.0.0.1 --port $port \
   > "$out/soak.server.log" 2>&1 &
 server=$!
-for _ in $(seq 240); do
-  python3 -c "import urllib.request,sys; sys.exit(urllib.request.urlopen('http://127.0.0.1:$port/health').status != 200)" \
-    2>/dev/null && break
-  sleep 0.5
-done
+wait_healthy "$port" 120 || { echo "the server did not become healthy"; tail -n 5 "$out/soak.server.log"; exit 1; }
 sample() {  # round, then the columns of the table
   local rss hwm threads fds gpu_used
   rss=$(awk '/^VmRSS/ {print $2}' /proc/$server/status); hwm=$(awk '/^VmHWM/ {print $2}' /proc/$server/status)
