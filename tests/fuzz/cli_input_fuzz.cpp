@@ -3,11 +3,8 @@
 // Checks: nothing crashes or throws; records come in file order, each from a line that is not
 // blank, with the text that line's "text" field holds; an error names the file and the line at
 // fault, and that line exists; the reader ends at the end of the file.
-#include <unistd.h>
-
 #include <cstddef>
 #include <cstdint>
-#include <cstdio>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -16,12 +13,13 @@
 
 #include "cli_common.h"
 #include "fuzz_check.h"
+#include "fuzz_files.h"
 
 namespace {
 
-// The file the reader opens, rewritten for every input (one per fuzzing process).
+// The file the reader opens, rewritten for every input.
 const std::string& input_path() {
-  static const std::string path = "/tmp/embd-cli-input-fuzz-" + std::to_string(::getpid()) + ".jsonl";
+  static const std::string path = (embd::fuzz::process_dir() / "input.jsonl").string();
   return path;
 }
 
@@ -47,12 +45,7 @@ bool blank(std::string_view line) { return line.find_first_not_of(" \t\r\n") == 
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   const std::string_view text(reinterpret_cast<const char*>(data), size);
-  {
-    std::FILE* f = std::fopen(input_path().c_str(), "wb");
-    FUZZ_CHECK(f != nullptr, "cannot write %s", input_path().c_str());
-    FUZZ_CHECK(std::fwrite(text.data(), 1, text.size(), f) == text.size(), "short write");
-    std::fclose(f);
-  }
+  FUZZ_CHECK(embd::fuzz::write_file(input_path(), text), "cannot write %s", input_path().c_str());
   const auto lines = split_lines(text);
   auto reader = embd::cli::JsonlReader::open(input_path());
   FUZZ_CHECK(reader.ok(), "cannot open the input: %s", reader.status().to_string().c_str());

@@ -5,16 +5,14 @@
 // and a maximum length; a tokenizer that loads encodes text into ids of its own vocabulary; a
 // safetensors file or sharded checkpoint that opens has every tensor aligned for its dtype and
 // every byte readable; a hub file name called safe cannot leave its folder.
-#include <unistd.h>
-
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
-#include <fstream>
 #include <string>
 #include <string_view>
 
 #include "fuzz_check.h"
+#include "fuzz_files.h"
 #include "io/hf_cache.h"
 #include "io/model_config.h"
 #include "io/safetensors.h"
@@ -24,19 +22,8 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// This process's folder for the files it writes, removed when the process exits.
-fs::path process_dir() {
-  struct Dir {
-    fs::path path = fs::temp_directory_path() / ("embd-fuzz-" + std::to_string(::getpid()));
-    Dir() { fs::create_directories(path); }
-    ~Dir() {
-      std::error_code ignored;
-      fs::remove_all(path, ignored);
-    }
-  };
-  static const Dir dir;
-  return dir.path;
-}
+using embd::fuzz::process_dir;
+using embd::fuzz::write_file;
 
 // A fresh scratch folder for one input.
 fs::path scratch(const char* name) {
@@ -44,11 +31,6 @@ fs::path scratch(const char* name) {
   fs::remove_all(dir);
   fs::create_directories(dir);
   return dir;
-}
-
-void write_file(const fs::path& path, std::string_view contents) {
-  fs::create_directories(path.parent_path());
-  std::ofstream(path, std::ios::binary).write(contents.data(), static_cast<std::streamsize>(contents.size()));
 }
 
 // Reads every byte of a tensor's data: a read past a mapped file faults, one past a copy is an
