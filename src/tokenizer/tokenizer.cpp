@@ -1,9 +1,11 @@
-// Tokenizer::load / from_json: pick the file, parse it into a TokenizerSpec, build the encoder.
+// Tokenizer::load / from_json: pick the file, parse it into a TokenizerSpec, build the encoder
+// its model names (WordPiece or BPE).
 #include "tokenizer/tokenizer.h"
 
 #include <fstream>
 #include <sstream>
 
+#include "tokenizer/bpe_tokenizer.h"
 #include "tokenizer/tokenizer_spec.h"
 #include "tokenizer/wordpiece_tokenizer.h"
 
@@ -21,6 +23,10 @@ Result<std::string> read_file(const std::filesystem::path& path) {
 
 Result<std::unique_ptr<Tokenizer>> build(Result<TokenizerSpec> spec) {
   if (!spec.ok()) return spec.status();
+  if (spec->model == ModelKind::kBpe) {
+    EMBD_ASSIGN_OR_RETURN(auto tokenizer, BpeTokenizer::create(std::move(spec).value()));
+    return std::unique_ptr<Tokenizer>(std::move(tokenizer));
+  }
   EMBD_ASSIGN_OR_RETURN(auto tokenizer, WordPieceTokenizer::create(std::move(spec).value()));
   return std::unique_ptr<Tokenizer>(std::move(tokenizer));
 }

@@ -1,6 +1,7 @@
 // The text-to-ids tokenizer of BERT-family models, exactly as Hugging Face `tokenizers` (Rust)
-// does it: added/special tokens matched in the raw text, BertNormalizer, BertPreTokenizer,
-// WordPiece, TemplateProcessing ([CLS] $A [SEP]).
+// does it: added/special tokens matched in the raw text, then either BERT's pipeline
+// (BertNormalizer, BertPreTokenizer, WordPiece; wordpiece_tokenizer.h) or GPT-2 / RoBERTa's
+// (byte-level BPE; bpe_tokenizer.h), then the template's specials ([CLS] $A [SEP], <s> $A </s>).
 //
 // Thread-safety: a loaded Tokenizer is immutable; encode() and encode_batch() may be called from
 // any number of threads at once.
@@ -80,7 +81,8 @@ class Tokenizer {
   virtual std::int32_t cls_id() const = 0;
   virtual std::int32_t sep_id() const = 0;
   virtual std::int32_t pad_id() const = 0;
-  // A one-line description, e.g. "WordPiece, 30522 tokens, lowercase, [CLS] $A [SEP]".
+  // A one-line description, e.g. "WordPiece, 30522 tokens, lowercase, [CLS] $A [SEP]" or
+  // "BPE (byte-level), 61056 tokens, 60795 merges, <s> $A </s>".
   virtual std::string summary() const = 0;
 };
 

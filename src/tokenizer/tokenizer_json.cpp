@@ -1,5 +1,6 @@
 // tokenizer.json (Hugging Face `tokenizers` format) -> TokenizerSpec, with simdjson.
-// Only the BERT pipeline is accepted; anything else is rejected by type name.
+// Two pipelines are accepted: BERT's (WordPiece) and GPT-2 / RoBERTa's (byte-level BPE); any
+// other component is rejected by type name.
 #include <simdjson.h>
 
 #include <string>
@@ -83,12 +84,24 @@ Status parse_bert_normalizer(const JsonReader& r, dom::object obj, std::string_v
   return ok_status();
 }
 
+// Lowercase is BertNormalizer with nothing but its per-character lowercasing.
+void set_lowercase(TokenizerSpec& spec) {
+  spec.normalize = {.clean_text = false, .handle_chinese_chars = false, .strip_accents = false,
+                    .lowercase = true};
+  spec.has_normalizer = true;
+}
+
 Status parse_normalizer(const JsonReader& r, dom::element e, TokenizerSpec& spec) {
   EMBD_ASSIGN_OR_RETURN(dom::object obj, r.object(e, "normalizer"));
   EMBD_ASSIGN_OR_RETURN(std::string_view type, r.type_of(obj, "normalizer"));
   if (type == "BertNormalizer") return parse_bert_normalizer(r, obj, "normalizer", spec);
+  if (type == "Lowercase") {
+    set_lowercase(spec);
+    return ok_status();
+  }
   if (type != "Sequence") {
-    return r.unsupported_type("normalizer.type", type, "BertNormalizer, Sequence of one BertNormalizer");
+    return r.unsupported_type("normalizer.type", type,
+                              "BertNormalizer, Lowercase, a Sequence of one of them");
   }
   dom::element list;
   dom::array items;
@@ -100,29 +113,42 @@ Status parse_normalizer(const JsonReader& r, dom::element e, TokenizerSpec& spec
     std::string field = "normalizer.normalizers[" + std::to_string(n++) + "]";
     EMBD_ASSIGN_OR_RETURN(dom::object inner, r.object(item, field));
     EMBD_ASSIGN_OR_RETURN(std::string_view inner_type, r.type_of(inner, field));
-    if (inner_type != "BertNormalizer" || n > 1) {
+    if ((inner_type != "BertNormalizer" && inner_type != "Lowercase") || n > 1) {
       return r.unsupported_type(field + ".type", inner_type,
-                                "a Sequence holding one BertNormalizer");
+                                "a Sequence holding one BertNormalizer or Lowercase");
     }
-    EMBD_TRY(parse_bert_normalizer(r, inner, field, spec));
+    if (inner_type == "Lowercase") {
+      set_lowercase(spec);
+    } else {
+      EMBD_TRY(parse_bert_normalizer(r, inner, field, spec));
+    }
   }
   return ok_status();
 }
 
-Result<PreTokenizerKind> pre_tokenizer_kind(const JsonReader& r, std::string_view type,
-                                            std::string_view field) {
-  if (type == "BertPreTokenizer") return PreTokenizerKind::kBert;
-  if (type == "WhitespaceSplit") return PreTokenizerKind::kWhitespaceSplit;
-  return r.unsupported_type(field, type, "BertPreTokenizer, WhitespaceSplit");
+// One pre-tokenizer object (`type` is its type); `field` names it in messages.
+Status parse_pre_tokenizer_item(const JsonReader& r, dom::object obj, std::string_view type,
+                                const std::string& field, TokenizerSpec& spec) {
+  if (type == "BertPreTokenizer") {
+    spec.pre_tokenizer = PreTokenizerKind::kBert;
+  } else if (type == "WhitespaceSplit") {
+    spec.pre_tokenizer = PreTokenizerKind::kWhitespaceSplit;
+  } else if (type == "ByteLevel") {
+    spec.pre_tokenizer = PreTokenizerKind::kByteLevel;
+    EMBD_ASSIGN_OR_RETURN(spec.byte_level.add_prefix_space,
+                          r.opt_bool(obj, "add_prefix_space", true, field + ".add_prefix_space"));
+    EMBD_ASSIGN_OR_RETURN(spec.byte_level.use_regex,
+                          r.opt_bool(obj, "use_regex", true, field + ".use_regex"));
+  } else {
+    return r.unsupported_type(field + ".type", type, "BertPreTokenizer, WhitespaceSplit, ByteLevel");
+  }
+  return ok_status();
 }
 
 Status parse_pre_tokenizer(const JsonReader& r, dom::element e, TokenizerSpec& spec) {
   EMBD_ASSIGN_OR_RETURN(dom::object obj, r.object(e, "pre_tokenizer"));
   EMBD_ASSIGN_OR_RETURN(std::string_view type, r.type_of(obj, "pre_tokenizer"));
-  if (type != "Sequence") {
-    EMBD_ASSIGN_OR_RETURN(spec.pre_tokenizer, pre_tokenizer_kind(r, type, "pre_tokenizer.type"));
-    return ok_status();
-  }
+  if (type != "Sequence") return parse_pre_tokenizer_item(r, obj, type, "pre_tokenizer", spec);
   dom::element list;
   dom::array items;
   if (!JsonReader::member(obj, "pretokenizers", list) || list.get_array().get(items)) {
@@ -135,15 +161,12 @@ Status parse_pre_tokenizer(const JsonReader& r, dom::element e, TokenizerSpec& s
     EMBD_ASSIGN_OR_RETURN(dom::object inner, r.object(item, field));
     EMBD_ASSIGN_OR_RETURN(std::string_view inner_type, r.type_of(inner, field));
     if (n > 1) return r.unsupported_type(field + ".type", inner_type, "a Sequence of one item");
-    EMBD_ASSIGN_OR_RETURN(spec.pre_tokenizer, pre_tokenizer_kind(r, inner_type, field + ".type"));
+    EMBD_TRY(parse_pre_tokenizer_item(r, inner, inner_type, field, spec));
   }
   return ok_status();
 }
 
-Status parse_model(const JsonReader& r, dom::element e, TokenizerSpec& spec) {
-  EMBD_ASSIGN_OR_RETURN(dom::object obj, r.object(e, "model"));
-  EMBD_ASSIGN_OR_RETURN(std::string_view type, r.type_of(obj, "model"));
-  if (type != "WordPiece") return r.unsupported_type("model.type", type, "WordPiece");
+Status parse_wordpiece_fields(const JsonReader& r, dom::object obj, TokenizerSpec& spec) {
   dom::element field;
   if (JsonReader::member(obj, "unk_token", field)) {
     EMBD_ASSIGN_OR_RETURN(std::string_view unk, r.string(obj, "unk_token", "model.unk_token"));
@@ -158,6 +181,74 @@ Status parse_model(const JsonReader& r, dom::element e, TokenizerSpec& spec) {
     std::uint64_t v;
     if (field.get_uint64().get(v)) return r.bad("model.max_input_chars_per_word", "expected an integer");
     spec.max_input_chars_per_word = static_cast<std::size_t>(v);
+  }
+  return ok_status();
+}
+
+// One merge: "left right" (the legacy form) or ["left", "right"] (tokenizers >= 0.20).
+Status parse_merge(const JsonReader& r, dom::element item, const std::string& field, TokenizerSpec& spec) {
+  std::string_view text;
+  if (item.get_string().get(text) == simdjson::SUCCESS) {
+    const std::size_t space = text.find(' ');
+    if (space == std::string_view::npos || text.find(' ', space + 1) != std::string_view::npos) {
+      return r.bad(field, "expected two tokens separated by one space");
+    }
+    spec.bpe.merges.emplace_back(std::string(text.substr(0, space)), std::string(text.substr(space + 1)));
+    return ok_status();
+  }
+  dom::array pair;
+  std::string_view left, right;
+  if (item.get_array().get(pair) || pair.size() != 2 || pair.at(0).get_string().get(left) ||
+      pair.at(1).get_string().get(right)) {
+    return r.bad(field, "expected \"left right\" or [\"left\", \"right\"]");
+  }
+  spec.bpe.merges.emplace_back(std::string(left), std::string(right));
+  return ok_status();
+}
+
+Status parse_bpe_fields(const JsonReader& r, dom::object obj, TokenizerSpec& spec) {
+  spec.model = ModelKind::kBpe;
+  spec.unk_token.clear();
+  dom::element field;
+  if (JsonReader::member(obj, "unk_token", field)) {
+    EMBD_ASSIGN_OR_RETURN(std::string_view unk, r.string(obj, "unk_token", "model.unk_token"));
+    spec.unk_token = std::string(unk);
+  }
+  if (JsonReader::member(obj, "dropout", field)) {
+    return r.bad("model.dropout", "BPE dropout is for training; an encoder needs null");
+  }
+  EMBD_ASSIGN_OR_RETURN(bool byte_fallback, r.opt_bool(obj, "byte_fallback", false, "model.byte_fallback"));
+  if (byte_fallback) return r.bad("model.byte_fallback", "unsupported (only false is)");
+  for (const char* key : {"continuing_subword_prefix", "end_of_word_suffix"}) {
+    std::string name = std::string("model.") + key;
+    if (!JsonReader::member(obj, key, field)) continue;
+    EMBD_ASSIGN_OR_RETURN(std::string_view value, r.string(obj, key, name));
+    if (!value.empty()) return r.bad(name, "unsupported (only null or \"\" is)");
+  }
+  EMBD_ASSIGN_OR_RETURN(spec.bpe.ignore_merges,
+                        r.opt_bool(obj, "ignore_merges", false, "model.ignore_merges"));
+  EMBD_ASSIGN_OR_RETURN(spec.bpe.fuse_unk, r.opt_bool(obj, "fuse_unk", false, "model.fuse_unk"));
+  dom::array merges;
+  if (!JsonReader::member(obj, "merges", field) || field.get_array().get(merges)) {
+    return r.bad("model.merges", "expected an array");
+  }
+  spec.bpe.merges.reserve(merges.size());
+  std::size_t n = 0;
+  for (dom::element item : merges) {
+    EMBD_TRY(parse_merge(r, item, "model.merges[" + std::to_string(n++) + "]", spec));
+  }
+  return ok_status();
+}
+
+Status parse_model(const JsonReader& r, dom::element e, TokenizerSpec& spec) {
+  EMBD_ASSIGN_OR_RETURN(dom::object obj, r.object(e, "model"));
+  EMBD_ASSIGN_OR_RETURN(std::string_view type, r.type_of(obj, "model"));
+  if (type == "WordPiece") {
+    EMBD_TRY(parse_wordpiece_fields(r, obj, spec));
+  } else if (type == "BPE") {
+    EMBD_TRY(parse_bpe_fields(r, obj, spec));
+  } else {
+    return r.unsupported_type("model.type", type, "WordPiece, BPE");
   }
   dom::element vocab_e;
   dom::object vocab;
@@ -257,8 +348,8 @@ Status parse_template(const JsonReader& r, dom::object obj, TokenizerSpec& spec)
   return ok_status();
 }
 
-// BertProcessing: {"sep": ["[SEP]", 102], "cls": ["[CLS]", 101]}.
-Status parse_bert_processing(const JsonReader& r, dom::object obj, TokenizerSpec& spec) {
+// BertProcessing and RobertaProcessing: {"sep": ["[SEP]", 102], "cls": ["[CLS]", 101], ...}.
+Status parse_cls_sep_processing(const JsonReader& r, dom::object obj, TokenizerSpec& spec) {
   std::string names[2];
   for (int k = 0; k < 2; ++k) {
     const char* key = k == 0 ? "cls" : "sep";
@@ -282,8 +373,18 @@ Status parse_post_processor(const JsonReader& r, dom::element e, TokenizerSpec& 
   EMBD_ASSIGN_OR_RETURN(dom::object obj, r.object(e, "post_processor"));
   EMBD_ASSIGN_OR_RETURN(std::string_view type, r.type_of(obj, "post_processor"));
   if (type == "TemplateProcessing") return parse_template(r, obj, spec);
-  if (type == "BertProcessing") return parse_bert_processing(r, obj, spec);
-  return r.unsupported_type("post_processor.type", type, "TemplateProcessing, BertProcessing");
+  if (type == "BertProcessing") return parse_cls_sep_processing(r, obj, spec);
+  if (type != "RobertaProcessing" && type != "ByteLevel") {
+    return r.unsupported_type("post_processor.type", type,
+                              "TemplateProcessing, BertProcessing, RobertaProcessing, ByteLevel");
+  }
+  // Both trim spaces off token offsets; ByteLevel adds no special tokens.
+  if (type == "RobertaProcessing") EMBD_TRY(parse_cls_sep_processing(r, obj, spec));
+  EMBD_ASSIGN_OR_RETURN(spec.trim_offsets,
+                        r.opt_bool(obj, "trim_offsets", true, "post_processor.trim_offsets"));
+  EMBD_ASSIGN_OR_RETURN(spec.trim_keeps_prefix_space,
+                        r.opt_bool(obj, "add_prefix_space", true, "post_processor.add_prefix_space"));
+  return ok_status();
 }
 
 Status parse_padding(const JsonReader& r, dom::element e, TokenizerSpec& spec) {

@@ -1,5 +1,5 @@
-// The parsed, validated description of a WordPiece tokenizer (from tokenizer.json or vocab.txt),
-// independent of the encoder that runs it.
+// The parsed, validated description of a tokenizer (from tokenizer.json or vocab.txt): WordPiece
+// or byte-level BPE, independent of the encoder that runs it.
 //
 // Ownership: plain values. Thread-safety: none needed (built once, then moved into a Tokenizer).
 // Errors: the parsers return kInvalidModel for malformed files and kUnsupported for pipeline
@@ -28,15 +28,31 @@ struct AddedTokenSpec {
   bool special = false;
 };
 
-enum class PreTokenizerKind { kBert, kWhitespaceSplit, kNone };
+enum class ModelKind { kWordPiece, kBpe };
+enum class PreTokenizerKind { kBert, kWhitespaceSplit, kByteLevel, kNone };
+
+// The ByteLevel pre-tokenizer (GPT-2, RoBERTa): text split with GPT-2's pattern, bytes as tokens.
+struct ByteLevelSpec {
+  bool add_prefix_space = false;  // a space before every segment that does not start with one
+  bool use_regex = true;          // false: each segment is one word
+};
+
+struct BpeSpec {
+  std::vector<std::pair<std::string, std::string>> merges;  // by rank, highest priority first
+  bool ignore_merges = false;  // a word that is a vocabulary entry is that token
+  bool fuse_unk = false;       // consecutive unknown bytes give one unk
+};
 
 struct TokenizerSpec {
   std::string source;  // file name, for messages
   bool has_normalizer = false;
   unicode::NormalizeFlags normalize;
   PreTokenizerKind pre_tokenizer = PreTokenizerKind::kBert;
+  ByteLevelSpec byte_level;
+  ModelKind model = ModelKind::kWordPiece;
   std::vector<std::pair<std::string, std::int32_t>> vocab;
-  std::string unk_token = "[UNK]";
+  BpeSpec bpe;
+  std::string unk_token = "[UNK]";  // BPE: empty = none (unknown bytes are dropped, as in HF)
   std::string continuing_subword_prefix = "##";
   std::size_t max_input_chars_per_word = 100;
   std::vector<AddedTokenSpec> added_tokens;
@@ -44,7 +60,11 @@ struct TokenizerSpec {
   std::vector<std::int32_t> prefix_ids;
   std::vector<std::int32_t> suffix_ids;
   std::string template_text;  // for summary()
-  std::int32_t pad_id = -1;   // -1: look up "[PAD]"
+  std::int32_t pad_id = -1;   // -1: look up "[PAD]", then "<pad>"
+  // RobertaProcessing / ByteLevel post-processing: token offsets lose their leading and trailing
+  // spaces, except (with trim_keeps_prefix_space) a first token's single added prefix space.
+  bool trim_offsets = false;
+  bool trim_keeps_prefix_space = false;
 };
 
 Result<TokenizerSpec> parse_tokenizer_json(std::string_view json, std::string_view source);

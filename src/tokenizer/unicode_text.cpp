@@ -1,4 +1,4 @@
-// BERT character classes and normalisation; see unicode_text.h.
+// Character classes and normalisation; see unicode_text.h.
 #include "tokenizer/unicode_text.h"
 
 #include <utf8proc.h>
@@ -175,6 +175,18 @@ bool is_word_char(char32_t c) {
   auto cat = category(c);
   return (cat >= UTF8PROC_CATEGORY_LU && cat <= UTF8PROC_CATEGORY_ND) ||
          cat == UTF8PROC_CATEGORY_NL || cat == UTF8PROC_CATEGORY_PC;
+}
+
+bool is_letter(char32_t c) {
+  if (c < 0x80) return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z');
+  auto cat = category(c);
+  return cat >= UTF8PROC_CATEGORY_LU && cat <= UTF8PROC_CATEGORY_LO;
+}
+
+bool is_number(char32_t c) {
+  if (c < 0x80) return c >= '0' && c <= '9';
+  auto cat = category(c);
+  return cat >= UTF8PROC_CATEGORY_ND && cat <= UTF8PROC_CATEGORY_NO;
 }
 
 void normalize_bert(std::string_view text, const NormalizeFlags& flags, std::string& out) {

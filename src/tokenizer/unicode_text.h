@@ -1,4 +1,4 @@
-// Character classes and transforms the BERT pipeline needs, matching Hugging Face `tokenizers`
+// Character classes and transforms the tokenizers need, matching Hugging Face `tokenizers`
 // (Rust): White_Space, "control" (Cc/Cf/Co, unassigned code points kept), punctuation (ASCII
 // punctuation or P*), BERT's CJK ranges, NFD without Mn, and Rust's per-char full lowercase.
 // ASCII is answered from tables; other code points go to utf8proc.
@@ -62,6 +62,9 @@ bool is_punctuation(char32_t c);
 bool is_cjk(char32_t c);
 // \w of the regex crate, for single_word added tokens: alphabetic, marks, Nd, Pc, joiners.
 bool is_word_char(char32_t c);
+// General category L* (\p{L}) and N* (\p{N}), for the GPT-2 pre-tokenizer pattern.
+bool is_letter(char32_t c);
+bool is_number(char32_t c);
 
 // Options of BertNormalizer.
 struct NormalizeFlags {

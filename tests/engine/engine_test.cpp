@@ -2,12 +2,15 @@
 // scheduler, executor and CPU backend together), plus its error contract.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <condition_variable>
 #include <cstdlib>
+#include <filesystem>
 #include <mutex>
 #include <stdexcept>
 #include <thread>
+#include <unistd.h>
 
 #include "common/golden.h"
 #include "embd/embd.hpp"
@@ -106,6 +109,45 @@ TEST(Engine, BadInputsAreErrorsNamingTheInput) {
   auto same_text = engine->embed({"hello"}).get();
   ASSERT_TRUE(same_text.ok());
   for (std::size_t k = 0; k < same_text->dim; ++k) EXPECT_FLOAT_EQ(good_ids->row(0)[k], same_text->row(0)[k]);
+}
+
+// A JinaBERT whose tokenizer is byte-level BPE (as jina-embeddings-v2-base-code's): tiny-jina's
+// weights with the roberta-bpe fixture tokenizer. Texts tokenise as the tokenizer alone does
+// (<s> ... </s>) and embed exactly as those ids do.
+TEST(Engine, ByteLevelBpeModelEmbedsTextAsItsIds) {
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::temp_directory_path() / ("embd-bpe-model-" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  const fs::path jina = testing::model_dir("tiny-jina");
+  fs::copy_file(jina / "config.json", dir / "config.json", fs::copy_options::overwrite_existing);
+  fs::remove(dir / "model.safetensors");
+  fs::create_symlink(jina / "model.safetensors", dir / "model.safetensors");
+  fs::copy_file(fs::path(testing::fixtures_dir()) / "tokenizers" / "roberta-bpe" / "tokenizer.json",
+                dir / "tokenizer.json", fs::copy_options::overwrite_existing);
+  auto loaded = Engine::load(dir.string(), {.dtype = "f32", .threads = test_threads()});
+  ASSERT_TRUE(loaded.ok()) << loaded.status().to_string();
+  auto& engine = *loaded;
+  EXPECT_NE(engine->info().tokenizer_summary.find("BPE (byte-level)"), std::string::npos)
+      << engine->info().tokenizer_summary;
+  const std::vector<std::string> texts = {"def f(x):\n    return x * 2\n", "it's 2026 <mask> Größe",
+                                          "東京"};
+  auto ids = engine->tokenize(texts);
+  ASSERT_TRUE(ids.ok()) << ids.status().to_string();
+  for (const auto& row : *ids) {
+    ASSERT_GE(row.size(), 3u);
+    EXPECT_EQ(row.front(), 0);  // <s>
+    EXPECT_EQ(row.back(), 2);   // </s>
+  }
+  EXPECT_NE(std::find((*ids)[1].begin(), (*ids)[1].end(), 4), (*ids)[1].end());  // <mask>
+  auto from_text = engine->embed(texts).get();
+  auto from_ids = engine->embed_tokens(*ids).get();
+  ASSERT_TRUE(from_text.ok()) << from_text.status().to_string();
+  ASSERT_TRUE(from_ids.ok()) << from_ids.status().to_string();
+  for (std::size_t i = 0; i < texts.size(); ++i) {
+    for (std::size_t k = 0; k < from_text->dim; ++k) EXPECT_EQ(from_text->row(i)[k], from_ids->row(i)[k]);
+  }
+  engine.reset();  // the engine goes before its files
+  fs::remove_all(dir);
 }
 
 TEST(Engine, MissingModelIsAClearError) {

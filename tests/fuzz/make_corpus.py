@@ -93,6 +93,21 @@ keep = {"[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "hello", ",", "world", "!"
 tok["model"]["vocab"] = {t: i for t, i in tok["model"]["vocab"].items() if t in keep}
 write("model_files_fuzz", b"\x01" + j(tok))
 
+# Small byte-level BPE tokenizer.json files: the BPE fixtures with their first 40 merges, the
+# tokens those need, the 256 byte characters and the specials.
+for name in ("roberta-bpe", "bpe-prefix-lower"):
+    with open(os.path.join(FIX, "tokenizers", name, "tokenizer.json"), encoding="utf-8") as f:
+        tok = json.load(f)
+    merges = tok["model"]["merges"][:40]
+    pairs = [m.split(" ") if isinstance(m, str) else m for m in merges]
+    keep = {t["content"] for t in tok["added_tokens"]}
+    keep |= {a for a, _ in pairs} | {b for _, b in pairs} | {a + b for a, b in pairs}
+    vocab = tok["model"]["vocab"]
+    keep |= {t for t in vocab if len(t) == 1}
+    tok["model"]["vocab"] = {t: i for t, i in vocab.items() if t in keep}
+    tok["model"]["merges"] = merges
+    write("model_files_fuzz", b"\x01" + j(tok))
+
 
 def safetensors(tensors, metadata=None, misalign=0):
     header, data = {}, b""

@@ -57,7 +57,8 @@ void check_tokenizer(std::string_view json) {
   if (!tok.ok()) return;
   const auto& t = *tok.value();
   const auto vocab = static_cast<std::int64_t>(t.vocab_size());
-  for (std::string_view text : {"Hello, world! unaffable running", "ünïcödé 中文 \t emoji 🙂 [SEP]"}) {
+  for (std::string_view text : {"Hello, world! unaffable running", "ünïcödé 中文 \t emoji 🙂 [SEP]",
+                                 "it's  we'll\n\n  <mask> x<s>"}) {
     embd::tokenizer::EncodeOptions o;
     o.offsets = true;
     auto e = t.encode(text, o);

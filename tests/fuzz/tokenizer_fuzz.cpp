@@ -1,5 +1,6 @@
-// The fixture's WordPiece tokenizer (tiny-jina's tokenizer.json, the published vocabulary) on
-// arbitrary text. Input: one options byte (limit, direction, specials, and the pool case), one
+// The fixture tokenizers on arbitrary text: WordPiece (tiny-jina's tokenizer.json, the published
+// vocabulary) and byte-level BPE (tokenizers/roberta-bpe and bpe-prefix-lower), every input
+// through all three. Input: one options byte (limit, direction, specials, and the pool case), one
 // max-length byte, then the text.
 // Checks: nothing crashes; invalid UTF-8 is an error, never ids; ids are in the vocabulary;
 // truncation keeps to the limit and reports the untruncated length; encoding with offsets gives
@@ -23,13 +24,18 @@ namespace {
 using embd::tokenizer::EncodeOptions;
 using embd::tokenizer::Tokenizer;
 
-const Tokenizer& fixture_tokenizer() {
-  static const std::unique_ptr<Tokenizer> tokenizer = [] {
-    auto t = Tokenizer::load(EMBD_FIXTURES_DIR "/models/tiny-jina");
-    FUZZ_CHECK(t.ok(), "cannot load the fixture tokenizer: %s", t.status().to_string().c_str());
-    return std::move(t).value();
-  }();
-  return *tokenizer;
+std::unique_ptr<Tokenizer> load(const char* dir) {
+  auto t = Tokenizer::load(dir);
+  FUZZ_CHECK(t.ok(), "cannot load the fixture tokenizer %s: %s", dir, t.status().to_string().c_str());
+  return std::move(t).value();
+}
+
+const std::unique_ptr<Tokenizer>* fixture_tokenizers() {
+  static const std::unique_ptr<Tokenizer> tokenizers[3] = {
+      load(EMBD_FIXTURES_DIR "/models/tiny-jina"),
+      load(EMBD_FIXTURES_DIR "/tokenizers/roberta-bpe"),
+      load(EMBD_FIXTURES_DIR "/tokenizers/bpe-prefix-lower")};
+  return tokenizers;
 }
 
 embd::ThreadPool& pool() {
@@ -37,11 +43,12 @@ embd::ThreadPool& pool() {
   return p;
 }
 
+void check(const Tokenizer& tok, const std::string& text, const EncodeOptions& o, bool on_pool);
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   if (size < 2) return 0;
-  const Tokenizer& tok = fixture_tokenizer();
   const std::uint8_t flags = data[0];
   std::string text(reinterpret_cast<const char*>(data) + 2, size - 2);
   EncodeOptions o;
@@ -55,6 +62,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     while (text.size() < embd::tokenizer::kParallelTextBytes) text += (flags & 4) ? " " + unit : unit;
   }
 
+  for (int k = 0; k < 3; ++k) check(*fixture_tokenizers()[k], text, o, on_pool);
+  return 0;
+}
+
+namespace {
+
+void check(const Tokenizer& tok, const std::string& text, const EncodeOptions& o, bool on_pool) {
   auto plain = tok.encode(text, o);
   const bool valid_utf8 = simdjson::validate_utf8(text.data(), text.size());
   FUZZ_CHECK(plain.ok() == valid_utf8, "valid UTF-8 %d but encode ok %d (%s)", valid_utf8,
@@ -63,7 +77,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   with_offsets.offsets = true;
   auto located = tok.encode(text, with_offsets);
   FUZZ_CHECK(located.ok() == plain.ok(), "encode with offsets disagrees on success");
-  if (!plain.ok()) return 0;
+  if (!plain.ok()) return;
 
   const auto& ids = plain.value().ids;
   const auto vocab = static_cast<std::int64_t>(tok.vocab_size());
@@ -97,5 +111,6 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     FUZZ_CHECK(pooled[0].value().ids == ids, "pool encode gave %zu ids, one thread %zu",
                pooled[0].value().ids.size(), ids.size());
   }
-  return 0;
 }
+
+}  // namespace

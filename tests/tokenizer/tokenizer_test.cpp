@@ -255,8 +255,13 @@ void expect_error(const Result<std::unique_ptr<Tokenizer>>& r, ErrorCode code,
 TEST(Tokenizer, MalformedJsonIsRejectedByField) {
   expect_error(Tokenizer::from_json("{\"model\": {", "edited/tokenizer.json"),
                ErrorCode::kInvalidModel, {"invalid JSON"});
-  expect_error(from_modified([](auto& j) { j["model"]["type"] = "BPE"; }), ErrorCode::kUnsupported,
-               {"model.type", "BPE"});
+  expect_error(from_modified([](auto& j) { j["model"]["type"] = "Unigram"; }),
+               ErrorCode::kUnsupported, {"model.type", "Unigram"});
+  // WordPiece's "##" means nothing to BPE, which takes no continuing_subword_prefix.
+  expect_error(from_modified([](auto& j) { j["model"]["type"] = "BPE"; }), ErrorCode::kInvalidModel,
+               {"model.continuing_subword_prefix"});
+  expect_error(from_modified([](auto& j) { j["pre_tokenizer"] = {{"type", "ByteLevel"}}; }),
+               ErrorCode::kUnsupported, {"pre_tokenizer", "ByteLevel", "BPE"});
   expect_error(from_modified([](auto& j) { j["model"].erase("vocab"); }), ErrorCode::kInvalidModel,
                {"model.vocab", "missing"});
   expect_error(from_modified([](auto& j) { j.erase("model"); }), ErrorCode::kInvalidModel,
@@ -269,13 +274,13 @@ TEST(Tokenizer, MalformedJsonIsRejectedByField) {
                ErrorCode::kUnsupported, {"normalizer.type", "NFKC"});
   expect_error(from_modified([](auto& j) {
                  j["normalizer"] = {{"type", "Sequence"},
-                                    {"normalizers", {{{"type", "Lowercase"}}}}};
+                                    {"normalizers", {{{"type", "NFC"}}}}};
                }),
-               ErrorCode::kUnsupported, {"normalizer.normalizers[0].type", "Lowercase"});
+               ErrorCode::kUnsupported, {"normalizer.normalizers[0].type", "NFC"});
   expect_error(from_modified([](auto& j) { j["pre_tokenizer"] = {{"type", "Metaspace"}}; }),
                ErrorCode::kUnsupported, {"pre_tokenizer.type", "Metaspace"});
-  expect_error(from_modified([](auto& j) { j["post_processor"] = {{"type", "ByteLevel"}}; }),
-               ErrorCode::kUnsupported, {"post_processor.type", "ByteLevel"});
+  expect_error(from_modified([](auto& j) { j["post_processor"] = {{"type", "Sequence"}}; }),
+               ErrorCode::kUnsupported, {"post_processor.type", "Sequence"});
   expect_error(from_modified([](auto& j) { j["added_tokens"][0].erase("id"); }),
                ErrorCode::kInvalidModel, {"added_tokens[0].id"});
   expect_error(from_modified([](auto& j) { j["normalizer"]["lowercase"] = "yes"; }),
