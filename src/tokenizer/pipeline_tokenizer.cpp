@@ -21,6 +21,22 @@ Status utf8_ok(std::string_view text) {
   return invalid_argument(bad_utf8_message(bad));
 }
 
+// The added tokens `matches` found in `text` go to `out` (with their bytes, when `offsets`);
+// encode_gap(gap, offset) encodes the non-empty text before, between and after them.
+template <typename EncodeGap>
+void around_matches(std::string_view text, const std::vector<AddedTokenMatcher::Match>& matches,
+                    std::vector<std::int32_t>& out, std::vector<TokenOffsets>* offsets,
+                    EncodeGap encode_gap) {
+  std::size_t pos = 0;
+  for (const auto& m : matches) {
+    if (m.begin > pos) encode_gap(text.substr(pos, m.begin - pos), pos);
+    out.push_back(m.id);
+    if (offsets) offsets->push_back({m.begin, m.end});
+    pos = m.end;
+  }
+  if (pos < text.size()) encode_gap(text.substr(pos), pos);
+}
+
 }  // namespace
 
 Status PipelineTokenizer::build_common() {
@@ -120,14 +136,9 @@ void PipelineTokenizer::split_normalized(std::string_view view, std::vector<std:
   if (normalized_added_.empty()) return encode_segment(view, out, offsets, 0);
   std::vector<AddedTokenMatcher::Match> matches;
   normalized_added_.find(view, matches);
-  std::size_t pos = 0;
-  for (const auto& m : matches) {
-    if (m.begin > pos) encode_segment(view.substr(pos, m.begin - pos), out, offsets, pos);
-    out.push_back(m.id);
-    if (offsets) offsets->push_back({m.begin, m.end});
-    pos = m.end;
-  }
-  if (pos < view.size()) encode_segment(view.substr(pos), out, offsets, pos);
+  around_matches(view, matches, out, offsets, [&](std::string_view gap, std::size_t at) {
+    encode_segment(gap, out, offsets, at);
+  });
 }
 
 void PipelineTokenizer::encode_body(std::string_view text, std::vector<std::int32_t>& out,
@@ -136,14 +147,9 @@ void PipelineTokenizer::encode_body(std::string_view text, std::vector<std::int3
   thread_local std::vector<AddedTokenMatcher::Match> matches;
   matches.clear();
   raw_added_.find(text, matches);
-  std::size_t pos = 0;
-  for (const auto& m : matches) {
-    if (m.begin > pos) encode_normalized(text.substr(pos, m.begin - pos), out, offsets, pos);
-    out.push_back(m.id);
-    if (offsets) offsets->push_back({m.begin, m.end});
-    pos = m.end;
-  }
-  if (pos < text.size()) encode_normalized(text.substr(pos), out, offsets, pos);
+  around_matches(text, matches, out, offsets, [&](std::string_view gap, std::size_t at) {
+    encode_normalized(gap, out, offsets, at);
+  });
 }
 
 std::vector<std::size_t> PipelineTokenizer::piece_cuts(std::string_view text) const {
