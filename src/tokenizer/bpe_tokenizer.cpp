@@ -150,9 +150,10 @@ void BpeTokenizer::merge_word(std::string_view text, std::size_t begin, std::siz
     std::uint32_t begin;  // bytes [begin, end) of text; begin == end: merged into its left
     std::uint32_t end;
   };
-  struct Candidate {  // 12 bytes: a word of n bytes holds at most 3n of them
+  struct Candidate {  // 16 bytes: a word of n bytes holds at most 3n of them
     std::int32_t rank;
-    std::int32_t left;  // symbol index
+    std::int32_t left;        // symbol index
+    std::uint32_t right_end;  // where the right symbol ended: a merge on either side moves it
     std::int32_t joined_id;
     bool operator>(const Candidate& o) const { return rank != o.rank ? rank > o.rank : left > o.left; }
   };
@@ -182,7 +183,7 @@ void BpeTokenizer::merge_word(std::string_view text, std::size_t begin, std::siz
   const auto consider = [&](std::int32_t left) {
     const std::int32_t right = symbols[left].next;
     if (const Merge* m = merges_.find(symbols[left].id, symbols[right].id)) {
-      heap.push_back({m->rank, left, m->id});
+      heap.push_back({m->rank, left, symbols[right].end, m->id});
       std::push_heap(heap.begin(), heap.end(), std::greater<>());
     }
   };
@@ -192,12 +193,11 @@ void BpeTokenizer::merge_word(std::string_view text, std::size_t begin, std::siz
     const Candidate c = heap.back();
     heap.pop_back();
     Symbol& left = symbols[c.left];
-    // Stale (as HF decides it): the left symbol was merged away, or its pair with its right
-    // neighbour no longer joins into this token.
+    // Stale: the left symbol was merged away, or it or its right neighbour grew since (a
+    // changed pair joins into another token, so HF, which compares that token, skips it too).
     if (left.begin == left.end || left.next < 0) continue;
     Symbol& right = symbols[left.next];
-    const Merge* now = merges_.find(left.id, right.id);
-    if (now == nullptr || now->id != c.joined_id) continue;
+    if (right.end != c.right_end) continue;
     left.id = c.joined_id;
     left.end = right.end;
     left.next = right.next;
