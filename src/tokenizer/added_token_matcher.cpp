@@ -8,11 +8,9 @@
 namespace embd::tokenizer {
 namespace {
 
-bool is_continuation_byte(char b) { return (static_cast<unsigned char>(b) & 0xC0) == 0x80; }
-
+// The character that ends at `pos` (> 0); `pos` moves to its start.
 char32_t char_before(std::string_view text, std::size_t& pos) {
-  std::size_t q = pos - 1;
-  while (q > 0 && is_continuation_byte(text[q])) --q;
+  const std::size_t q = unicode::char_start(text, pos - 1);
   std::size_t i = q;
   char32_t c = unicode::decode_utf8(text, i);
   pos = q;

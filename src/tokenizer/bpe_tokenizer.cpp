@@ -12,19 +12,8 @@
 namespace embd::tokenizer {
 namespace {
 
-bool is_continuation_byte(char b) { return (static_cast<unsigned char>(b) & 0xC0) == 0x80; }
-
-std::size_t char_start(std::string_view text, std::size_t i) {
-  while (i > 0 && is_continuation_byte(text[i])) --i;
-  return i;
-}
-
-// The end of the character that holds byte text[i].
-std::size_t char_end(std::string_view text, std::size_t i) {
-  ++i;
-  while (i < text.size() && is_continuation_byte(text[i])) ++i;
-  return i;
-}
+using unicode::char_end;
+using unicode::char_start;
 
 bool is_ascii_non_space(char b) {
   const auto c = static_cast<unsigned char>(b);
@@ -116,11 +105,7 @@ Status BpeTokenizer::build() {
   added_ids_.assign(id_to_token_.size(), false);
   for (const AddedTokenSpec& t : spec_.added_tokens) added_ids_[t.id] = true;
   if (!spec_.unk_token.empty()) {
-    unk_id_ = vocab_.find(spec_.unk_token);
-    if (unk_id_ < 0) {
-      return invalid_model(spec_.source + ": field 'model.unk_token': \"" + spec_.unk_token +
-                           "\" is not in model.vocab");
-    }
+    EMBD_ASSIGN_OR_RETURN(unk_id_, unk_token_id());
   }
   return ok_status();
 }
@@ -130,8 +115,7 @@ std::string BpeTokenizer::summary() const {
                   std::to_string(spec_.bpe.merges.size()) + " merges";
   if (spec_.has_normalizer && spec_.normalize.lowercase) s += ", lowercase";
   if (spec_.byte_level.add_prefix_space) s += ", prefix space";
-  s += ", " + (spec_.template_text.empty() ? std::string("no specials") : spec_.template_text);
-  return s;
+  return s + template_summary();
 }
 
 void BpeTokenizer::merge_word(std::string_view text, std::size_t begin, std::size_t end,

@@ -81,6 +81,19 @@ Status PipelineTokenizer::build_common() {
   return ok_status();
 }
 
+Result<std::int32_t> PipelineTokenizer::unk_token_id() const {
+  const std::int32_t id = vocab_.find(spec_.unk_token);
+  if (id < 0) {
+    return invalid_model(spec_.source + ": field 'model.unk_token': \"" + spec_.unk_token +
+                         "\" is not in model.vocab");
+  }
+  return id;
+}
+
+std::string PipelineTokenizer::template_summary() const {
+  return ", " + (spec_.template_text.empty() ? std::string("no specials") : spec_.template_text);
+}
+
 std::string PipelineTokenizer::id_to_token(std::int32_t id) const {
   if (id < 0 || static_cast<std::size_t>(id) >= id_to_token_.size()) return {};
   return id_to_token_[id];

@@ -57,6 +57,11 @@ class PipelineTokenizer : public Tokenizer {
   // as the whole text does; npos when there is none (or cutting is never exact).
   virtual std::size_t next_cut(std::string_view text, std::size_t from) const = 0;
 
+  // The id of model.unk_token, or an error naming it when model.vocab lacks it.
+  Result<std::int32_t> unk_token_id() const;
+  // ", [CLS] $A [SEP]" (the template) or ", no specials": the end of summary().
+  std::string template_summary() const;
+
   // True when some added token contains whitespace or strips it on its right: cuts at
   // whitespace could then split or change a match.
   bool added_tokens_block_cuts() const { return added_tokens_block_cuts_; }

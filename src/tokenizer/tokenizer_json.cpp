@@ -168,10 +168,6 @@ Status parse_pre_tokenizer(const JsonReader& r, dom::element e, TokenizerSpec& s
 
 Status parse_wordpiece_fields(const JsonReader& r, dom::object obj, TokenizerSpec& spec) {
   dom::element field;
-  if (JsonReader::member(obj, "unk_token", field)) {
-    EMBD_ASSIGN_OR_RETURN(std::string_view unk, r.string(obj, "unk_token", "model.unk_token"));
-    spec.unk_token = std::string(unk);
-  }
   if (JsonReader::member(obj, "continuing_subword_prefix", field)) {
     EMBD_ASSIGN_OR_RETURN(std::string_view prefix, r.string(obj, "continuing_subword_prefix",
                                                             "model.continuing_subword_prefix"));
@@ -208,12 +204,8 @@ Status parse_merge(const JsonReader& r, dom::element item, const std::string& fi
 
 Status parse_bpe_fields(const JsonReader& r, dom::object obj, TokenizerSpec& spec) {
   spec.model = ModelKind::kBpe;
-  spec.unk_token.clear();
+  spec.unk_token.clear();  // none unless the file names one
   dom::element field;
-  if (JsonReader::member(obj, "unk_token", field)) {
-    EMBD_ASSIGN_OR_RETURN(std::string_view unk, r.string(obj, "unk_token", "model.unk_token"));
-    spec.unk_token = std::string(unk);
-  }
   if (JsonReader::member(obj, "dropout", field)) {
     return r.bad("model.dropout", "BPE dropout is for training; an encoder needs null");
   }
@@ -249,6 +241,11 @@ Status parse_model(const JsonReader& r, dom::element e, TokenizerSpec& spec) {
     EMBD_TRY(parse_bpe_fields(r, obj, spec));
   } else {
     return r.unsupported_type("model.type", type, "WordPiece, BPE");
+  }
+  dom::element unk_e;
+  if (JsonReader::member(obj, "unk_token", unk_e)) {
+    EMBD_ASSIGN_OR_RETURN(std::string_view unk, r.string(obj, "unk_token", "model.unk_token"));
+    spec.unk_token = std::string(unk);
   }
   dom::element vocab_e;
   dom::object vocab;

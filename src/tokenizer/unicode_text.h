@@ -18,6 +18,22 @@ namespace embd::tokenizer::unicode {
 // surrogates and code points above U+10FFFF are invalid), or npos when `text` is valid.
 std::size_t validate_utf8(std::string_view text);
 
+// A byte inside a multi-byte character (10xxxxxx).
+inline bool is_continuation_byte(char b) { return (static_cast<unsigned char>(b) & 0xC0) == 0x80; }
+
+// The start of the character that holds byte text[i].
+inline std::size_t char_start(std::string_view text, std::size_t i) {
+  while (i > 0 && is_continuation_byte(text[i])) --i;
+  return i;
+}
+
+// The end of the character that holds byte text[i].
+inline std::size_t char_end(std::string_view text, std::size_t i) {
+  ++i;
+  while (i < text.size() && is_continuation_byte(text[i])) ++i;
+  return i;
+}
+
 // Decodes the code point at text[i] (text must be valid UTF-8) and advances i past it.
 inline char32_t decode_utf8(std::string_view text, std::size_t& i) {
   const auto* s = reinterpret_cast<const unsigned char*>(text.data());

@@ -21,8 +21,6 @@ constexpr std::array<std::uint8_t, 128> make_pre_classes() {
 }
 constexpr std::array<std::uint8_t, 128> kPreClass = make_pre_classes();
 
-bool is_continuation_byte(char b) { return (static_cast<unsigned char>(b) & 0xC0) == 0x80; }
-
 }  // namespace
 
 Result<std::unique_ptr<WordPieceTokenizer>> WordPieceTokenizer::create(TokenizerSpec spec) {
@@ -45,11 +43,7 @@ Status WordPieceTokenizer::build() {
   }
   continuation_.build();
   if (prefix.empty()) continuation_map_ = &vocab_;
-  unk_id_ = vocab_.find(spec_.unk_token);
-  if (unk_id_ < 0) {
-    return invalid_model(spec_.source + ": field 'model.unk_token': \"" + spec_.unk_token +
-                         "\" is not in model.vocab");
-  }
+  EMBD_ASSIGN_OR_RETURN(unk_id_, unk_token_id());
   return ok_status();
 }
 
@@ -59,8 +53,7 @@ std::string WordPieceTokenizer::summary() const {
     s += spec_.normalize.lowercase ? ", lowercase" : ", cased";
     if (spec_.normalize.strip_accents) s += ", strip accents";
   }
-  s += ", " + (spec_.template_text.empty() ? std::string("no specials") : spec_.template_text);
-  return s;
+  return s + template_summary();
 }
 
 void WordPieceTokenizer::word_piece(std::string_view word, std::vector<std::int32_t>& out,
@@ -71,7 +64,7 @@ void WordPieceTokenizer::word_piece(std::string_view word, std::vector<std::int3
   };
   if (word.size() > spec_.max_input_chars_per_word) {
     std::size_t chars = 0;
-    for (char b : word) chars += is_continuation_byte(b) ? 0 : 1;
+    for (char b : word) chars += unicode::is_continuation_byte(b) ? 0 : 1;
     if (chars > spec_.max_input_chars_per_word) return unknown_word();
   }
   const std::size_t mark = out.size();
@@ -80,14 +73,14 @@ void WordPieceTokenizer::word_piece(std::string_view word, std::vector<std::int3
   while (start < word.size()) {
     const VocabMap& map = start == 0 ? vocab_ : *continuation_map_;
     std::size_t end = std::min(word.size(), start + map.max_key_bytes());
-    while (end > start && end < word.size() && is_continuation_byte(word[end])) --end;
+    while (end > start && end < word.size() && unicode::is_continuation_byte(word[end])) --end;
     std::int32_t id = -1;
     while (end > start) {
       id = map.find(word.substr(start, end - start));
       if (id >= 0) break;
       do {
         --end;
-      } while (end > start && is_continuation_byte(word[end]));
+      } while (end > start && unicode::is_continuation_byte(word[end]));
     }
     if (id < 0) {  // one missing piece makes the whole word [UNK]
       out.resize(mark);

@@ -1,6 +1,7 @@
-// Test helpers: the fixture tokenizer and the golden JSONL records.
+// Test helpers: the fixture tokenizer, the golden JSONL records, and load-error checks.
 #pragma once
 
+#include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
 #include <cstdint>
@@ -8,6 +9,8 @@
 #include <fstream>
 #include <string>
 #include <vector>
+
+#include "tokenizer/tokenizer.h"
 
 namespace embd::tokenizer::testing {
 
@@ -36,6 +39,19 @@ inline std::vector<GoldenRecord> read_goldens(const std::filesystem::path& path)
     out.push_back(std::move(r));
   }
   return out;
+}
+
+// A tokenizer file (named "edited/tokenizer.json") that must fail with `code` and a message
+// naming the file and every one of `fragments`.
+inline void expect_error(const Result<std::unique_ptr<Tokenizer>>& r, ErrorCode code,
+                         std::vector<std::string> fragments) {
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), code) << r.status().to_string();
+  fragments.push_back("edited/tokenizer.json");
+  for (const auto& f : fragments) {
+    EXPECT_NE(r.status().message().find(f), std::string::npos)
+        << "'" << f << "' not in: " << r.status().message();
+  }
 }
 
 }  // namespace embd::tokenizer::testing
