@@ -9,6 +9,7 @@ add_library(DNNL::dnnl UNKNOWN IMPORTED)
 set_target_properties(DNNL::dnnl PROPERTIES IMPORTED_LOCATION ${EMBD_DNNL_LIBRARY}
                       INTERFACE_INCLUDE_DIRECTORIES ${EMBD_DNNL_INCLUDE})
 pkg_check_modules(UTF8PROC REQUIRED IMPORTED_TARGET libutf8proc)
+pkg_check_modules(PCRE2 REQUIRED IMPORTED_TARGET libpcre2-8)
 find_package(simdjson REQUIRED)              # libsimdjson-dev
 find_package(nlohmann_json 3.10 REQUIRED)    # nlohmann-json3-dev
 find_package(CURL REQUIRED)                  # libcurl4-openssl-dev

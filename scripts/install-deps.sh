@@ -5,6 +5,7 @@ PACKAGES=(
   build-essential cmake ninja-build pkg-config git
   libdnnl-dev            # CPU GEMM (oneDNN matmul)
   libutf8proc-dev        # Unicode for the BERT normaliser
+  libpcre2-dev           # regex patterns of tokenizer.json Replace normalisers
   libsimdjson-dev        # hot-path JSON (tokenizer.json, requests)
   nlohmann-json3-dev     # config JSON
   libboost-dev           # Boost.Beast + Asio (HTTP server)

@@ -1,5 +1,5 @@
-// config.json -> ModelConfig: architecture detection (JinaBERT v2 variants, plain BERT) and
-// validation of every field inference uses.
+// config.json -> ModelConfig: architecture detection (JinaBERT v2 variants, plain BERT,
+// RoBERTa and XLM-RoBERTa as BERT with offset positions) and validation of every field inference uses.
 #include "io/model_config.h"
 
 #include <algorithm>
@@ -11,6 +11,11 @@ namespace embd::io {
 namespace {
 
 using nlohmann::json;
+
+// RoBERTa and XLM-RoBERTa: BERT's encoder with positions counted from pad_token_id + 1.
+bool is_roberta_family(std::string_view model_type) {
+  return model_type == "xlm-roberta" || model_type == "roberta";
+}
 
 bool contains(const std::string& s, std::string_view part) { return s.find(part) != std::string::npos; }
 
@@ -57,12 +62,22 @@ Result<JinaHints> jina_hints(const ConfigReader& r, const ModelConfig& c) {
   return h;
 }
 
+// A checkpoint of `model_type` names classes of its own family: XLMRobertaModel,
+// XLMRobertaForMaskedLM, ... (XLMRobertaXL* is another model, LayerNorm before each block) or
+// RobertaModel, RobertaForMaskedLM, ... (RobertaPreLayerNorm* likewise).
+bool is_roberta_class(std::string_view model_type, const std::string& s) {
+  if (model_type == "xlm-roberta") return s.starts_with("XLMRoberta") && !s.starts_with("XLMRobertaXL");
+  return s.starts_with("Roberta") && !s.starts_with("RobertaPreLayerNorm");
+}
+
 Status read_identity(const ConfigReader& r, ModelConfig& c) {
   EMBD_ASSIGN_OR_RETURN(auto model_type, r.string("model_type"));
   if (!model_type) return r.error("model_type", "is missing");
   c.model_type = *model_type;
-  if (c.model_type != "bert" && c.model_type != "jina_bert") {
-    return r.unsupported_value("model_type", c.model_type, "embd runs bert and jina_bert");
+  const bool roberta = is_roberta_family(c.model_type);
+  if (c.model_type != "bert" && c.model_type != "jina_bert" && !roberta) {
+    return r.unsupported_value("model_type", c.model_type,
+                               "embd runs bert, jina_bert, roberta and xlm-roberta");
   }
   EMBD_ASSIGN_OR_RETURN(auto name, r.string("_name_or_path"));
   c.name_or_path = name.value_or("");
@@ -71,8 +86,17 @@ Status read_identity(const ConfigReader& r, ModelConfig& c) {
     for (const json& a : *archs) {
       if (!a.is_string()) return r.error("architectures", "must be an array of strings");
       const auto& s = a.get_ref<const std::string&>();
-      if (!s.starts_with("Bert") && !s.starts_with("JinaBert")) {
-        return r.unsupported_value("architectures", s, "embd runs BERT and JinaBERT encoders");
+      // The class must be of the model_type's family: position ids depend on which it is.
+      if (roberta && !is_roberta_class(c.model_type, s)) {
+        return r.unsupported_value("architectures", s,
+                                   c.model_type == "roberta"
+                                       ? "model_type roberta runs Roberta* encoders (RobertaModel, ...)"
+                                       : "model_type xlm-roberta runs XLMRoberta* encoders (XLMRobertaModel, ...)");
+      }
+      if (!roberta && !s.starts_with("Bert") && !s.starts_with("JinaBert")) {
+        return r.unsupported_value("architectures", s,
+                                   "embd runs BERT and JinaBERT encoders, and Roberta* / XLMRoberta* "
+                                   "ones with model_type roberta / xlm-roberta");
       }
       c.architectures.push_back(s);
     }
@@ -169,9 +193,26 @@ Status read_sizes(const ConfigReader& r, ModelConfig& c) {
     return r.error("layer_norm_eps", "is " + std::to_string(c.layer_norm_eps) + "; expected 0 < eps < 1");
   }
   EMBD_ASSIGN_OR_RETURN(auto pad, r.integer("pad_token_id"));
-  c.pad_token_id = pad.value_or(0);
+  // Absent: (XLM)RobertaConfig's default, or BertConfig's.
+  c.pad_token_id = pad.value_or(is_roberta_family(c.model_type) ? 1 : 0);
   if (c.pad_token_id < 0 || c.pad_token_id >= c.vocab_size) {
     return r.error("pad_token_id", "is " + std::to_string(c.pad_token_id) + ", outside the vocabulary");
+  }
+  return ok_status();
+}
+
+// (XLM-)RoBERTa numbers a sequence's positions from padding_idx + 1 (transformers'
+// create_position_ids_from_input_ids), so the rows up to pad_token_id are never used and a
+// 514-row table holds 512 tokens.
+Status read_position_offset(const ConfigReader& r, ModelConfig& c) {
+  if (!is_roberta_family(c.model_type)) return ok_status();
+  c.position_offset = c.pad_token_id + 1;
+  if (c.usable_positions() < 1) {
+    return r.error("pad_token_id", "is " + std::to_string(c.pad_token_id) +
+                                       ": " + c.model_type + " positions start at row pad_token_id + 1 = " +
+                                       std::to_string(c.position_offset) + ", which leaves none of the " +
+                                       std::to_string(c.max_position_embeddings) +
+                                       " rows of max_position_embeddings");
   }
   return ok_status();
 }
@@ -184,7 +225,7 @@ Status read_dtype_and_length(const ConfigReader& r, ModelConfig& c) {
     if (d.ok()) c.declared_dtype = *d;
     break;
   }
-  c.max_length = c.max_position_embeddings;
+  c.max_length = c.usable_positions();
   EMBD_ASSIGN_OR_RETURN(auto mml, r.integer("model_max_length"));
   if (mml) {
     if (*mml <= 0) return r.error("model_max_length", "is " + std::to_string(*mml) + "; expected > 0");
@@ -219,7 +260,12 @@ Result<ModelConfig> parse_model_config(std::string_view text, std::string_view s
   if (pos && *pos != "alibi" && *pos != "absolute") {
     return r.unsupported_value("position_embedding_type", *pos, "supported: alibi (JinaBERT), absolute (BERT)");
   }
-  if (pos == "alibi" || (hints.any && !pos)) {
+  if (is_roberta_family(c.model_type)) {
+    if (pos == "alibi") {
+      return r.unsupported_value("position_embedding_type", *pos, "RoBERTa models use absolute");
+    }
+    EMBD_TRY(read_bert(r, c));  // the same encoder; only its position rows are offset
+  } else if (pos == "alibi" || (hints.any && !pos)) {
     EMBD_TRY(read_jina(r, hints, c));
   } else if (hints.any) {
     return r.unsupported_value("position_embedding_type", *pos, "JinaBERT models use alibi");
@@ -227,6 +273,7 @@ Result<ModelConfig> parse_model_config(std::string_view text, std::string_view s
     EMBD_TRY(read_bert(r, c));
   }
   EMBD_TRY(read_sizes(r, c));
+  EMBD_TRY(read_position_offset(r, c));
   EMBD_TRY(read_dtype_and_length(r, c));
   return c;
 }

@@ -49,6 +49,9 @@ struct ModelConfig {
   HiddenAct hidden_act = HiddenAct::kGeluErf;
   double layer_norm_eps = 1e-12;
   std::int64_t pad_token_id = 0;
+  // Row of the position table that a sequence's first token uses: pad_token_id + 1 for
+  // RoBERTa and XLM-RoBERTa (their position ids count from padding_idx + 1), 0 for the rest.
+  std::int64_t position_offset = 0;
   std::optional<DType> declared_dtype;  // "torch_dtype" or "dtype", when present and a float type
 
   // Pooling and output, from sentence-transformers metadata when present, else emb_pooler
@@ -57,18 +60,22 @@ struct ModelConfig {
   bool pooling_from_sentence_transformers = false;
   bool normalize = false;  // modules.json lists a Normalize module
   // Effective maximum input length in tokens (specials included): the smallest of
-  // max_position_embeddings, sentence_bert_config.json max_seq_length and a model_max_length.
+  // usable_positions(), sentence_bert_config.json max_seq_length and a model_max_length.
   std::int64_t max_length = 0;
 
   std::int64_t head_dim() const { return hidden_size / num_attention_heads; }
+  // Position rows a sequence can use: those at and after position_offset (514 - 2 = 512 for
+  // XLM-RoBERTa checkpoints). ALiBi models have no table; the same count bounds their length.
+  std::int64_t usable_positions() const { return max_position_embeddings - position_offset; }
 };
 
 // Parses config.json text. `source` names the file in error messages. Unknown or unsupported
 // values (architecture, position_embedding_type, feed_forward_type, hidden_act, non-positive or
 // inconsistent sizes such as hidden_size % num_attention_heads != 0) are errors that name the
 // field and the value: kUnsupported for a well-formed value embd does not run (model_type
-// "roberta", hidden_act "gelu_new", pooling_mode_max_tokens, a Dense module), kInvalidModel for
-// malformed JSON, wrong types and out-of-range sizes.
+// "mpnet", hidden_act "gelu_new", pooling_mode_max_tokens, a Dense module), kInvalidModel for
+// malformed JSON, wrong types and out-of-range sizes. model_type "roberta" and "xlm-roberta" run
+// as Architecture::kBert with position_offset = pad_token_id + 1.
 Result<ModelConfig> parse_model_config(std::string_view json, std::string_view source);
 
 // Reads config.json and the sentence-transformers files of a model directory.

@@ -4,7 +4,7 @@
 // supported dtypes (F32, F16, BF16; anything else is rejected by name), shape x dtype size ==
 // byte length, offsets inside the data area, no overlaps, no duplicate names.
 // WeightSet is a model's weights: a single model.safetensors or a sharded checkpoint
-// (model.safetensors.index.json), looked up by name with an optional "bert." prefix.
+// (model.safetensors.index.json), looked up by name with an optional "bert." or "roberta." prefix.
 // Views stay valid while the file / WeightSet lives. Thread-safe for concurrent reads.
 // Every HostTensor::data is aligned for its dtype: a tensor whose bytes sit at a misaligned
 // offset in the file (legal in the format) is copied once into owned, aligned memory, so
@@ -66,7 +66,8 @@ class WeightSet {
   // Opens exactly these files (tests, tools).
   static Result<std::unique_ptr<WeightSet>> open_files(const std::vector<std::filesystem::path>& files);
 
-  // The tensor called `name` or "bert." + name; null when absent.
+  // The tensor called `name`, or "bert." / "roberta." + name (or `name` without that prefix);
+  // null when absent.
   const HostTensor* find(std::string_view name) const;
   // The tensor with exactly this shape, or an error naming the tensor and the expected and
   // found shapes (kInvalidModel) or saying it is missing (kInvalidModel).

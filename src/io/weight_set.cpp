@@ -12,8 +12,21 @@ namespace {
 
 using nlohmann::json;
 
-constexpr std::string_view kPrefix = "bert.";
+// The encoder's tensors under a task model's name: BertFor* checkpoints store "bert.<name>",
+// XLMRobertaFor* ones (xlm-roberta-base, ...) "roberta.<name>".
+constexpr std::string_view kPrefixes[] = {"bert.", "roberta."};
 constexpr std::uintmax_t kMaxIndexBytes = 64ull << 20;
+
+// The other names `name` may be stored under: without its prefix when it has one, else with
+// each prefix.
+std::vector<std::string> alternative_names(std::string_view name) {
+  for (std::string_view prefix : kPrefixes) {
+    if (name.starts_with(prefix)) return {std::string(name.substr(prefix.size()))};
+  }
+  std::vector<std::string> out;
+  for (std::string_view prefix : kPrefixes) out.push_back(std::string(prefix).append(name));
+  return out;
+}
 
 std::string quote(std::string_view s) {
   std::string out;  // built by append: GCC 12 misreports "'" + s + "'" under -Wrestrict
@@ -159,13 +172,9 @@ Result<std::unique_ptr<WeightSet>> WeightSet::open_files(
 
 const HostTensor* WeightSet::find(std::string_view name) const {
   if (auto it = by_name_.find(name); it != by_name_.end()) return it->second;
-  if (name.starts_with(kPrefix)) {
-    if (auto it = by_name_.find(name.substr(kPrefix.size())); it != by_name_.end()) return it->second;
-    return nullptr;
+  for (const std::string& other : alternative_names(name)) {
+    if (auto it = by_name_.find(other); it != by_name_.end()) return it->second;
   }
-  std::string prefixed(kPrefix);
-  prefixed += name;
-  if (auto it = by_name_.find(prefixed); it != by_name_.end()) return it->second;
   return nullptr;
 }
 
@@ -173,12 +182,13 @@ Result<const HostTensor*> WeightSet::require(std::string_view name,
                                              std::initializer_list<std::int64_t> shape) const {
   const HostTensor* t = find(name);
   if (t == nullptr) {
-    const std::string other = name.starts_with(kPrefix) ? std::string(name.substr(kPrefix.size()))
-                                                        : std::string(kPrefix) + std::string(name);
+    std::string others;
+    for (const std::string& other : alternative_names(name)) {
+      others += (others.empty() ? "" : ", ") + quote(other);
+    }
     std::string where;
     if (files_.size() == 1) where = " in " + files_.front()->path().string();
-    return invalid_model("missing tensor " + quote(name) + " (also looked for " + quote(other) +
-                         ")" + where);
+    return invalid_model("missing tensor " + quote(name) + " (also looked for " + others + ")" + where);
   }
   if (!std::equal(t->shape.begin(), t->shape.end(), shape.begin(), shape.end())) {
     const SafetensorsFile* f = file_of(t);

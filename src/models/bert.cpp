@@ -1,4 +1,5 @@
-// Plain BERT (all-MiniLM / bge-small layouts): absolute position embeddings, post-LN blocks,
+// Plain BERT (all-MiniLM / bge-small layouts) and XLM-RoBERTa (the same encoder, its position
+// rows offset by pad_token_id + 1): absolute position embeddings, post-LN blocks,
 // intermediate.dense + activation + output.dense MLP.
 #include <cmath>
 #include <string>
@@ -77,10 +78,14 @@ Status Bert::layer_forward(const BertLayer& layer, const EncoderInput& in, const
 }
 
 Result<Mat> Bert::forward(const EncoderInput& in) {
-  if (in.max_seqlen > config_.max_position_embeddings) {
+  if (in.max_seqlen > config_.usable_positions()) {
+    std::string what = std::to_string(config_.usable_positions()) + " position embeddings";
+    if (config_.position_offset > 0) {
+      what += " (max_position_embeddings " + std::to_string(config_.max_position_embeddings) +
+              " less the first " + std::to_string(config_.position_offset) + ", pad_token_id + 1)";
+    }
     return Status(ErrorCode::kInputTooLong,
-                  "a sequence of " + std::to_string(in.max_seqlen) + " tokens exceeds the " +
-                      std::to_string(config_.max_position_embeddings) + " position embeddings");
+                  "a sequence of " + std::to_string(in.max_seqlen) + " tokens exceeds the " + what);
   }
   EMBD_ASSIGN_OR_RETURN(const Workspace* ws, workspaces_.reserve(in.workspace, in.tokens));
   const Mat x = ws->mat(kX, in.tokens);

@@ -115,7 +115,11 @@ Status embed(Backend& be, const EmbeddingWeights& e, const io::ModelConfig& c, D
   a.type_table = Mat::of(e.type.get(), dtype, c.type_vocab_size, c.hidden_size);
   if (e.position.get()) {
     a.positions = in.positions;
-    a.position_table = Mat::of(e.position.get(), dtype, c.max_position_embeddings, c.hidden_size);
+    // Positions count from 0 within a sequence; a model whose first token uses a later row
+    // (XLM-RoBERTa) gets a view of the table from that row on. Both backends index the view's
+    // pointer by position * ld, so it is a plain device address either way.
+    a.position_table = Mat::of(e.position.get(), dtype, c.max_position_embeddings, c.hidden_size)
+                           .row_range(c.position_offset, c.usable_positions());
   }
   a.gamma = e.ln.gamma.as<float>();
   a.beta = e.ln.beta.as<float>();

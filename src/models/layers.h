@@ -86,7 +86,7 @@ struct EmbeddingWeights {
 // Loads "embeddings.*" (word rows = config vocab_size; the engine checks ids against it).
 Result<EmbeddingWeights> load_embeddings(Backend& be, const io::WeightSet& w,
                                          const io::ModelConfig& config, DType dtype);
-// out [tokens, H] = LayerNorm(word[id] + type[0] (+ position[pos])).
+// out [tokens, H] = LayerNorm(word[id] + type[0] (+ position[position_offset + pos])).
 Status embed(Backend& be, const EmbeddingWeights& e, const io::ModelConfig& config, DType dtype,
              const EncoderInput& in, const Mat& out);
 

@@ -199,8 +199,12 @@ void Engine::Impl::fill_info(const std::string& model, const std::string& dir,
   info.model_id = model;
   info.model_dir = dir;
   info.architecture = std::string(io::architecture_name(config.architecture));
-  info.variant = config.architecture == io::Architecture::kJinaBert
-                     ? std::string(io::variant_name(config.variant)) : "bert";
+  if (config.architecture == io::Architecture::kJinaBert) {
+    info.variant = std::string(io::variant_name(config.variant));
+  } else {
+    info.variant = config.model_type == "bert" ? "bert"
+                   : config.model_type == "roberta" ? "roberta" : "xlm_roberta";
+  }
   info.stored_dtype = std::string(dtype_name(weights.stored_dtype()));
   info.pooling = std::string(io::pooling_name(config.pooling));
   info.normalize_default = true;

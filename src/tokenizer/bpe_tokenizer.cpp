@@ -23,12 +23,6 @@ bool is_ascii_non_space(char b) {
 // A trimmable character of a token's text: the alphabet's space (U+0120) or whitespace.
 bool is_trimmed_char(char32_t c) { return c == 0x120 || unicode::is_whitespace(c); }
 
-// Per-thread scratch keeps its capacity between words, but not the megabytes one huge word took.
-template <typename Buffer>
-void release_if_large(Buffer& buffer) {
-  if (buffer.capacity() * sizeof(buffer[0]) > (1u << 20)) Buffer().swap(buffer);
-}
-
 }  // namespace
 
 std::uint64_t BpeTokenizer::MergeTable::key_of(std::int32_t left, std::int32_t right) {
@@ -198,7 +192,7 @@ void BpeTokenizer::merge_word(std::string_view text, std::size_t begin, std::siz
   release_if_large(heap);
 }
 
-void BpeTokenizer::encode_segment(std::string_view segment, std::vector<std::int32_t>& out,
+void BpeTokenizer::encode_segment(std::string_view segment, bool /*text_start*/, std::vector<std::int32_t>& out,
                                   std::vector<TokenOffsets>* offsets, std::size_t base) const {
   if (segment.empty()) return;
   // As HF, the prefix space goes before every segment between added tokens.

@@ -51,7 +51,7 @@ class BpeTokenizer final : public PipelineTokenizer {
   explicit BpeTokenizer(TokenizerSpec spec) : PipelineTokenizer(std::move(spec)) {}
   Status build();
   // The pattern's pieces of `segment` (after the prefix space, when configured), each merged.
-  void encode_segment(std::string_view segment, std::vector<std::int32_t>& out,
+  void encode_segment(std::string_view segment, bool text_start, std::vector<std::int32_t>& out,
                       std::vector<TokenOffsets>* offsets, std::size_t base) const override;
   // Just before a plain space that follows an ASCII non-space: every match of the pattern ends
   // there, and the pattern reads nothing behind its start.

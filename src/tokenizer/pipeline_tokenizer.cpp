@@ -40,6 +40,7 @@ void around_matches(std::string_view text, const std::vector<AddedTokenMatcher::
 }  // namespace
 
 Status PipelineTokenizer::build_common() {
+  EMBD_ASSIGN_OR_RETURN(chain_, NormalizerChain::build(spec_.normalizer_steps, spec_.source));
   std::int32_t max_id = -1;
   for (const auto& [token, id] : spec_.vocab) {
     vocab_.add(token, id);
@@ -50,7 +51,12 @@ Status PipelineTokenizer::build_common() {
     max_id = std::max(max_id, t.id);
     added_tokens_block_cuts_ = added_tokens_block_cuts_ || t.rstrip ||
                                t.content.find_first_of(" \t\n\r") != std::string::npos;
-    if (t.normalized && spec_.has_normalizer) {
+    if (t.normalized && !chain_.empty()) {
+      AlignedText pattern;
+      pattern.reset(t.content, false);
+      chain_.normalize(pattern);
+      if (!pattern.text.empty()) normalized_added_.add(t, std::move(pattern.text));
+    } else if (t.normalized && spec_.has_normalizer) {
       std::string pattern;
       unicode::normalize_bert(t.content, spec_.normalize, pattern);
       normalized_added_.add(t, std::move(pattern));
@@ -110,13 +116,19 @@ void PipelineTokenizer::encode_normalized(std::string_view text, std::vector<std
                                           std::vector<TokenOffsets>* offsets, std::size_t base) const {
   if (offsets != nullptr) return encode_normalized_with_offsets(text, out, *offsets, base);
   thread_local std::string normalized;
+  thread_local AlignedText chained;
   std::string_view view = text;
-  if (spec_.has_normalizer) {
+  if (!chain_.empty()) {
+    chained.reset(text, false);
+    chain_.normalize(chained);
+    view = chained.text;
+  } else if (spec_.has_normalizer) {
     normalized.clear();
     unicode::normalize_bert(text, spec_.normalize, normalized);
     view = normalized;
   }
-  split_normalized(view, out, nullptr);
+  split_normalized(view, base == 0, out, nullptr);
+  if (chained.text.capacity() > (1u << 20)) chained = AlignedText();
 }
 
 void PipelineTokenizer::encode_normalized_with_offsets(std::string_view text, std::vector<std::int32_t>& out,
@@ -124,7 +136,13 @@ void PipelineTokenizer::encode_normalized_with_offsets(std::string_view text, st
                                                        std::size_t base) const {
   std::string normalized;
   std::vector<TokenOffsets> source;  // per normalised byte: its character's bytes in `text`
-  if (spec_.has_normalizer) {
+  if (!chain_.empty()) {
+    AlignedText chained;
+    chained.reset(text, true);
+    chain_.normalize(chained);
+    normalized = std::move(chained.text);
+    source = std::move(chained.align);
+  } else if (spec_.has_normalizer) {
     for (std::size_t i = 0; i < text.size();) {
       std::size_t next = i;
       (void)unicode::decode_utf8(text, next);
@@ -138,19 +156,20 @@ void PipelineTokenizer::encode_normalized_with_offsets(std::string_view text, st
     for (std::size_t i = 0; i < text.size(); ++i) source.push_back({i, i + 1});
   }
   std::vector<TokenOffsets> local;
-  split_normalized(normalized, out, &local);
+  split_normalized(normalized, base == 0, out, &local);
   for (const TokenOffsets& t : local) {  // tokens are never empty
     offsets.push_back({base + source[t.begin].begin, base + source[t.end - 1].end});
   }
 }
 
-void PipelineTokenizer::split_normalized(std::string_view view, std::vector<std::int32_t>& out,
+void PipelineTokenizer::split_normalized(std::string_view view, bool text_start,
+                                         std::vector<std::int32_t>& out,
                                          std::vector<TokenOffsets>* offsets) const {
-  if (normalized_added_.empty()) return encode_segment(view, out, offsets, 0);
+  if (normalized_added_.empty()) return encode_segment(view, text_start, out, offsets, 0);
   std::vector<AddedTokenMatcher::Match> matches;
   normalized_added_.find(view, matches);
   around_matches(view, matches, out, offsets, [&](std::string_view gap, std::size_t at) {
-    encode_segment(gap, out, offsets, at);
+    encode_segment(gap, text_start && at == 0, out, offsets, at);
   });
 }
 

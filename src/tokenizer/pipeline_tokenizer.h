@@ -1,6 +1,7 @@
-// The steps every tokenizer here shares, around a model (WordPiece, BPE) that subclasses supply:
-// added tokens matched in the raw text, the normaliser (BertNormalizer or Lowercase), added
-// tokens matched in the normalised text, then the model on the text between them; the
+// The steps every tokenizer here shares, around a model (WordPiece, BPE, Unigram) that subclasses
+// supply: added tokens matched in the raw text, the normaliser (BertNormalizer, Lowercase or a
+// SentencePiece-style chain), added tokens matched in the normalised text, then the model on the
+// text between them; the
 // template's specials and truncation; batches over a pool, with long texts cut into pieces that
 // encode apart exactly as the whole text does.
 //
@@ -17,6 +18,7 @@
 #include <vector>
 
 #include "tokenizer/added_token_matcher.h"
+#include "tokenizer/normalizer_chain.h"
 #include "tokenizer/tokenizer.h"
 #include "tokenizer/tokenizer_spec.h"
 #include "tokenizer/vocab_map.h"
@@ -45,12 +47,14 @@ class PipelineTokenizer : public Tokenizer {
  protected:
   explicit PipelineTokenizer(TokenizerSpec spec) : spec_(std::move(spec)) {}
 
-  // The vocabulary map and id table, the added-token matchers and the template's ids.
+  // The vocabulary map and id table, the normaliser chain, the added-token matchers and the
+  // template's ids.
   Status build_common();
 
   // The model on `segment`, normalised text between added tokens: appends its ids and, with
-  // `offsets`, each id's bytes in `segment` shifted by `base`.
-  virtual void encode_segment(std::string_view segment, std::vector<std::int32_t>& out,
+  // `offsets`, each id's bytes in `segment` shifted by `base`. `text_start`: the segment starts
+  // the input text (Metaspace's prepend_scheme "first").
+  virtual void encode_segment(std::string_view segment, bool text_start, std::vector<std::int32_t>& out,
                               std::vector<TokenOffsets>* offsets, std::size_t base) const = 0;
 
   // The first offset >= `from` where `text` may be cut so that the pieces encode apart exactly
@@ -66,6 +70,14 @@ class PipelineTokenizer : public Tokenizer {
   // whitespace could then split or change a match.
   bool added_tokens_block_cuts() const { return added_tokens_block_cuts_; }
 
+  const NormalizerChain& normalizer_chain() const { return chain_; }
+
+  // Per-thread scratch keeps its capacity between words, but not the megabytes one huge word took.
+  template <typename Buffer>
+  static void release_if_large(Buffer& buffer) {
+    if (buffer.capacity() * sizeof(buffer[0]) > (1u << 20)) Buffer().swap(buffer);
+  }
+
   TokenizerSpec spec_;
   VocabMap vocab_;
   std::vector<std::string> id_to_token_;
@@ -79,16 +91,17 @@ class PipelineTokenizer : public Tokenizer {
   // text they were handed, shifted by `base`.
   void encode_normalized(std::string_view text, std::vector<std::int32_t>& out,
                          std::vector<TokenOffsets>* offsets, std::size_t base) const;
-  // encode_normalized with offsets: normalises character by character (both normalisers map
-  // each character on its own) to know which source character every normalised byte came from.
+  // encode_normalized with offsets: knows which source character every normalised byte came
+  // from (BertNormalizer and Lowercase map each character on its own; the chain tracks it).
   void encode_normalized_with_offsets(std::string_view text, std::vector<std::int32_t>& out,
                                       std::vector<TokenOffsets>& offsets, std::size_t base) const;
-  // Normalised added tokens, then the model, on normalised text.
-  void split_normalized(std::string_view view, std::vector<std::int32_t>& out,
+  // Normalised added tokens, then the model, on normalised text (`text_start`: it starts the input).
+  void split_normalized(std::string_view view, bool text_start, std::vector<std::int32_t>& out,
                         std::vector<TokenOffsets>* offsets) const;
   // Offsets {0, ..., text.size()} that cut `text` into pieces of about kPieceBytes at next_cut().
   std::vector<std::size_t> piece_cuts(std::string_view text) const;
 
+  NormalizerChain chain_;
   AddedTokenMatcher raw_added_;
   AddedTokenMatcher normalized_added_;
   std::int32_t cls_id_ = -1;

@@ -1,5 +1,5 @@
 // Tokenizer::load / from_json: pick the file, parse it into a TokenizerSpec, build the encoder
-// its model names (WordPiece or BPE).
+// its model names (WordPiece, BPE or Unigram).
 #include "tokenizer/tokenizer.h"
 
 #include <fstream>
@@ -7,6 +7,7 @@
 
 #include "tokenizer/bpe_tokenizer.h"
 #include "tokenizer/tokenizer_spec.h"
+#include "tokenizer/unigram_tokenizer.h"
 #include "tokenizer/wordpiece_tokenizer.h"
 
 namespace embd::tokenizer {
@@ -23,6 +24,10 @@ Result<std::string> read_file(const std::filesystem::path& path) {
 
 Result<std::unique_ptr<Tokenizer>> build(Result<TokenizerSpec> spec) {
   if (!spec.ok()) return spec.status();
+  if (spec->model == ModelKind::kUnigram) {
+    EMBD_ASSIGN_OR_RETURN(auto tokenizer, UnigramTokenizer::create(std::move(spec).value()));
+    return std::unique_ptr<Tokenizer>(std::move(tokenizer));
+  }
   if (spec->model == ModelKind::kBpe) {
     EMBD_ASSIGN_OR_RETURN(auto tokenizer, BpeTokenizer::create(std::move(spec).value()));
     return std::unique_ptr<Tokenizer>(std::move(tokenizer));

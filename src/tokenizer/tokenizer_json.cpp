@@ -1,10 +1,11 @@
 // tokenizer.json (Hugging Face `tokenizers` format) -> TokenizerSpec, with simdjson.
-// Two pipelines are accepted: BERT's (WordPiece) and GPT-2 / RoBERTa's (byte-level BPE); any
-// other component is rejected by type name.
+// Three pipelines are accepted: BERT's (WordPiece), GPT-2 / RoBERTa's (byte-level BPE) and
+// SentencePiece's (Unigram, XLM-RoBERTa); any other component is rejected by type name.
 #include <simdjson.h>
 
 #include <string>
 
+#include "core/base64.h"
 #include "tokenizer/tokenizer_spec.h"
 
 namespace embd::tokenizer {
@@ -91,18 +92,68 @@ void set_lowercase(TokenizerSpec& spec) {
   spec.has_normalizer = true;
 }
 
-Status parse_normalizer(const JsonReader& r, dom::element e, TokenizerSpec& spec) {
-  EMBD_ASSIGN_OR_RETURN(dom::object obj, r.object(e, "normalizer"));
-  EMBD_ASSIGN_OR_RETURN(std::string_view type, r.type_of(obj, "normalizer"));
-  if (type == "BertNormalizer") return parse_bert_normalizer(r, obj, "normalizer", spec);
+constexpr std::string_view kNormalizerTypes =
+    "BertNormalizer, Lowercase, Precompiled, Replace, Strip, a Sequence of them (BertNormalizer or "
+    "Lowercase alone)";
+
+// Replace: {"pattern": {"String": s} or {"Regex": s}, "content": s}.
+Status parse_replace(const JsonReader& r, dom::object obj, const std::string& field, NormalizerStepSpec& step) {
+  dom::element pattern_e;
+  if (!JsonReader::member(obj, "pattern", pattern_e)) return r.bad(field + ".pattern", "missing");
+  EMBD_ASSIGN_OR_RETURN(dom::object pattern, r.object(pattern_e, field + ".pattern"));
+  dom::element value;
+  if (JsonReader::member(pattern, "String", value)) {
+    EMBD_ASSIGN_OR_RETURN(std::string_view text, r.string(pattern, "String", field + ".pattern.String"));
+    step.pattern = std::string(text);
+  } else if (JsonReader::member(pattern, "Regex", value)) {
+    EMBD_ASSIGN_OR_RETURN(std::string_view text, r.string(pattern, "Regex", field + ".pattern.Regex"));
+    step.pattern = std::string(text);
+    step.regex = true;
+  } else {
+    return r.bad(field + ".pattern", "expected {\"String\": ...} or {\"Regex\": ...}");
+  }
+  if (step.pattern.empty()) return r.bad(field + ".pattern", "is empty");
+  EMBD_ASSIGN_OR_RETURN(std::string_view content, r.string(obj, "content", field + ".content"));
+  step.content = std::string(content);
+  return ok_status();
+}
+
+// One normalizer object of type `type`; `field` names it. BertNormalizer and Lowercase set the
+// per-character normaliser; the others append a chain step.
+Status parse_normalizer_item(const JsonReader& r, dom::object obj, std::string_view type,
+                             const std::string& field, TokenizerSpec& spec) {
+  if (type == "BertNormalizer") return parse_bert_normalizer(r, obj, field, spec);
   if (type == "Lowercase") {
     set_lowercase(spec);
     return ok_status();
   }
-  if (type != "Sequence") {
-    return r.unsupported_type("normalizer.type", type,
-                              "BertNormalizer, Lowercase, a Sequence of one of them");
+  NormalizerStepSpec step;
+  step.field = field;
+  if (type == "Precompiled") {
+    step.kind = NormalizerStepSpec::Kind::kPrecompiled;
+    EMBD_ASSIGN_OR_RETURN(std::string_view text,
+                          r.string(obj, "precompiled_charsmap", field + ".precompiled_charsmap"));
+    if (text.empty() || !base64_decode(text, step.charsmap)) {
+      return r.bad(field + ".precompiled_charsmap", "expected non-empty base64");
+    }
+  } else if (type == "Replace") {
+    step.kind = NormalizerStepSpec::Kind::kReplace;
+    EMBD_TRY(parse_replace(r, obj, field, step));
+  } else if (type == "Strip") {
+    step.kind = NormalizerStepSpec::Kind::kStrip;
+    EMBD_ASSIGN_OR_RETURN(step.strip_left, r.opt_bool(obj, "strip_left", true, field + ".strip_left"));
+    EMBD_ASSIGN_OR_RETURN(step.strip_right, r.opt_bool(obj, "strip_right", true, field + ".strip_right"));
+  } else {
+    return r.unsupported_type(field + ".type", type, kNormalizerTypes);
   }
+  spec.normalizer_steps.push_back(std::move(step));
+  return ok_status();
+}
+
+Status parse_normalizer(const JsonReader& r, dom::element e, TokenizerSpec& spec) {
+  EMBD_ASSIGN_OR_RETURN(dom::object obj, r.object(e, "normalizer"));
+  EMBD_ASSIGN_OR_RETURN(std::string_view type, r.type_of(obj, "normalizer"));
+  if (type != "Sequence") return parse_normalizer_item(r, obj, type, "normalizer", spec);
   dom::element list;
   dom::array items;
   if (!JsonReader::member(obj, "normalizers", list) || list.get_array().get(items)) {
@@ -113,16 +164,46 @@ Status parse_normalizer(const JsonReader& r, dom::element e, TokenizerSpec& spec
     std::string field = "normalizer.normalizers[" + std::to_string(n++) + "]";
     EMBD_ASSIGN_OR_RETURN(dom::object inner, r.object(item, field));
     EMBD_ASSIGN_OR_RETURN(std::string_view inner_type, r.type_of(inner, field));
-    if ((inner_type != "BertNormalizer" && inner_type != "Lowercase") || n > 1) {
-      return r.unsupported_type(field + ".type", inner_type,
-                                "a Sequence holding one BertNormalizer or Lowercase");
+    // BertNormalizer and Lowercase map each character on their own, and only alone.
+    const bool per_character = inner_type == "BertNormalizer" || inner_type == "Lowercase";
+    if ((per_character && items.size() > 1) || inner_type == "Sequence") {
+      return r.unsupported_type(field + ".type", inner_type, kNormalizerTypes);
     }
-    if (inner_type == "Lowercase") {
-      set_lowercase(spec);
-    } else {
-      EMBD_TRY(parse_bert_normalizer(r, inner, field, spec));
-    }
+    EMBD_TRY(parse_normalizer_item(r, inner, inner_type, field, spec));
   }
+  return ok_status();
+}
+
+// Metaspace: {"replacement": "▁", "prepend_scheme": "always" | "first" | "never", "split": true},
+// or the pre-0.19 {"replacement", "add_prefix_space"} (true: always, false: never).
+Status parse_metaspace(const JsonReader& r, dom::object obj, const std::string& field, TokenizerSpec& spec) {
+  MetaspaceSpec& m = spec.metaspace;
+  dom::element e;
+  if (JsonReader::member(obj, "replacement", e)) {
+    EMBD_ASSIGN_OR_RETURN(std::string_view rep, r.string(obj, "replacement", field + ".replacement"));
+    std::size_t i = 0;
+    if (rep.empty() || (static_cast<void>(unicode::decode_utf8(rep, i)), i != rep.size())) {
+      return r.bad(field + ".replacement", "expected one character");
+    }
+    m.replacement = std::string(rep);
+  }
+  if (JsonReader::member(obj, "prepend_scheme", e)) {
+    EMBD_ASSIGN_OR_RETURN(std::string_view scheme, r.string(obj, "prepend_scheme", field + ".prepend_scheme"));
+    if (scheme == "always") {
+      m.prepend = MetaspaceSpec::Prepend::kAlways;
+    } else if (scheme == "first") {
+      m.prepend = MetaspaceSpec::Prepend::kFirst;
+    } else if (scheme == "never") {
+      m.prepend = MetaspaceSpec::Prepend::kNever;
+    } else {
+      return r.bad(field + ".prepend_scheme", "expected \"always\", \"first\" or \"never\"");
+    }
+  } else {
+    EMBD_ASSIGN_OR_RETURN(bool prefix, r.opt_bool(obj, "add_prefix_space", true, field + ".add_prefix_space"));
+    m.prepend = prefix ? MetaspaceSpec::Prepend::kAlways : MetaspaceSpec::Prepend::kNever;
+  }
+  EMBD_ASSIGN_OR_RETURN(m.split, r.opt_bool(obj, "split", true, field + ".split"));
+  spec.pre_tokenizer = PreTokenizerKind::kMetaspace;
   return ok_status();
 }
 
@@ -139,8 +220,11 @@ Status parse_pre_tokenizer_item(const JsonReader& r, dom::object obj, std::strin
                           r.opt_bool(obj, "add_prefix_space", true, field + ".add_prefix_space"));
     EMBD_ASSIGN_OR_RETURN(spec.byte_level.use_regex,
                           r.opt_bool(obj, "use_regex", true, field + ".use_regex"));
+  } else if (type == "Metaspace") {
+    return parse_metaspace(r, obj, field, spec);
   } else {
-    return r.unsupported_type(field + ".type", type, "BertPreTokenizer, WhitespaceSplit, ByteLevel");
+    return r.unsupported_type(field + ".type", type,
+                              "BertPreTokenizer, WhitespaceSplit, ByteLevel, Metaspace");
   }
   return ok_status();
 }
@@ -160,8 +244,15 @@ Status parse_pre_tokenizer(const JsonReader& r, dom::element e, TokenizerSpec& s
     std::string field = "pre_tokenizer.pretokenizers[" + std::to_string(n++) + "]";
     EMBD_ASSIGN_OR_RETURN(dom::object inner, r.object(item, field));
     EMBD_ASSIGN_OR_RETURN(std::string_view inner_type, r.type_of(inner, field));
-    if (n > 1) return r.unsupported_type(field + ".type", inner_type, "a Sequence of one item");
+    // One item, or WhitespaceSplit then Metaspace (older SentencePiece conversions).
+    const bool split_then_metaspace = n == 2 && inner_type == "Metaspace" &&
+                                      spec.pre_tokenizer == PreTokenizerKind::kWhitespaceSplit;
+    if (n > 1 && !split_then_metaspace) {
+      return r.unsupported_type(field + ".type", inner_type,
+                                "a Sequence of one item, or of WhitespaceSplit and Metaspace");
+    }
     EMBD_TRY(parse_pre_tokenizer_item(r, inner, inner_type, field, spec));
+    if (split_then_metaspace) spec.pre_tokenizer = PreTokenizerKind::kWhitespaceSplitMetaspace;
   }
   return ok_status();
 }
@@ -232,15 +323,50 @@ Status parse_bpe_fields(const JsonReader& r, dom::object obj, TokenizerSpec& spe
   return ok_status();
 }
 
+// Unigram: {"unk_id": 3, "vocab": [["<s>", 0.0], ...], "byte_fallback": false}; ids are positions.
+Status parse_unigram(const JsonReader& r, dom::object obj, TokenizerSpec& spec) {
+  spec.model = ModelKind::kUnigram;
+  EMBD_ASSIGN_OR_RETURN(bool byte_fallback, r.opt_bool(obj, "byte_fallback", false, "model.byte_fallback"));
+  if (byte_fallback) return r.bad("model.byte_fallback", "unsupported (only false is)");
+  dom::element unk_e;
+  if (!JsonReader::member(obj, "unk_id", unk_e)) {
+    return r.bad("model.unk_id", "missing or null (unsupported: an unknown character could not be encoded)");
+  }
+  EMBD_ASSIGN_OR_RETURN(spec.unigram.unk_id, r.id(unk_e, "model.unk_id"));
+  dom::element vocab_e;
+  dom::array vocab;
+  if (!JsonReader::member(obj, "vocab", vocab_e) || vocab_e.get_array().get(vocab)) {
+    return r.bad("model.vocab", "expected an array of [piece, score]");
+  }
+  spec.vocab.reserve(vocab.size());
+  spec.unigram.scores.reserve(vocab.size());
+  for (dom::element item : vocab) {
+    const auto id = static_cast<std::int32_t>(spec.vocab.size());
+    const std::string field = "model.vocab[" + std::to_string(id) + "]";
+    dom::array pair;
+    std::string_view piece;
+    double score;
+    if (item.get_array().get(pair) || pair.size() != 2 || pair.at(0).get_string().get(piece) ||
+        pair.at(1).get_double().get(score)) {
+      return r.bad(field, "expected [piece, score]");
+    }
+    spec.vocab.emplace_back(std::string(piece), id);
+    spec.unigram.scores.push_back(score);
+  }
+  if (spec.vocab.empty()) return r.bad("model.vocab", "is empty");
+  return ok_status();
+}
+
 Status parse_model(const JsonReader& r, dom::element e, TokenizerSpec& spec) {
   EMBD_ASSIGN_OR_RETURN(dom::object obj, r.object(e, "model"));
   EMBD_ASSIGN_OR_RETURN(std::string_view type, r.type_of(obj, "model"));
+  if (type == "Unigram") return parse_unigram(r, obj, spec);
   if (type == "WordPiece") {
     EMBD_TRY(parse_wordpiece_fields(r, obj, spec));
   } else if (type == "BPE") {
     EMBD_TRY(parse_bpe_fields(r, obj, spec));
   } else {
-    return r.unsupported_type("model.type", type, "WordPiece, BPE");
+    return r.unsupported_type("model.type", type, "WordPiece, BPE, Unigram");
   }
   dom::element unk_e;
   if (JsonReader::member(obj, "unk_token", unk_e)) {

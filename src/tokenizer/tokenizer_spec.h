@@ -1,5 +1,5 @@
-// The parsed, validated description of a tokenizer (from tokenizer.json or vocab.txt): WordPiece
-// or byte-level BPE, independent of the encoder that runs it.
+// The parsed, validated description of a tokenizer (from tokenizer.json or vocab.txt): WordPiece,
+// byte-level BPE or SentencePiece Unigram, independent of the encoder that runs it.
 //
 // Ownership: plain values. Thread-safety: none needed (built once, then moved into a Tokenizer).
 // Errors: the parsers return kInvalidModel for malformed files and kUnsupported for pipeline
@@ -28,8 +28,43 @@ struct AddedTokenSpec {
   bool special = false;
 };
 
-enum class ModelKind { kWordPiece, kBpe };
-enum class PreTokenizerKind { kBert, kWhitespaceSplit, kByteLevel, kNone };
+enum class ModelKind { kWordPiece, kBpe, kUnigram };
+enum class PreTokenizerKind {
+  kBert,
+  kWhitespaceSplit,
+  kByteLevel,
+  kMetaspace,                 // SentencePiece's: spaces become "▁", one word per "▁"
+  kWhitespaceSplitMetaspace,  // Sequence [WhitespaceSplit, Metaspace] (older SentencePiece files)
+  kNone
+};
+
+// One step of a SentencePiece-style normalizer Sequence (Precompiled, Replace, Strip), applied in
+// order; BertNormalizer and Lowercase alone go through `TokenizerSpec::normalize` instead.
+struct NormalizerStepSpec {
+  enum class Kind { kPrecompiled, kReplace, kStrip };
+  Kind kind = Kind::kReplace;
+  std::string field;     // "normalizer.normalizers[0]", for messages
+  std::string charsmap;  // kPrecompiled: the decoded precompiled_charsmap
+  std::string pattern;   // kReplace: a literal string, or a regex when `regex`
+  bool regex = false;
+  std::string content;
+  bool strip_left = false;  // kStrip
+  bool strip_right = false;
+};
+
+// The Metaspace pre-tokenizer: ' ' becomes `replacement`, which also goes before a segment that
+// does not start with it (prepend), and each word starts at one (split).
+struct MetaspaceSpec {
+  enum class Prepend { kAlways, kFirst, kNever };
+  std::string replacement = "\u2581";  // one character
+  Prepend prepend = Prepend::kAlways;
+  bool split = true;
+};
+
+struct UnigramSpec {
+  std::vector<double> scores;  // by id (the vocabulary's order)
+  std::int32_t unk_id = -1;
+};
 
 // The ByteLevel pre-tokenizer (GPT-2, RoBERTa): text split with GPT-2's pattern, bytes as tokens.
 struct ByteLevelSpec {
@@ -47,11 +82,14 @@ struct TokenizerSpec {
   std::string source;  // file name, for messages
   bool has_normalizer = false;
   unicode::NormalizeFlags normalize;
+  std::vector<NormalizerStepSpec> normalizer_steps;  // non-empty: this chain is the normalizer
   PreTokenizerKind pre_tokenizer = PreTokenizerKind::kBert;
   ByteLevelSpec byte_level;
+  MetaspaceSpec metaspace;
   ModelKind model = ModelKind::kWordPiece;
   std::vector<std::pair<std::string, std::int32_t>> vocab;
   BpeSpec bpe;
+  UnigramSpec unigram;
   std::string unk_token = "[UNK]";  // BPE: empty = none (unknown bytes are dropped, as in HF)
   std::string continuing_subword_prefix = "##";
   std::size_t max_input_chars_per_word = 100;

@@ -34,6 +34,11 @@ Status WordPieceTokenizer::build() {
     return unsupported(spec_.source + ": field 'pre_tokenizer': ByteLevel goes with a BPE model, "
                        "not WordPiece");
   }
+  if (spec_.pre_tokenizer == PreTokenizerKind::kMetaspace ||
+      spec_.pre_tokenizer == PreTokenizerKind::kWhitespaceSplitMetaspace) {
+    return unsupported(spec_.source + ": field 'pre_tokenizer': Metaspace goes with a Unigram model, "
+                       "not WordPiece");
+  }
   EMBD_TRY(build_common());
   const std::string& prefix = spec_.continuing_subword_prefix;
   for (const auto& [token, id] : spec_.vocab) {
@@ -93,7 +98,7 @@ void WordPieceTokenizer::word_piece(std::string_view word, std::vector<std::int3
   }
 }
 
-void WordPieceTokenizer::encode_segment(std::string_view text, std::vector<std::int32_t>& out,
+void WordPieceTokenizer::encode_segment(std::string_view text, bool /*text_start*/, std::vector<std::int32_t>& out,
                                         std::vector<TokenOffsets>* offsets, std::size_t base) const {
   if (spec_.pre_tokenizer == PreTokenizerKind::kNone) {
     if (!text.empty()) word_piece(text, out, offsets, base);

@@ -22,7 +22,7 @@ class WordPieceTokenizer final : public PipelineTokenizer {
   explicit WordPieceTokenizer(TokenizerSpec spec) : PipelineTokenizer(std::move(spec)) {}
   Status build();
   // Pre-tokenisation, then word_piece() on each word.
-  void encode_segment(std::string_view text, std::vector<std::int32_t>& out,
+  void encode_segment(std::string_view text, bool text_start, std::vector<std::int32_t>& out,
                       std::vector<TokenOffsets>* offsets, std::size_t base) const override;
   // Just after ASCII whitespace: it ends every word and belongs to no token.
   std::size_t next_cut(std::string_view text, std::size_t from) const override;

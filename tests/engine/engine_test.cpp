@@ -34,7 +34,7 @@ std::unique_ptr<Engine> load(const std::string& model, LoadOptions options = {})
 }
 
 TEST(Engine, TextsGiveTheGoldenEmbeddingsInF32) {
-  for (const std::string model : {"tiny-jina", "tiny-jina-6h", "tiny-bert"}) {
+  for (const std::string model : {"tiny-jina", "tiny-jina-6h", "tiny-bert", "tiny-xlmr", "tiny-roberta"}) {
     auto engine = load(model, {.dtype = "f32"});
     ASSERT_TRUE(engine);
     const auto goldens = testing::load_goldens(model);
@@ -42,7 +42,7 @@ TEST(Engine, TextsGiveTheGoldenEmbeddingsInF32) {
     for (const auto& g : goldens) texts.push_back(g.text);
     EmbedOptions raw;
     raw.normalize = false;
-    raw.truncate = true;  // tiny-bert's goldens truncate texts over 512 tokens
+    raw.truncate = true;  // the BERT-family goldens truncate long texts (512 or 128 tokens)
     auto result = engine->embed(texts, raw).get();
     ASSERT_TRUE(result.ok()) << result.status().to_string();
     ASSERT_EQ(result->rows, goldens.size());
@@ -148,6 +148,46 @@ TEST(Engine, ByteLevelBpeModelEmbedsTextAsItsIds) {
   }
   engine.reset();  // the engine goes before its files
   fs::remove_all(dir);
+}
+
+// An XLM-RoBERTa (tiny-xlmr: a Unigram tokenizer, positions from row pad_token_id + 1, so 512 of
+// the 514 rows are usable) from ids: the goldens, and the length limit at 512.
+TEST(Engine, XlmRobertaGivesTheGoldenEmbeddingsFromIds) {
+  auto engine = load("tiny-xlmr", {.dtype = "f32"});
+  ASSERT_TRUE(engine);
+  EXPECT_EQ(engine->info().architecture, "bert");
+  EXPECT_EQ(engine->info().variant, "xlm_roberta");
+  EXPECT_EQ(engine->info().max_length, 512u);
+  EXPECT_EQ(engine->info().pooling, "mean");
+
+  const auto goldens = testing::load_goldens("tiny-xlmr");
+  ASSERT_EQ(goldens.size(), 40u);
+  std::vector<std::vector<std::int32_t>> ids;
+  for (const auto& g : goldens) ids.push_back(g.ids);
+  EmbedOptions raw;
+  raw.normalize = false;
+  auto result = engine->embed_tokens(ids, raw).get();
+  ASSERT_TRUE(result.ok()) << result.status().to_string();
+  for (std::size_t i = 0; i < goldens.size(); ++i) {
+    const auto e = testing::compare(result->row(i).data(), goldens[i].embedding);
+    EXPECT_LE(e.rel_l2, 1e-5) << goldens[i].id;
+    EXPECT_LE(e.max_abs, 1e-5) << goldens[i].id;
+  }
+
+  // 513 tokens would need row 514 of a 514-row table: refused, or cut to 512.
+  std::vector<std::int32_t> long_ids = goldens[35].ids;
+  ASSERT_EQ(long_ids.size(), 512u);
+  long_ids.insert(long_ids.end() - 1, 5);
+  auto refused = engine->embed_tokens({long_ids}).get();
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), ErrorCode::kInputTooLong);
+  EXPECT_NE(refused.status().message().find("maximum of 512"), std::string::npos)
+      << refused.status().message();
+  EmbedOptions trunc = raw;
+  trunc.truncate = true;
+  auto cut = engine->embed_tokens({long_ids}, trunc).get();
+  ASSERT_TRUE(cut.ok()) << cut.status().to_string();
+  EXPECT_EQ(cut->token_counts[0], 512u);
 }
 
 TEST(Engine, MissingModelIsAClearError) {

@@ -1,6 +1,6 @@
 // The fixture tokenizers on arbitrary text: WordPiece (tiny-jina's tokenizer.json, the published
-// vocabulary) and byte-level BPE (tokenizers/roberta-bpe and bpe-prefix-lower), every input
-// through all three. Input: one options byte (limit, direction, specials, and the pool case), one
+// vocabulary), byte-level BPE (tokenizers/roberta-bpe and bpe-prefix-lower) and SentencePiece
+// Unigram (tokenizers/xlmr-unigram and unigram-legacy), every input through all five. Input: one options byte (limit, direction, specials, and the pool case), one
 // max-length byte, then the text.
 // Checks: nothing crashes; invalid UTF-8 is an error, never ids; ids are in the vocabulary;
 // truncation keeps to the limit and reports the untruncated length; encoding with offsets gives
@@ -24,6 +24,8 @@ namespace {
 using embd::tokenizer::EncodeOptions;
 using embd::tokenizer::Tokenizer;
 
+constexpr int kTokenizers = 5;
+
 std::unique_ptr<Tokenizer> load(const char* dir) {
   auto t = Tokenizer::load(dir);
   FUZZ_CHECK(t.ok(), "cannot load the fixture tokenizer %s: %s", dir, t.status().to_string().c_str());
@@ -31,10 +33,12 @@ std::unique_ptr<Tokenizer> load(const char* dir) {
 }
 
 const std::unique_ptr<Tokenizer>* fixture_tokenizers() {
-  static const std::unique_ptr<Tokenizer> tokenizers[3] = {
+  static const std::unique_ptr<Tokenizer> tokenizers[kTokenizers] = {
       load(EMBD_FIXTURES_DIR "/models/tiny-jina"),
       load(EMBD_FIXTURES_DIR "/tokenizers/roberta-bpe"),
-      load(EMBD_FIXTURES_DIR "/tokenizers/bpe-prefix-lower")};
+      load(EMBD_FIXTURES_DIR "/tokenizers/bpe-prefix-lower"),
+      load(EMBD_FIXTURES_DIR "/tokenizers/xlmr-unigram"),
+      load(EMBD_FIXTURES_DIR "/tokenizers/unigram-legacy")};
   return tokenizers;
 }
 
@@ -62,7 +66,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     while (text.size() < embd::tokenizer::kParallelTextBytes) text += (flags & 4) ? " " + unit : unit;
   }
 
-  for (int k = 0; k < 3; ++k) check(*fixture_tokenizers()[k], text, o, on_pool);
+  for (int k = 0; k < kTokenizers; ++k) check(*fixture_tokenizers()[k], text, o, on_pool);
   return 0;
 }
 

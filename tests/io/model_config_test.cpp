@@ -79,6 +79,45 @@ TEST(ModelConfig, TinyBertWithSentenceTransformers) {
   EXPECT_EQ(c.architectures, std::vector<std::string>{"BertModel"});
 }
 
+// XLM-RoBERTa runs as BERT whose first token uses position row pad_token_id + 1 = 2, so its
+// 514-row table holds 512 tokens.
+TEST(ModelConfig, TinyXlmrIsBertWithOffsetPositions) {
+  const ModelConfig c = load_ok(kFixtures / "models" / "tiny-xlmr");
+  EXPECT_EQ(c.architecture, Architecture::kBert);
+  EXPECT_EQ(c.model_type, "xlm-roberta");
+  EXPECT_EQ(c.architectures, std::vector<std::string>{"XLMRobertaModel"});
+  EXPECT_EQ(c.position_embedding, PositionEmbedding::kAbsolute);
+  EXPECT_EQ(c.feed_forward, FeedForward::kMlp);
+  EXPECT_EQ(c.hidden_act, HiddenAct::kGeluErf);
+  EXPECT_EQ(c.pad_token_id, 1);
+  EXPECT_EQ(c.position_offset, 2);
+  EXPECT_EQ(c.max_position_embeddings, 514);
+  EXPECT_EQ(c.usable_positions(), 512);
+  EXPECT_EQ(c.max_length, 512);
+  EXPECT_EQ(c.type_vocab_size, 1);
+  EXPECT_EQ(c.vocab_size, 1948);
+  EXPECT_DOUBLE_EQ(c.layer_norm_eps, 1e-5);
+  EXPECT_EQ(c.pooling, Pooling::kMean);
+  EXPECT_TRUE(c.pooling_from_sentence_transformers);
+  EXPECT_TRUE(c.normalize);
+  // Other models keep their table from row 0.
+  EXPECT_EQ(load_ok(kFixtures / "models" / "tiny-bert").position_offset, 0);
+  EXPECT_EQ(load_ok(kFixtures / "models" / "tiny-jina").position_offset, 0);
+}
+
+// RoBERTa likewise: a 130-row table holds 128 tokens; CLS pooling from 1_Pooling, no Normalize.
+TEST(ModelConfig, TinyRobertaIsBertWithOffsetPositions) {
+  const ModelConfig c = load_ok(kFixtures / "models" / "tiny-roberta");
+  EXPECT_EQ(c.architecture, Architecture::kBert);
+  EXPECT_EQ(c.model_type, "roberta");
+  EXPECT_EQ(c.architectures, std::vector<std::string>{"RobertaModel"});
+  EXPECT_EQ(c.position_offset, 2);
+  EXPECT_EQ(c.max_length, 128);
+  EXPECT_EQ(c.num_attention_heads, 6);
+  EXPECT_EQ(c.pooling, Pooling::kCls);
+  EXPECT_FALSE(c.normalize);
+}
+
 TEST(ModelConfig, PublishedJinaConfigs) {
   const ModelConfig small = parse_published("jina-embeddings-v2-small-en");
   EXPECT_EQ(small.variant, JinaVariant::kBase);
@@ -135,11 +174,13 @@ class ConfigField : public ::testing::Test {
 };
 
 TEST_F(ConfigField, ModelTypeAndArchitectures) {
-  expect_error(with("model_type", "roberta"), "model_type", "roberta");
+  expect_error(with("model_type", "mpnet"), "model_type", "mpnet");
   expect_error(with("model_type", absent()), "model_type");
   expect_error(with("architectures", {"RobertaModel"}), "architectures", "RobertaModel");
   expect_error(with("architectures", "JinaBertModel"), "architectures");
-  EXPECT_EQ(with("model_type", "roberta").status().code(), ErrorCode::kUnsupported);
+  EXPECT_EQ(with("model_type", "mpnet").status().code(), ErrorCode::kUnsupported);
+  // A RoBERTa model_type with a JinaBERT class: the class must be of the model_type's family.
+  expect_error(with("model_type", "roberta"), "architectures", "JinaBert");
 }
 
 TEST_F(ConfigField, JinaFeedForwardAndPooler) {
@@ -215,6 +256,71 @@ TEST(ModelConfigBert, HiddenActIsNeverSubstituted) {
   j.erase("position_embedding_type");
   j["architectures"] = {"BertForMaskedLM"};
   EXPECT_EQ(parse_model_config(j.dump(), "x")->architecture, Architecture::kBert);
+}
+
+// tiny-xlmr's config.json with fields replaced.
+Result<ModelConfig> xlmr_with(const json& fields) {
+  json j = json::parse(read_file(kFixtures / "models/tiny-xlmr/config.json"));
+  j.update(fields);
+  return parse_model_config(j.dump(), "xlmr/config.json");
+}
+
+void expect_xlmr_error(const Result<ModelConfig>& r, const std::string& field, const std::string& value) {
+  ASSERT_FALSE(r.ok()) << field;
+  EXPECT_THAT(r.status().message(), HasSubstr("xlmr/config.json"));
+  EXPECT_THAT(r.status().message(), HasSubstr("'" + field + "'"));
+  EXPECT_THAT(r.status().message(), HasSubstr(value));
+}
+
+TEST(ModelConfigXlmr, OffsetFollowsPadTokenId) {
+  auto pad0 = xlmr_with({{"pad_token_id", 0}});
+  ASSERT_TRUE(pad0.ok()) << pad0.status().to_string();
+  EXPECT_EQ(pad0->position_offset, 1);
+  EXPECT_EQ(pad0->max_length, 513);
+  // Absent: XLMRobertaConfig's default padding id, 1.
+  json j = json::parse(read_file(kFixtures / "models/tiny-xlmr/config.json"));
+  j.erase("pad_token_id");
+  auto absent = parse_model_config(j.dump(), "x");
+  ASSERT_TRUE(absent.ok()) << absent.status().to_string();
+  EXPECT_EQ(absent->position_offset, 2);
+  EXPECT_EQ(absent->max_length, 512);
+  // model_max_length and sentence-transformers still only shorten it.
+  EXPECT_EQ(xlmr_with({{"model_max_length", 8192}})->max_length, 512);
+  EXPECT_EQ(xlmr_with({{"model_max_length", 256}})->max_length, 256);
+  auto masked_lm = xlmr_with({{"architectures", {"XLMRobertaForMaskedLM"}}});
+  ASSERT_TRUE(masked_lm.ok()) << masked_lm.status().to_string();
+  EXPECT_EQ(masked_lm->architecture, Architecture::kBert);
+}
+
+TEST(ModelConfigXlmr, ErrorsNameTheField) {
+  // The first usable row would be past the table: pad_token_id is named, with both sizes.
+  expect_xlmr_error(xlmr_with({{"pad_token_id", 513}}), "pad_token_id", "513");
+  auto none_left = xlmr_with({{"pad_token_id", 600}});
+  expect_xlmr_error(none_left, "pad_token_id", "row pad_token_id + 1 = 601");
+  EXPECT_THAT(none_left.status().message(), HasSubstr("514 rows of max_position_embeddings"));
+  EXPECT_EQ(none_left.status().code(), ErrorCode::kInvalidModel);
+  auto one_left = xlmr_with({{"pad_token_id", 512}});
+  ASSERT_TRUE(one_left.ok()) << one_left.status().to_string();
+  EXPECT_EQ(one_left->max_length, 1);
+  // Classes of another family, and XLM-RoBERTa-XL (pre-LayerNorm), are refused by name.
+  expect_xlmr_error(xlmr_with({{"architectures", {"BertModel"}}}), "architectures", "BertModel");
+  expect_xlmr_error(xlmr_with({{"architectures", {"XLMRobertaXLModel"}}}), "architectures",
+                    "XLMRobertaXLModel");
+  expect_xlmr_error(xlmr_with({{"model_type", "bert"}}), "architectures", "XLMRobertaModel");
+  // RoBERTa: the same offset, its own classes.
+  auto roberta = xlmr_with({{"model_type", "roberta"}, {"architectures", {"RobertaModel"}}});
+  ASSERT_TRUE(roberta.ok()) << roberta.status().to_string();
+  EXPECT_EQ(roberta->position_offset, 2);
+  EXPECT_EQ(roberta->max_length, 512);
+  expect_xlmr_error(xlmr_with({{"model_type", "roberta"}}), "architectures", "XLMRobertaModel");
+  expect_xlmr_error(xlmr_with({{"model_type", "roberta"}, {"architectures", {"RobertaPreLayerNormModel"}}}),
+                    "architectures", "RobertaPreLayerNormModel");
+  // jina-embeddings-v3 is an xlm-roberta model_type with rotary positions.
+  expect_xlmr_error(xlmr_with({{"position_embedding_type", "rotary"}}), "position_embedding_type", "rotary");
+  expect_xlmr_error(xlmr_with({{"position_embedding_type", "alibi"}}), "position_embedding_type", "alibi");
+  EXPECT_TRUE(xlmr_with({{"position_embedding_type", "absolute"}}).ok());
+  expect_xlmr_error(xlmr_with({{"hidden_act", "gelu_new"}}), "hidden_act", "gelu_new");
+  expect_xlmr_error(xlmr_with({{"model_type", "xlm-roberta-xl"}}), "model_type", "xlm-roberta-xl");
 }
 
 TEST(ModelConfigBert, MalformedJson) {

@@ -1,4 +1,4 @@
-// WeightSet: fixture directories, name lookup with and without "bert.", require() errors,
+// WeightSet: fixture directories, name lookup with and without "bert." / "roberta.", require() errors,
 // sharded checkpoints.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -58,6 +58,13 @@ TEST(WeightSet, TinyBertHasAbsolutePositions) {
   EXPECT_TRUE(w->require("encoder.layer.1.output.dense.weight", {64, 128}).ok());
 }
 
+TEST(WeightSet, TinyXlmrHasOffsetPositionRows) {
+  auto w = open_ok(kModels / "tiny-xlmr");
+  ASSERT_NE(w, nullptr);
+  EXPECT_TRUE(w->require("embeddings.position_embeddings.weight", {514, 64}).ok());
+  EXPECT_TRUE(w->require("embeddings.token_type_embeddings.weight", {1, 64}).ok());
+}
+
 TEST(WeightSet, RequireErrorsNameTensorAndShapes) {
   auto w = open_ok(kModels / "tiny-jina");
   ASSERT_NE(w, nullptr);
@@ -66,7 +73,8 @@ TEST(WeightSet, RequireErrorsNameTensorAndShapes) {
   EXPECT_EQ(missing.status().code(), ErrorCode::kInvalidModel);
   EXPECT_THAT(missing.status().message(),
               HasSubstr("missing tensor 'encoder.layer.9.attention.self.query.weight' (also looked "
-                        "for 'bert.encoder.layer.9.attention.self.query.weight')"));
+                        "for 'bert.encoder.layer.9.attention.self.query.weight', "
+                        "'roberta.encoder.layer.9.attention.self.query.weight')"));
   auto wrong = w->require("embeddings.LayerNorm.weight", {65});
   ASSERT_FALSE(wrong.ok());
   EXPECT_EQ(wrong.status().code(), ErrorCode::kInvalidModel);
@@ -91,6 +99,23 @@ TEST(WeightSet, BertPrefixBothWays) {
   EXPECT_EQ(w->find("bert.nothing"), nullptr);
   auto r = w->require("bert.nothing", {1});
   EXPECT_THAT(r.status().message(), HasSubstr("(also looked for 'nothing')"));
+}
+
+// XLMRobertaForMaskedLM checkpoints (xlm-roberta-base) keep the encoder under "roberta.".
+TEST(WeightSet, RobertaPrefix) {
+  TempDir dir;
+  const float v[2] = {1, 2};
+  ASSERT_TRUE(write_safetensors(dir / "model.safetensors",
+                                {{"roberta.embeddings.x", DType::kF32, {2}, v},
+                                 {"lm_head.bias", DType::kF32, {1}, v}})
+                  .ok());
+  auto w = open_ok(dir.path());
+  ASSERT_NE(w, nullptr);
+  ASSERT_NE(w->find("embeddings.x"), nullptr);
+  EXPECT_EQ(w->find("embeddings.x")->name, "roberta.embeddings.x");
+  EXPECT_NE(w->find("roberta.embeddings.x"), nullptr);
+  EXPECT_EQ(w->find("bert.embeddings.x"), nullptr);  // a prefixed name is looked up bare, not re-prefixed
+  EXPECT_TRUE(w->require("embeddings.x", {2}).ok());
 }
 
 TEST(WeightSet, StoredDtypeCountsElements) {

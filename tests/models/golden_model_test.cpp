@@ -101,6 +101,33 @@ TEST_P(GoldenModel, BatchInvariance) {
   }
 }
 
+// The encoder's own bound, behind the engine's: XLM-RoBERTa's first token uses row
+// pad_token_id + 1, so 512 tokens fill tiny-xlmr's 514-row table and 513 are refused by name.
+TEST(GoldenModelBounds, XlmRobertaUsesRowsFromPadTokenIdPlusOne) {
+  const std::string dir = testing::model_dir("tiny-xlmr");
+  auto config = io::load_model_config(dir);
+  ASSERT_TRUE(config.ok()) << config.status().to_string();
+  auto weights = io::WeightSet::open_dir(dir);
+  ASSERT_TRUE(weights.ok()) << weights.status().to_string();
+  auto backends = backend::create_backends("cpu", {});
+  ASSERT_TRUE(backends.ok()) << backends.status().to_string();
+  auto runner =
+      runtime::ModelRunner::create(std::move(backends.value().front()), *config, **weights, DType::kF32);
+  ASSERT_TRUE(runner.ok()) << runner.status().to_string();
+  GoldenText text;
+  text.ids.assign(512, 5);
+  std::vector<float> pooled;
+  EXPECT_TRUE((*runner)->run(pack({&text}), pooled).ok());
+  text.ids.push_back(5);
+  const Status s = (*runner)->run(pack({&text}), pooled);
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.code(), ErrorCode::kInputTooLong);
+  EXPECT_NE(s.message().find("513 tokens exceeds the 512 position embeddings "
+                             "(max_position_embeddings 514 less the first 2, pad_token_id + 1)"),
+            std::string::npos)
+      << s.message();
+}
+
 std::string param_name(const ::testing::TestParamInfo<Param>& info) {
   std::string s = std::get<0>(info.param) + "_" + std::get<1>(info.param) + "_" + std::get<2>(info.param);
   std::replace_if(s.begin(), s.end(), [](char c) { return !std::isalnum(static_cast<unsigned char>(c)); }, '_');
@@ -109,7 +136,8 @@ std::string param_name(const ::testing::TestParamInfo<Param>& info) {
 
 INSTANTIATE_TEST_SUITE_P(Models, GoldenModel,
                          ::testing::Combine(::testing::Values("cpu", "cuda:0"),
-                                            ::testing::Values("tiny-jina", "tiny-jina-6h", "tiny-bert"),
+                                            ::testing::Values("tiny-jina", "tiny-jina-6h", "tiny-bert",
+                                                              "tiny-xlmr", "tiny-roberta"),
                                             ::testing::Values("f32", "f16", "bf16")),
                          param_name);
 

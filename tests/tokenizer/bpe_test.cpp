@@ -16,76 +16,15 @@ namespace embd::tokenizer {
 namespace {
 
 using testing::fixtures_dir;
-using Ids = std::vector<std::int32_t>;
 
-struct BpeGolden {
-  std::string text;
-  Ids ids;
-  std::vector<TokenOffsets> offsets;  // empty for the long texts
-};
-
-std::vector<BpeGolden> read_bpe_goldens(const std::string& name) {
-  std::ifstream in(fixtures_dir() / "goldens" / ("bpe-" + name + ".jsonl"));
-  std::vector<BpeGolden> out;
-  std::string line;
-  while (std::getline(in, line)) {
-    auto j = nlohmann::json::parse(line);
-    BpeGolden g{j.at("text").get<std::string>(), j.at("ids").get<Ids>(), {}};
-    if (j.contains("offsets")) {
-      for (const auto& o : j.at("offsets")) g.offsets.push_back({o.at(0).get<std::size_t>(), o.at(1).get<std::size_t>()});
-    }
-    out.push_back(std::move(g));
-  }
-  return out;
+std::vector<testing::OffsetGolden> read_bpe_goldens(const std::string& name) {
+  return testing::read_offset_goldens("bpe-" + name);
 }
 
-std::unique_ptr<Tokenizer> load(const std::string& dir) {
-  auto t = Tokenizer::load(fixtures_dir() / "tokenizers" / dir);
-  EXPECT_TRUE(t.ok()) << t.status().to_string();
-  return t.ok() ? std::move(t).value() : nullptr;
-}
-
-std::string printable(std::string_view text) {
-  return nlohmann::json(std::string(text)).dump().substr(0, 200);
-}
+std::unique_ptr<Tokenizer> load(const std::string& dir) { return testing::load_fixture_tokenizer(dir); }
 
 void expect_parity(const std::string& dir, const std::string& golden) {
-  auto tok = load(dir);
-  ASSERT_NE(tok, nullptr);
-  const auto records = read_bpe_goldens(golden);
-  ASSERT_EQ(records.size(), 575u);
-  EncodeOptions with_offsets;
-  with_offsets.offsets = true;
-  std::size_t same_ids = 0, same_offsets = 0, with_offset_records = 0;
-  for (const auto& r : records) {
-    auto enc = tok->encode(r.text, with_offsets);
-    ASSERT_TRUE(enc.ok()) << printable(r.text) << ": " << enc.status().to_string();
-    if (enc->ids == r.ids) {
-      ++same_ids;
-    } else {
-      ADD_FAILURE() << "ids differ for " << printable(r.text) << "\n  expected "
-                    << ::testing::PrintToString(r.ids) << "\n  got      "
-                    << ::testing::PrintToString(enc->ids);
-    }
-    if (r.offsets.empty()) continue;
-    ++with_offset_records;
-    if (enc->offsets == r.offsets) {
-      ++same_offsets;
-    } else if (enc->ids == r.ids) {
-      for (std::size_t i = 0; i < r.offsets.size(); ++i) {
-        if (enc->offsets[i] == r.offsets[i]) continue;
-        ADD_FAILURE() << "offsets differ for " << printable(r.text) << " at token " << i << " ("
-                      << tok->id_to_token(r.ids[i]) << "): expected [" << r.offsets[i].begin << ", "
-                      << r.offsets[i].end << "), got [" << enc->offsets[i].begin << ", "
-                      << enc->offsets[i].end << ")";
-        break;
-      }
-    }
-  }
-  std::printf("[bpe golden] %s: ids %zu/%zu, offsets %zu/%zu identical\n", golden.c_str(), same_ids,
-              records.size(), same_offsets, with_offset_records);
-  EXPECT_EQ(same_ids, records.size());
-  EXPECT_EQ(same_offsets, with_offset_records);
+  testing::expect_golden_parity(dir, "bpe-" + golden, 575);
 }
 
 TEST(BpeGolden, RobertaPipelineMatchesHuggingFace) { expect_parity("roberta-bpe", "roberta"); }
@@ -114,38 +53,9 @@ TEST(Bpe, TokensSpellTheText) {
   }
 }
 
-// Long texts in a batch of few texts are cut into pieces over the pool; the ids must be those
-// of the whole text (the fixture's long texts are 9 and 17 KB).
 TEST(Bpe, BatchesCutIntoPiecesMatchWholeTexts) {
-  for (const auto& [dir, golden] : {std::pair{"roberta-bpe", "roberta"}, {"bpe-prefix-lower", "prefix-lower"}}) {
-    auto tok = load(dir);
-    ASSERT_NE(tok, nullptr);
-    const auto records = read_bpe_goldens(golden);
-    std::vector<std::string> texts;
-    for (const auto& r : records) {
-      if (r.text.size() > 8192) texts.push_back(r.text);
-    }
-    ASSERT_EQ(texts.size(), 2u);
-    // Texts of letters and single spaces only, where nearly every space is a cut.
-    std::mt19937 rng(7);
-    std::string words;
-    while (words.size() < 40000) {
-      words += std::string(1 + rng() % 9, static_cast<char>('a' + rng() % 26));
-      words += rng() % 7 == 0 ? "  " : " ";
-    }
-    texts.push_back(words);
-    ThreadPool pool(4);
-    const auto batch = tok->encode_batch(texts, EncodeOptions{}, &pool);
-    for (std::size_t i = 0; i < texts.size(); ++i) {
-      ASSERT_TRUE(batch[i].ok());
-      auto whole = tok->encode(texts[i], EncodeOptions{});
-      ASSERT_TRUE(whole.ok());
-      EXPECT_EQ(batch[i]->ids, whole->ids) << dir << " text " << i;
-      for (const auto& r : records) {
-        if (r.text == texts[i]) EXPECT_EQ(batch[i]->ids, r.ids) << dir << " text " << i;
-      }
-    }
-  }
+  testing::expect_pool_pieces_match_whole_texts("roberta-bpe", "bpe-roberta");
+  testing::expect_pool_pieces_match_whole_texts("bpe-prefix-lower", "bpe-prefix-lower");
 }
 
 std::vector<std::string> split(std::string_view text) {

@@ -19,8 +19,9 @@ std::string join_tokens(const Tokenizer& tok, const std::vector<std::int32_t>& i
 }
 
 void expect_parity(const std::filesystem::path& golden, std::size_t max_length,
-                   std::size_t expected_count) {
-  auto tok = Tokenizer::load(fixture_model_dir());
+                   std::size_t expected_count,
+                   const std::filesystem::path& model_dir = fixture_model_dir()) {
+  auto tok = Tokenizer::load(model_dir);
   ASSERT_TRUE(tok.ok()) << tok.status().to_string();
   auto records = read_goldens(golden);
   ASSERT_EQ(records.size(), expected_count) << golden;
@@ -53,6 +54,18 @@ TEST(TokenizerGolden, ModelTextsTinyJina) {
 // tiny-bert's goldens are truncated to 512 ids ([CLS] + 510 + [SEP]) by transformers.
 TEST(TokenizerGolden, ModelTextsTinyBertTruncated512) {
   expect_parity(fixtures_dir() / "goldens" / "tiny-bert.fp64.jsonl", 512, 40);
+}
+
+// tiny-roberta's (the roberta-bpe tokenizer; its 130-row position table holds 128 tokens).
+TEST(TokenizerGolden, ModelTextsTinyRobertaTruncated128) {
+  expect_parity(fixtures_dir() / "goldens" / "tiny-roberta.fp64.jsonl", 128, 40,
+                fixtures_dir() / "models" / "tiny-roberta");
+}
+
+// tiny-xlmr's (a Unigram tokenizer; <s> + 510 + </s> when truncated).
+TEST(TokenizerGolden, ModelTextsTinyXlmrTruncated512) {
+  expect_parity(fixtures_dir() / "goldens" / "tiny-xlmr.fp64.jsonl", 512, 40,
+                fixtures_dir() / "models" / "tiny-xlmr");
 }
 
 // With EncodeOptions::offsets the ids are unchanged and every token points at the bytes it came

@@ -245,8 +245,8 @@ TEST(Tokenizer, MissingFilesAreNotFound) {
 TEST(Tokenizer, MalformedJsonIsRejectedByField) {
   expect_error(Tokenizer::from_json("{\"model\": {", "edited/tokenizer.json"),
                ErrorCode::kInvalidModel, {"invalid JSON"});
-  expect_error(from_modified([](auto& j) { j["model"]["type"] = "Unigram"; }),
-               ErrorCode::kUnsupported, {"model.type", "Unigram"});
+  expect_error(from_modified([](auto& j) { j["model"]["type"] = "WordLevel"; }),
+               ErrorCode::kUnsupported, {"model.type", "WordLevel"});
   // WordPiece's "##" means nothing to BPE, which takes no continuing_subword_prefix.
   expect_error(from_modified([](auto& j) { j["model"]["type"] = "BPE"; }), ErrorCode::kInvalidModel,
                {"model.continuing_subword_prefix"});
@@ -268,7 +268,9 @@ TEST(Tokenizer, MalformedJsonIsRejectedByField) {
                }),
                ErrorCode::kUnsupported, {"normalizer.normalizers[0].type", "NFC"});
   expect_error(from_modified([](auto& j) { j["pre_tokenizer"] = {{"type", "Metaspace"}}; }),
-               ErrorCode::kUnsupported, {"pre_tokenizer.type", "Metaspace"});
+               ErrorCode::kUnsupported, {"pre_tokenizer", "Metaspace", "WordPiece"});
+  expect_error(from_modified([](auto& j) { j["pre_tokenizer"] = {{"type", "Punctuation"}}; }),
+               ErrorCode::kUnsupported, {"pre_tokenizer.type", "Punctuation"});
   expect_error(from_modified([](auto& j) { j["post_processor"] = {{"type", "Sequence"}}; }),
                ErrorCode::kUnsupported, {"post_processor.type", "Sequence"});
   expect_error(from_modified([](auto& j) { j["added_tokens"][0].erase("id"); }),
