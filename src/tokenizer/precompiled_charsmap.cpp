@@ -74,31 +74,42 @@ Result<PrecompiledCharsmap> PrecompiledCharsmap::parse(std::string_view blob, st
   m.ascii_.resize(128);
   for (int c = 0; c < 128; ++c) {
     const char ch = static_cast<char>(c);
-    m.ascii_[c] = m.lookup(std::string_view(&ch, 1));
+    m.ascii_[c] = m.find(std::string_view(&ch, 1));
   }
   return m;
 }
 
+std::optional<std::string_view> PrecompiledCharsmap::view(Found f) const {
+  if (!f.found) return std::nullopt;
+  return std::string_view(replacements_).substr(f.begin, f.end - f.begin);
+}
+
 std::optional<std::string_view> PrecompiledCharsmap::lookup(std::string_view chunk) const {
+  return view(find(chunk));
+}
+
+PrecompiledCharsmap::Found PrecompiledCharsmap::find(std::string_view chunk) const {
   const std::size_t n = units_.size();
   std::size_t node = offset(units_[0]);
   for (const char ch : chunk) {
     const auto c = static_cast<unsigned char>(ch);
     if (c == 0) break;
     node ^= c;
-    if (node >= n) return std::nullopt;
+    if (node >= n) return {};
     const std::uint32_t unit = units_[node];
-    if (label(unit) != c) return std::nullopt;
+    if (label(unit) != c) return {};
     node ^= offset(unit);
-    if (node >= n) return std::nullopt;
+    if (node >= n) return {};
     if (has_leaf(unit)) {
       const std::size_t at = value(units_[node]);
-      if (at >= replacements_.size()) return std::nullopt;
-      const std::size_t end = replacements_.find('\0', at);
-      return std::string_view(replacements_).substr(at, end == std::string::npos ? end : end - at);
+      // Past the end, or inside a character (HF would panic there): a miss.
+      if (at >= replacements_.size() || unicode::is_continuation_byte(replacements_[at])) return {};
+      std::size_t end = replacements_.find('\0', at);
+      if (end == std::string::npos) end = replacements_.size();
+      return {static_cast<std::uint32_t>(at), static_cast<std::uint32_t>(end), true};
     }
   }
-  return std::nullopt;
+  return {};
 }
 
 void PrecompiledCharsmap::normalize(AlignedText& t) const {
@@ -115,7 +126,7 @@ void PrecompiledCharsmap::normalize(AlignedText& t) const {
   };
   const auto lookup_chunk = [&](std::size_t begin, std::size_t end) {
     const auto c = static_cast<unsigned char>(text[begin]);
-    return end - begin == 1 && c < 0x80 ? ascii_[c] : lookup(text.substr(begin, end - begin));
+    return end - begin == 1 && c < 0x80 ? view(ascii_[c]) : lookup(text.substr(begin, end - begin));
   };
   const auto replace = [&](std::size_t begin, std::size_t end, std::string_view norm) {
     catch_up(begin);
@@ -129,7 +140,7 @@ void PrecompiledCharsmap::normalize(AlignedText& t) const {
     // The common case first: an ASCII character the map keeps, a cluster of its own (CR may
     // join LF, and a non-ASCII character after it may be a combining mark).
     const auto c = static_cast<unsigned char>(text[begin]);
-    if (c < 0x80 && c != '\r' && !ascii_[c] &&
+    if (c < 0x80 && c != '\r' && !ascii_[c].found &&
         (begin + 1 == text.size() || static_cast<unsigned char>(text[begin + 1]) < 0x80)) {
       ++begin;
       continue;

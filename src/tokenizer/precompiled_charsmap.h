@@ -35,10 +35,20 @@ class PrecompiledCharsmap {
   void normalize(AlignedText& t) const;
 
  private:
+  // Where lookup() found a replacement: [begin, end) of replacements_ (offsets, not views, so
+  // that moving the object, whose string may be short enough to live inline, keeps them valid).
+  struct Found {
+    std::uint32_t begin = 0;
+    std::uint32_t end = 0;
+    bool found = false;
+  };
+  Found find(std::string_view chunk) const;
+  std::optional<std::string_view> view(Found f) const;
+
   std::vector<std::uint32_t> units_;
   std::string replacements_;
-  // lookup() of each one-byte ASCII string: ASCII text is one byte per grapheme (but CR LF).
-  std::vector<std::optional<std::string_view>> ascii_;
+  // find() of each one-byte ASCII string: ASCII text is one byte per grapheme (but CR LF).
+  std::vector<Found> ascii_;
 };
 
 }  // namespace embd::tokenizer

@@ -85,6 +85,50 @@ TEST(PrecompiledCharsmap, NormalizesWithHuggingFaceAlignments) {
   EXPECT_EQ(plain.text, "plain ascii");
 }
 
+// A charsmap blob: the trie's size in bytes, its units (little-endian), then the replacements.
+std::string charsmap_blob(const std::vector<std::uint32_t>& units, const std::string& replacements) {
+  std::string blob;
+  const auto put = [&](std::uint32_t v) {
+    for (int k = 0; k < 4; ++k) blob.push_back(static_cast<char>((v >> (8 * k)) & 0xFF));
+  };
+  put(static_cast<std::uint32_t>(units.size() * 4));
+  for (std::uint32_t u : units) put(u);
+  return blob + replacements;
+}
+
+// A trie built by hand: "a" -> the replacement at offset `at` (root offset 256, so "a" sits at
+// unit 256 ^ 'a' = 353, whose leaf is unit 352).
+std::vector<std::uint32_t> one_key_trie(std::uint32_t at) {
+  std::vector<std::uint32_t> units(354, 0);
+  units[0] = 256u << 10;
+  units[353] = (1u << 10) | (1u << 8) | 'a';
+  units[352] = 0x80000000u | at;
+  return units;
+}
+
+// The replacements are short enough to live inside the string object, which the charsmap must
+// survive being moved with.
+TEST(PrecompiledCharsmap, HandBuiltTrie) {
+  auto parsed = PrecompiledCharsmap::parse(charsmap_blob(one_key_trie(0), std::string("b\0", 2)), "f");
+  ASSERT_TRUE(parsed.ok()) << parsed.status().to_string();
+  const PrecompiledCharsmap map = std::move(parsed).value();
+  EXPECT_EQ(map.lookup("a"), "b");
+  EXPECT_EQ(map.lookup("ab"), "b");
+  EXPECT_FALSE(map.lookup("b").has_value());
+  EXPECT_FALSE(map.lookup(std::string("\0a", 2)).has_value());  // a NUL ends the key
+  AlignedText t;
+  t.reset("xay", true);
+  map.normalize(t);
+  EXPECT_EQ(t.text, "xby");
+  // A replacement offset inside a character ("é" is C3 A9) is a miss, not half a character.
+  auto inside = PrecompiledCharsmap::parse(charsmap_blob(one_key_trie(1), "\xc3\xa9"), "f");
+  ASSERT_TRUE(inside.ok()) << inside.status().to_string();
+  EXPECT_FALSE(inside->lookup("a").has_value());
+  auto whole = PrecompiledCharsmap::parse(charsmap_blob(one_key_trie(0), "\xc3\xa9"), "f");
+  ASSERT_TRUE(whole.ok());
+  EXPECT_EQ(whole->lookup("a"), "\xc3\xa9");
+}
+
 TEST(PrecompiledCharsmap, RejectsInconsistentBlobs) {
   const std::string blob = fixture_charsmap();
   EXPECT_FALSE(PrecompiledCharsmap::parse(blob.substr(0, 3), "f").ok());
