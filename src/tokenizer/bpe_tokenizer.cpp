@@ -114,8 +114,18 @@ std::string BpeTokenizer::summary() const {
 
 void BpeTokenizer::merge_word(std::string_view text, std::size_t begin, std::size_t end,
                               std::vector<std::int32_t>& out, std::vector<TokenOffsets>* offsets) const {
+  const std::string_view word = text.substr(begin, end - begin);
+  WordCache::segment_cached(cache_owner_, word, begin, out, offsets,
+                            [&](std::vector<std::int32_t>& ids, std::vector<TokenOffsets>& pieces) {
+                              merge_uncached(word, ids, &pieces);
+                            });
+}
+
+void BpeTokenizer::merge_uncached(std::string_view text, std::vector<std::int32_t>& out,
+                                  std::vector<TokenOffsets>* offsets) const {
+  const std::size_t begin = 0, end = text.size();
   if (spec_.bpe.ignore_merges) {
-    if (const std::int32_t id = byte_vocab_.find(text.substr(begin, end - begin)); id >= 0) {
+    if (const std::int32_t id = byte_vocab_.find(text); id >= 0) {
       out.push_back(id);
       if (offsets) offsets->push_back({begin, end});
       return;

@@ -13,6 +13,7 @@
 #include <memory>
 
 #include "tokenizer/pipeline_tokenizer.h"
+#include "tokenizer/word_cache.h"
 
 namespace embd::tokenizer {
 
@@ -57,9 +58,13 @@ class BpeTokenizer final : public PipelineTokenizer {
   // there, and the pattern reads nothing behind its start.
   std::size_t next_cut(std::string_view text, std::size_t from) const override;
   // Merges the bytes of `word` (text[begin, end)); appends the ids and, with `offsets`, each
-  // id's bytes [begin, end) in `text`.
+  // id's bytes [begin, end) in `text`. Short words come from this thread's WordCache when they
+  // were merged before.
   void merge_word(std::string_view text, std::size_t begin, std::size_t end,
                   std::vector<std::int32_t>& out, std::vector<TokenOffsets>* offsets) const;
+  // merge_word() of the whole of `word`, without the cache.
+  void merge_uncached(std::string_view word, std::vector<std::int32_t>& out,
+                      std::vector<TokenOffsets>* offsets) const;
   // RobertaProcessing's trim_offsets over a whole body (`text` is what the offsets point into).
   void trim_offsets(std::string_view text, std::span<const std::int32_t> ids,
                     std::span<TokenOffsets> offsets) const;
@@ -69,6 +74,7 @@ class BpeTokenizer final : public PipelineTokenizer {
   VocabMap byte_vocab_;                       // vocabulary as bytes, for ignore_merges
   std::vector<bool> added_ids_;               // by id: an added token's
   std::int32_t unk_id_ = -1;
+  const std::uint64_t cache_owner_ = WordCache::new_owner();
 };
 
 }  // namespace embd::tokenizer

@@ -58,6 +58,14 @@ std::string UnigramTokenizer::summary() const {
 
 void UnigramTokenizer::segment_word(std::string_view word, std::vector<std::int32_t>& out,
                                     std::vector<TokenOffsets>* offsets) const {
+  WordCache::segment_cached(cache_owner_, word, 0, out, offsets,
+                            [&](std::vector<std::int32_t>& ids, std::vector<TokenOffsets>& pieces) {
+                              segment_uncached(word, ids, pieces);
+                            });
+}
+
+void UnigramTokenizer::segment_uncached(std::string_view word, std::vector<std::int32_t>& out,
+                                        std::vector<TokenOffsets>& offsets) const {
   struct Node {
     double score;
     std::int32_t start;  // -1: no path ends here yet
@@ -123,7 +131,7 @@ void UnigramTokenizer::segment_word(std::string_view word, std::vector<std::int3
       if (id < 0) id = unk_id_;
     }
     out.push_back(id);
-    if (offsets) offsets->push_back({it->begin, it->end});
+    offsets.push_back({it->begin, it->end});
   }
   release_if_large(best);
   release_if_large(pieces);

@@ -14,6 +14,7 @@
 
 #include "tokenizer/byte_trie.h"
 #include "tokenizer/pipeline_tokenizer.h"
+#include "tokenizer/word_cache.h"
 
 namespace embd::tokenizer {
 
@@ -38,13 +39,18 @@ class UnigramTokenizer final : public PipelineTokenizer {
                     std::vector<std::int32_t>& out, std::vector<TokenOffsets>* offsets,
                     std::size_t base) const;
   // The best segmentation of `word`: appends ids and, with `offsets`, each id's bytes in `word`.
+  // Short words come from this thread's WordCache when they were segmented before.
   void segment_word(std::string_view word, std::vector<std::int32_t>& out,
                     std::vector<TokenOffsets>* offsets) const;
+  // segment_word() without the cache, offsets always appended.
+  void segment_uncached(std::string_view word, std::vector<std::int32_t>& out,
+                        std::vector<TokenOffsets>& offsets) const;
 
   ByteTrie trie_;
   std::vector<double> scores_;
   double unk_score_ = 0;
   std::int32_t unk_id_ = -1;
+  const std::uint64_t cache_owner_ = WordCache::new_owner();
 };
 
 }  // namespace embd::tokenizer

@@ -1,7 +1,7 @@
 // SentencePiece Unigram (XLM-RoBERTa): parity with Hugging Face `tokenizers` 0.23.2 on the
 // fixtures that tests/fixtures/make_unigram_fixtures.py made (ids and byte offsets of 618 texts
 // each), the precompiled charsmap and the alignment edits on their own, the lattice's choices,
-// batches cut into pieces, and the load errors.
+// the per-thread word cache (BPE's too), batches cut into pieces, and the load errors.
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
@@ -221,6 +221,43 @@ TEST(Unigram, PicksTheMostProbableSegmentation) {
 TEST(Unigram, BatchesCutIntoPiecesMatchWholeTexts) {
   testing::expect_pool_pieces_match_whole_texts("xlmr-unigram", "unigram-xlmr");
   testing::expect_pool_pieces_match_whole_texts("unigram-legacy", "unigram-legacy");
+}
+
+// The per-thread word cache: a second encoding of the same text (ids and offsets, from the
+// cache) equals the first, and two tokenizers on one thread never see each other's entries,
+// including one built where another was destroyed.
+TEST(WordCache, HitsEqualMissesAndOwnersNeverShare) {
+  auto j = fixture_json();
+  auto singles = fixture_json();  // the same pieces, but every multi-character one unlikely
+  for (auto& piece : singles["model"]["vocab"]) {
+    if (piece[0].get<std::string>().size() > 1) piece[1] = -1000.0;
+  }
+  const std::string text = "hello world, hello again <mask> world";
+  EncodeOptions with_offsets;
+  with_offsets.offsets = true;
+  for (int round = 0; round < 3; ++round) {
+    auto a = Tokenizer::from_json(j.dump(), "a");
+    auto b = Tokenizer::from_json(singles.dump(), "b");
+    ASSERT_TRUE(a.ok() && b.ok());
+    auto a1 = (*a)->encode(text, with_offsets);
+    auto b1 = (*b)->encode(text, with_offsets);
+    auto a2 = (*a)->encode(text, with_offsets);
+    auto b2 = (*b)->encode(text, with_offsets);
+    ASSERT_TRUE(a1.ok() && b1.ok() && a2.ok() && b2.ok());
+    EXPECT_EQ(a1->ids, a2->ids);
+    EXPECT_EQ(a1->offsets, a2->offsets);
+    EXPECT_EQ(b1->ids, b2->ids);
+    EXPECT_EQ(b1->offsets, b2->offsets);
+    EXPECT_LT(a1->ids.size(), b1->ids.size()) << "round " << round;  // b: one piece a character
+  }
+  auto bpe = testing::load_fixture_tokenizer("roberta-bpe");
+  auto lower = testing::load_fixture_tokenizer("bpe-prefix-lower");
+  ASSERT_TRUE(bpe && lower);
+  const auto first = bpe->encode(text, with_offsets);
+  EXPECT_NE(first->ids, lower->encode(text, with_offsets)->ids);
+  const auto again = bpe->encode(text, with_offsets);
+  EXPECT_EQ(first->ids, again->ids);
+  EXPECT_EQ(first->offsets, again->offsets);
 }
 
 TEST(Unigram, SpecialsAndSummary) {
