@@ -7,6 +7,7 @@ the corpus folders (40-hex names) are inputs that fuzzing runs found, kept as a 
 what they covered (libFuzzer -set_cover_merge=1).
 """
 import hashlib
+import base64
 import json
 import os
 import struct
@@ -108,16 +109,34 @@ for name in ("roberta-bpe", "bpe-prefix-lower"):
     tok["model"]["merges"] = merges
     write("model_files_fuzz", b"\x01" + j(tok))
 
-# Small Unigram tokenizer.json files: the Unigram fixtures with their first 60 pieces and their
-# normalizers but the precompiled charsmap (its 300 KB of base64 is over the input size limit;
-# unigram_test.cpp walks random charsmaps instead).
+# Small Unigram tokenizer.json files: the Unigram fixtures with their first 60 pieces, their
+# normalizers, and in place of the fixtures' charsmap (300 KB of base64, over the input size
+# limit) a hand-built one: a darts trie mapping "a" to "b" and "\uff41" (fullwidth a) to "a", as
+# PrecompiledCharsmap.HandBuiltTrie builds it.
+def tiny_charsmap():
+    units = [0] * 600
+    units[0] = 256 << 10                            # root offset 256
+    units[256 ^ 0x61] = (1 << 10) | (1 << 8) | 0x61  # "a": leaf at (256 ^ 0x61) ^ 1
+    units[(256 ^ 0x61) ^ 1] = 0x80000000 | 0         # -> replacement at 0 ("b")
+    n1 = 256 ^ 0xEF                                  # U+FF41 is EF BD 81
+    units[n1] = (32 << 10) | 0xEF
+    n2 = (n1 ^ 32) ^ 0xBD
+    units[n2] = (64 << 10) | 0xBD
+    n3 = (n2 ^ 64) ^ 0x81
+    units[n3] = (1 << 10) | (1 << 8) | 0x81
+    units[n3 ^ 1] = 0x80000000 | 2                   # -> replacement at 2 ("a")
+    blob = struct.pack("<I", 4 * len(units)) + b"".join(struct.pack("<I", u) for u in units)
+    return base64.b64encode(blob + b"b\0a\0").decode()
+
+
 for name in ("xlmr-unigram", "unigram-legacy"):
     with open(os.path.join(FIX, "tokenizers", name, "tokenizer.json"), encoding="utf-8") as f:
         tok = json.load(f)
     tok["model"]["vocab"] = tok["model"]["vocab"][:60]
     tok["added_tokens"] = [t for t in tok["added_tokens"] if t["id"] < 60]
-    norms = tok["normalizer"]["normalizers"]
-    tok["normalizer"]["normalizers"] = [n for n in norms if n["type"] != "Precompiled"]
+    for n in tok["normalizer"]["normalizers"]:
+        if n["type"] == "Precompiled":
+            n["precompiled_charsmap"] = tiny_charsmap()
     write("model_files_fuzz", b"\x01" + j(tok))
 
 
