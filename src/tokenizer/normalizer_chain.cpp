@@ -25,8 +25,7 @@ class NormalizerChain::Regex {
     }
     pcre2_jit_compile(code, PCRE2_JIT_COMPLETE);  // without JIT, matching is slower, not wrong
     auto regex = std::shared_ptr<const Regex>(new Regex(code));
-    std::vector<TokenOffsets> probe;
-    if (regex->find("", probe, /*probe_empty=*/true)) {
+    if (regex->match("", 0)) {
       return unsupported(where + ": \"" + pattern + "\" matches empty text (unsupported)");
     }
     return regex;
@@ -35,26 +34,30 @@ class NormalizerChain::Regex {
   Regex(const Regex&) = delete;
   Regex& operator=(const Regex&) = delete;
 
-  // Appends the non-empty, non-overlapping matches in `text` to `out`; with `probe_empty`, only
-  // says whether the pattern matches at the start (used on empty text).
-  bool find(std::string_view text, std::vector<TokenOffsets>& out, bool probe_empty = false) const {
+  // The first match in `text` at or after byte `start`; nullopt when there is none (or PCRE2
+  // hit a resource limit: the rest is then left as it is).
+  std::optional<TokenOffsets> match(std::string_view text, std::size_t start) const {
     thread_local MatchData data;
-    const auto* subject = reinterpret_cast<PCRE2_SPTR>(text.data());
+    const int rc = pcre2_match(code_, reinterpret_cast<PCRE2_SPTR>(text.data()), text.size(), start,
+                               PCRE2_NO_UTF_CHECK, data.get(), nullptr);
+    if (rc < 0) return std::nullopt;
+    const PCRE2_SIZE* ovector = pcre2_get_ovector_pointer(data.get());
+    return TokenOffsets{ovector[0], ovector[1]};
+  }
+
+  // Appends the non-empty, non-overlapping matches in `text` to `out`.
+  void find(std::string_view text, std::vector<TokenOffsets>& out) const {
     for (std::size_t start = 0; start <= text.size();) {
-      const int rc = pcre2_match(code_, subject, text.size(), start, PCRE2_NO_UTF_CHECK, data.get(), nullptr);
-      if (rc < 0) break;  // no match (or a resource limit: the rest is left as it is)
-      const PCRE2_SIZE* ovector = pcre2_get_ovector_pointer(data.get());
-      if (probe_empty) return true;
-      const std::size_t b = ovector[0], e = ovector[1];
-      if (e <= b) {  // an empty match somewhere inside: skip a character
-        if (b >= text.size()) break;
-        start = unicode::char_end(text, b);
+      const auto m = match(text, start);
+      if (!m) break;
+      if (m->end <= m->begin) {  // an empty match somewhere inside: skip a character
+        if (m->begin >= text.size()) break;
+        start = unicode::char_end(text, m->begin);
         continue;
       }
-      out.push_back({b, e});
-      start = e;
+      out.push_back(*m);
+      start = m->end;
     }
-    return false;
   }
 
  private:

@@ -181,8 +181,7 @@ Status parse_metaspace(const JsonReader& r, dom::object obj, const std::string& 
   dom::element e;
   if (JsonReader::member(obj, "replacement", e)) {
     EMBD_ASSIGN_OR_RETURN(std::string_view rep, r.string(obj, "replacement", field + ".replacement"));
-    std::size_t i = 0;
-    if (rep.empty() || (static_cast<void>(unicode::decode_utf8(rep, i)), i != rep.size())) {
+    if (rep.empty() || unicode::char_end(rep, 0) != rep.size()) {
       return r.bad(field + ".replacement", "expected one character");
     }
     m.replacement = std::string(rep);

@@ -14,10 +14,6 @@ namespace {
 
 constexpr double kUnkPenalty = 10.0;  // SentencePiece's and HF's
 
-std::size_t utf8_length(unsigned char lead) {
-  return lead < 0x80 ? 1 : lead < 0xE0 ? 2 : lead < 0xF0 ? 3 : 4;
-}
-
 }  // namespace
 
 Result<std::unique_ptr<UnigramTokenizer>> UnigramTokenizer::create(TokenizerSpec spec) {
@@ -76,7 +72,7 @@ void UnigramTokenizer::segment_uncached(std::string_view word, std::vector<std::
   best.assign(n + 1, Node{0.0, -1, -1});
   for (std::size_t pos = 0; pos < n;) {
     const double base = best[pos].score;
-    const std::size_t char_len = std::min(utf8_length(static_cast<unsigned char>(word[pos])), n - pos);
+    const std::size_t char_len = unicode::char_end(word, pos) - pos;
     bool single_char_piece = false;
     trie_.prefixes(word.substr(pos), [&](std::size_t len, std::int32_t id) {
       Node& target = best[pos + len];

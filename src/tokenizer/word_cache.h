@@ -72,6 +72,7 @@ class WordCache {
     if (pieces.capacity() > (1u << 16)) std::vector<TokenOffsets>().swap(pieces);
   }
 
+ private:
   // This thread's entry for `word` of `owner`, or null.
   static const Entry* find(std::uint64_t owner, std::string_view word) {
     if (word.size() > kMaxWordBytes) return nullptr;
@@ -98,7 +99,6 @@ class WordCache {
     }
   }
 
- private:
   static constexpr std::size_t kSlots = 4096;  // ~300 KB a thread
   static Entry& slot(std::string_view word) {
     thread_local std::vector<Entry> entries(kSlots);
