@@ -46,7 +46,7 @@ struct ModelInfo {
   std::string model_id;       // as given to load()
   std::string model_dir;      // resolved local directory
   std::string architecture;   // "jina_bert" | "bert"
-  std::string variant;        // e.g. "base", "qk_post_norm" (JinaBERT), "bert", "xlm_roberta"
+  std::string variant;        // e.g. "base", "qk_post_norm" (JinaBERT), "bert", "roberta", "xlm_roberta", "mpnet"
   std::string stored_dtype;   // dtype of the weights on disk
   std::string compute_dtype;  // dtype the model runs in
   std::string pooling;        // "mean" | "cls"

@@ -171,6 +171,9 @@ struct LinearLayerNormArgs {
   Mat scratch;
 };
 
+// The largest AttentionArgs::relative_reach (the CUDA kernels keep a head's table in shared memory).
+constexpr int kMaxRelativeReach = 256;
+
 struct AttentionArgs {
   // Packed projections [T, 3H]: columns [0,H) = Q, [H,2H) = K, [2H,3H) = V; head h uses the
   // d columns h*d .. h*d+d-1 of each part. Any row stride (ld) is allowed.
@@ -184,6 +187,13 @@ struct AttentionArgs {
   int head_dim = 0;
   float scale = 1.0f;                    // applied to q.k before the bias
   const float* alibi_slopes = nullptr;   // device [num_heads] or null: bias = -slope*|i-j|
+  // A relative-position bias table (MPNet's bucketed one, laid out per distance), device F32
+  // [num_heads][2 * relative_reach + 1], or null. Query i's score for key j of head h gets
+  // relative_bias[h * (2R + 1) + R + clamp(j - i, -R, R)] (R = relative_reach, 1..
+  // kMaxRelativeReach): bucketed biases are constant beyond their largest distance, so a table
+  // that far is exact at any length. Never together with alibi_slopes.
+  const float* relative_bias = nullptr;
+  int relative_reach = 0;
   // The Q and V parts of the QKV projection's bias (F32 [H] each, on this backend's device) when
   // qkv was computed without its bias (LinearArgs::skip_bias), else null. The kernel adds q_bias
   // to each query row and v_bias to each output row (exact: a row's weights sum to 1). K's part

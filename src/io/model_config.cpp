@@ -1,5 +1,6 @@
 // config.json -> ModelConfig: architecture detection (JinaBERT v2 variants, plain BERT,
-// RoBERTa and XLM-RoBERTa as BERT with offset positions) and validation of every field inference uses.
+// RoBERTa and XLM-RoBERTa as BERT with offset positions, MPNet as BERT with offset positions and a
+// relative-position bias) and validation of every field inference uses.
 #include "io/model_config.h"
 
 #include <algorithm>
@@ -12,10 +13,14 @@ namespace {
 
 using nlohmann::json;
 
-// RoBERTa and XLM-RoBERTa: BERT's encoder with positions counted from pad_token_id + 1.
+// RoBERTa, XLM-RoBERTa and MPNet: BERT's encoder with positions counted from pad_token_id + 1.
 bool is_roberta_family(std::string_view model_type) {
-  return model_type == "xlm-roberta" || model_type == "roberta";
+  return model_type == "xlm-roberta" || model_type == "roberta" || model_type == "mpnet";
 }
+
+// transformers' MPNet buckets j - i into this many buckets whatever relative_attention_num_buckets
+// says (MPNetEncoder.compute_position_bias's default); the table has that many rows or more.
+constexpr std::int64_t kMpnetBuckets = 32;
 
 bool contains(const std::string& s, std::string_view part) { return s.find(part) != std::string::npos; }
 
@@ -63,9 +68,10 @@ Result<JinaHints> jina_hints(const ConfigReader& r, const ModelConfig& c) {
 }
 
 // A checkpoint of `model_type` names classes of its own family: XLMRobertaModel,
-// XLMRobertaForMaskedLM, ... (XLMRobertaXL* is another model, LayerNorm before each block) or
-// RobertaModel, RobertaForMaskedLM, ... (RobertaPreLayerNorm* likewise).
+// XLMRobertaForMaskedLM, ... (XLMRobertaXL* is another model, LayerNorm before each block),
+// RobertaModel, RobertaForMaskedLM, ... (RobertaPreLayerNorm* likewise) or MPNetModel, ...
 bool is_roberta_class(std::string_view model_type, const std::string& s) {
+  if (model_type == "mpnet") return s.starts_with("MPNet");
   if (model_type == "xlm-roberta") return s.starts_with("XLMRoberta") && !s.starts_with("XLMRobertaXL");
   return s.starts_with("Roberta") && !s.starts_with("RobertaPreLayerNorm");
 }
@@ -77,7 +83,7 @@ Status read_identity(const ConfigReader& r, ModelConfig& c) {
   const bool roberta = is_roberta_family(c.model_type);
   if (c.model_type != "bert" && c.model_type != "jina_bert" && !roberta) {
     return r.unsupported_value("model_type", c.model_type,
-                               "embd runs bert, jina_bert, roberta and xlm-roberta");
+                               "embd runs bert, jina_bert, roberta, xlm-roberta and mpnet");
   }
   EMBD_ASSIGN_OR_RETURN(auto name, r.string("_name_or_path"));
   c.name_or_path = name.value_or("");
@@ -89,14 +95,15 @@ Status read_identity(const ConfigReader& r, ModelConfig& c) {
       // The class must be of the model_type's family: position ids depend on which it is.
       if (roberta && !is_roberta_class(c.model_type, s)) {
         return r.unsupported_value("architectures", s,
-                                   c.model_type == "roberta"
-                                       ? "model_type roberta runs Roberta* encoders (RobertaModel, ...)"
+                                   c.model_type == "roberta" ? "model_type roberta runs Roberta* encoders (RobertaModel, ...)"
+                                   : c.model_type == "mpnet"
+                                       ? "model_type mpnet runs MPNet* encoders (MPNetModel, ...)"
                                        : "model_type xlm-roberta runs XLMRoberta* encoders (XLMRobertaModel, ...)");
       }
       if (!roberta && !s.starts_with("Bert") && !s.starts_with("JinaBert")) {
         return r.unsupported_value("architectures", s,
-                                   "embd runs BERT and JinaBERT encoders, and Roberta* / XLMRoberta* "
-                                   "ones with model_type roberta / xlm-roberta");
+                                   "embd runs BERT and JinaBERT encoders, and Roberta* / XLMRoberta* / "
+                                   "MPNet* ones with model_type roberta / xlm-roberta / mpnet");
       }
       c.architectures.push_back(s);
     }
@@ -158,11 +165,13 @@ Status read_bert(const ConfigReader& r, ModelConfig& c) {
 }
 
 Status read_sizes(const ConfigReader& r, ModelConfig& c) {
+  const bool mpnet = c.model_type == "mpnet";
   struct Field {
     const char* name;
     std::int64_t* out;
     std::optional<std::int64_t> fallback;  // BertConfig's default when the key is absent
     std::int64_t max;
+    bool read = true;  // false: the family has no such field (MPNet has no token types)
   };
   const Field fields[] = {
       {"hidden_size", &c.hidden_size, std::nullopt, 1 << 16},
@@ -170,10 +179,12 @@ Status read_sizes(const ConfigReader& r, ModelConfig& c) {
       {"num_attention_heads", &c.num_attention_heads, std::nullopt, 1024},
       {"intermediate_size", &c.intermediate_size, std::nullopt, 1 << 18},
       {"vocab_size", &c.vocab_size, std::nullopt, 1 << 23},
-      {"type_vocab_size", &c.type_vocab_size, 2, 1 << 16},
+      {"type_vocab_size", &c.type_vocab_size, 2, 1 << 16, !mpnet},
+      {"relative_attention_num_buckets", &c.relative_attention_num_buckets, kMpnetBuckets, 1 << 16, mpnet},
       {"max_position_embeddings", &c.max_position_embeddings, 512, 1 << 22},
   };
   for (const Field& f : fields) {
+    if (!f.read) continue;
     EMBD_ASSIGN_OR_RETURN(auto v, r.integer(f.name));
     if (!v && !f.fallback) return r.error(f.name, "is missing");
     const std::int64_t value = v.value_or(f.fallback.value_or(0));
@@ -181,6 +192,11 @@ Status read_sizes(const ConfigReader& r, ModelConfig& c) {
       return r.error(f.name, "is " + std::to_string(value) + "; expected 1.." + std::to_string(f.max));
     }
     *f.out = value;
+  }
+  if (mpnet && c.relative_attention_num_buckets < kMpnetBuckets) {
+    return r.error("relative_attention_num_buckets",
+                   "is " + std::to_string(c.relative_attention_num_buckets) +
+                       "; transformers' MPNet looks up " + std::to_string(kMpnetBuckets) + " buckets");
   }
   if (c.hidden_size % c.num_attention_heads != 0) {
     return r.error("num_attention_heads", "is " + std::to_string(c.num_attention_heads) +
@@ -193,7 +209,7 @@ Status read_sizes(const ConfigReader& r, ModelConfig& c) {
     return r.error("layer_norm_eps", "is " + std::to_string(c.layer_norm_eps) + "; expected 0 < eps < 1");
   }
   EMBD_ASSIGN_OR_RETURN(auto pad, r.integer("pad_token_id"));
-  // Absent: (XLM)RobertaConfig's default, or BertConfig's.
+  // Absent: (XLM)RobertaConfig's and MPNetConfig's default, or BertConfig's.
   c.pad_token_id = pad.value_or(is_roberta_family(c.model_type) ? 1 : 0);
   if (c.pad_token_id < 0 || c.pad_token_id >= c.vocab_size) {
     return r.error("pad_token_id", "is " + std::to_string(c.pad_token_id) + ", outside the vocabulary");
@@ -201,7 +217,7 @@ Status read_sizes(const ConfigReader& r, ModelConfig& c) {
   return ok_status();
 }
 
-// (XLM-)RoBERTa numbers a sequence's positions from padding_idx + 1 (transformers'
+// (XLM-)RoBERTa and MPNet number a sequence's positions from padding_idx + 1 (transformers'
 // create_position_ids_from_input_ids), so the rows up to pad_token_id are never used and a
 // 514-row table holds 512 tokens.
 Status read_position_offset(const ConfigReader& r, ModelConfig& c) {
@@ -262,7 +278,7 @@ Result<ModelConfig> parse_model_config(std::string_view text, std::string_view s
   }
   if (is_roberta_family(c.model_type)) {
     if (pos == "alibi") {
-      return r.unsupported_value("position_embedding_type", *pos, "RoBERTa models use absolute");
+      return r.unsupported_value("position_embedding_type", *pos, "RoBERTa and MPNet models use absolute");
     }
     EMBD_TRY(read_bert(r, c));  // the same encoder; only its position rows are offset
   } else if (pos == "alibi" || (hints.any && !pos)) {

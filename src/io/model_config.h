@@ -42,7 +42,7 @@ struct ModelConfig {
   std::int64_t num_attention_heads = 0;
   std::int64_t intermediate_size = 0;
   std::int64_t vocab_size = 0;
-  std::int64_t type_vocab_size = 0;
+  std::int64_t type_vocab_size = 0;  // 0: no token-type table (MPNet)
   std::int64_t max_position_embeddings = 0;
   PositionEmbedding position_embedding = PositionEmbedding::kAlibi;
   FeedForward feed_forward = FeedForward::kGeglu;
@@ -52,6 +52,10 @@ struct ModelConfig {
   // Row of the position table that a sequence's first token uses: pad_token_id + 1 for
   // RoBERTa and XLM-RoBERTa (their position ids count from padding_idx + 1), 0 for the rest.
   std::int64_t position_offset = 0;
+  // MPNet: rows of encoder.relative_attention_bias, whose entry for the bucket of j - i
+  // (T5's bidirectional buckets, 32 of them, exact to distance 8 and log-spaced to 128) every
+  // attention score of query i and key j gets. 0 for the other families.
+  std::int64_t relative_attention_num_buckets = 0;
   std::optional<DType> declared_dtype;  // "torch_dtype" or "dtype", when present and a float type
 
   // Pooling and output, from sentence-transformers metadata when present, else emb_pooler
@@ -73,9 +77,10 @@ struct ModelConfig {
 // values (architecture, position_embedding_type, feed_forward_type, hidden_act, non-positive or
 // inconsistent sizes such as hidden_size % num_attention_heads != 0) are errors that name the
 // field and the value: kUnsupported for a well-formed value embd does not run (model_type
-// "mpnet", hidden_act "gelu_new", pooling_mode_max_tokens, a Dense module), kInvalidModel for
-// malformed JSON, wrong types and out-of-range sizes. model_type "roberta" and "xlm-roberta" run
-// as Architecture::kBert with position_offset = pad_token_id + 1.
+// "deberta-v2", hidden_act "gelu_new", pooling_mode_max_tokens, a Dense module), kInvalidModel for
+// malformed JSON, wrong types and out-of-range sizes. model_type "roberta", "xlm-roberta" and
+// "mpnet" run as Architecture::kBert with position_offset = pad_token_id + 1; "mpnet" also has
+// relative_attention_num_buckets (at least 32) and no token types.
 Result<ModelConfig> parse_model_config(std::string_view json, std::string_view source);
 
 // Reads config.json and the sentence-transformers files of a model directory.

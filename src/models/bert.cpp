@@ -1,12 +1,14 @@
-// Plain BERT (all-MiniLM / bge-small layouts) and XLM-RoBERTa (the same encoder, its position
-// rows offset by pad_token_id + 1): absolute position embeddings, post-LN blocks,
-// intermediate.dense + activation + output.dense MLP.
+// Plain BERT (all-MiniLM / bge-small layouts), (XLM-)RoBERTa (the same encoder, its position
+// rows offset by pad_token_id + 1) and MPNet (offset positions too, no token types, other tensor
+// names, and a bucketed relative-position bias shared by every layer's attention): absolute
+// position embeddings, post-LN blocks, intermediate.dense + activation + output.dense MLP.
 #include <cmath>
 #include <string>
 #include <vector>
 
 #include "models/bert.h"
 #include "models/layers.h"
+#include "models/relative_position.h"
 
 namespace embd::models {
 
@@ -37,16 +39,36 @@ class Bert final : public Encoder {
   Status load_layer(const io::WeightSet& w, int index);
   Status layer_forward(const BertLayer& layer, const EncoderInput& in, const Workspace& ws);
 
+  Status load_relative_bias(const io::WeightSet& w);
+
   io::ModelConfig config_;
   Backend& be_;
   DType dtype_;
   WorkspaceSet workspaces_;
   EmbeddingWeights embeddings_;
+  DeviceMemory relative_bias_;  // MPNet: F32 [heads][2 kRelativeMaxDistance + 1]
+  PositionBias position_bias_;
   std::vector<BertLayer> layers_;
 };
 
+// MPNet's encoder.relative_attention_bias [buckets, heads], laid out by distance for the kernels.
+Status Bert::load_relative_bias(const io::WeightSet& w) {
+  const std::int64_t heads = config_.num_attention_heads;
+  EMBD_ASSIGN_OR_RETURN(const HostTensor* t, w.require("encoder.relative_attention_bias.weight",
+                                                       {config_.relative_attention_num_buckets, heads}));
+  std::vector<float> weight(static_cast<std::size_t>(t->numel()));
+  convert(t->data, t->dtype, weight.data(), DType::kF32, weight.size());
+  const std::vector<float> table = relative_bias_table(weight, static_cast<int>(heads));
+  EMBD_ASSIGN_OR_RETURN(relative_bias_, be_.allocate(table.size() * sizeof(float)));
+  EMBD_TRY(be_.upload(relative_bias_.get(), table.data(), table.size() * sizeof(float)));
+  position_bias_.relative = relative_bias_.as<float>();
+  position_bias_.relative_reach = kRelativeMaxDistance;
+  return ok_status();
+}
+
 Status Bert::load(const io::WeightSet& w) {
   EMBD_ASSIGN_OR_RETURN(embeddings_, load_embeddings(be_, w, config_, dtype_));
+  if (config_.relative_attention_num_buckets > 0) EMBD_TRY(load_relative_bias(w));
   layers_.resize(static_cast<std::size_t>(config_.num_hidden_layers));
   for (int l = 0; l < config_.num_hidden_layers; ++l) EMBD_TRY(load_layer(w, l));
   return ok_status();
@@ -56,7 +78,9 @@ Status Bert::load_layer(const io::WeightSet& w, int index) {
   const std::int64_t h = config_.hidden_size, inter = config_.intermediate_size;
   const std::string p = "encoder.layer." + std::to_string(index) + ".";
   BertLayer& layer = layers_[static_cast<std::size_t>(index)];
-  EMBD_ASSIGN_OR_RETURN(layer.attn, load_self_attention(be_, w, p, h, dtype_));
+  const bool mpnet = config_.relative_attention_num_buckets > 0;
+  EMBD_ASSIGN_OR_RETURN(layer.attn, load_self_attention(be_, w, mpnet ? mpnet_attention_names(p) : bert_attention_names(p),
+                                                        h, dtype_));
   EMBD_ASSIGN_OR_RETURN(layer.intermediate, load_linear(be_, w, p + "intermediate.dense", inter, h, true, dtype_));
   EMBD_ASSIGN_OR_RETURN(layer.output, load_linear(be_, w, p + "output.dense", h, inter, true, dtype_));
   EMBD_ASSIGN_OR_RETURN(layer.output_ln, load_layernorm(be_, w, p + "output.LayerNorm", h));
@@ -69,7 +93,7 @@ Status Bert::layer_forward(const BertLayer& layer, const EncoderInput& in, const
   const Mat x = ws.mat(kX, t), qkv = ws.mat(kQkv, t);
   const Mat ctx = ws.mat(kCtx, t), tmp = ws.mat(kTmp, t);
   const Mat inter = ws.mat(kInter, t);
-  EMBD_TRY(qkv_attention(be_, *layer.attn.qkv, config_, in, x, qkv, ctx, nullptr));
+  EMBD_TRY(qkv_attention(be_, *layer.attn.qkv, config_, in, x, qkv, ctx, position_bias_));
   EMBD_TRY(linear_layernorm(be_, *layer.attn.out, ctx, tmp, layer.attn.ln, eps, x, x));
   const auto act = config_.hidden_act == io::HiddenAct::kRelu ? backend::Activation::kRelu
                                                               : backend::Activation::kGeluErf;

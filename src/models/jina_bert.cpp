@@ -71,7 +71,7 @@ Status JinaBert::load_layer(const io::WeightSet& w, int index) {
   const std::int64_t h = config_.hidden_size, inter = config_.intermediate_size;
   const std::string p = "encoder.layer." + std::to_string(index) + ".";
   JinaLayer& layer = layers_[static_cast<std::size_t>(index)];
-  EMBD_ASSIGN_OR_RETURN(layer.attn, load_self_attention(be_, w, p, h, dtype_));
+  EMBD_ASSIGN_OR_RETURN(layer.attn, load_self_attention(be_, w, bert_attention_names(p), h, dtype_));
   if (config_.variant != JinaVariant::kBase) {
     EMBD_ASSIGN_OR_RETURN(layer.q_ln, load_layernorm(be_, w, p + "attention.self.layer_norm_q", h));
     EMBD_ASSIGN_OR_RETURN(layer.k_ln, load_layernorm(be_, w, p + "attention.self.layer_norm_k", h));
@@ -95,12 +95,12 @@ Status JinaBert::attention_block(const JinaLayer& layer, const EncoderInput& in,
   const Mat x = ws.mat(kX, t), qkv = ws.mat(kQkv, t);
   const Mat ctx = ws.mat(kCtx, t), tmp = ws.mat(kTmp, t);
   if (config_.variant == JinaVariant::kBase) {
-    EMBD_TRY(qkv_attention(be_, *layer.attn.qkv, config_, in, x, qkv, ctx, slopes_.as<float>()));
+    EMBD_TRY(qkv_attention(be_, *layer.attn.qkv, config_, in, x, qkv, ctx, {slopes_.as<float>()}));
   } else {  // LayerNorm over the whole q and k vectors, so the bias goes in before it
     EMBD_TRY(ops::linear(be_, *layer.attn.qkv, x, qkv));
     EMBD_TRY(layernorm(be_, layer.q_ln, eps, qkv.columns(0, h), {}, qkv.columns(0, h)));
     EMBD_TRY(layernorm(be_, layer.k_ln, eps, qkv.columns(h, h), {}, qkv.columns(h, h)));
-    EMBD_TRY(ops::attention(be_, attention_args(config_, in, qkv, ctx, slopes_.as<float>())));
+    EMBD_TRY(ops::attention(be_, attention_args(config_, in, qkv, ctx, {slopes_.as<float>()})));
   }
   if (config_.variant == JinaVariant::kQkPostNorm) {
     // a = LN_attn(ctx Wo + x) into h1's buffer, then h1 = LN_1(x + a) into x.

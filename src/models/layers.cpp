@@ -81,13 +81,22 @@ Result<DeviceMemory> load_table(Backend& be, const io::WeightSet& w, const std::
   return be.upload_tensor(*t, dtype);
 }
 
+SelfAttentionNames bert_attention_names(const std::string& p) {
+  return {p + "attention.self.query", p + "attention.self.key", p + "attention.self.value",
+          p + "attention.output.dense", p + "attention.output.LayerNorm"};
+}
+
+SelfAttentionNames mpnet_attention_names(const std::string& p) {
+  return {p + "attention.attn.q", p + "attention.attn.k", p + "attention.attn.v", p + "attention.attn.o",
+          p + "attention.LayerNorm"};
+}
+
 Result<SelfAttentionWeights> load_self_attention(Backend& be, const io::WeightSet& w,
-                                                 const std::string& p, std::int64_t h, DType dtype) {
+                                                 const SelfAttentionNames& n, std::int64_t h, DType dtype) {
   SelfAttentionWeights a;
-  EMBD_ASSIGN_OR_RETURN(a.qkv, load_fused_linear(be, w, {p + "attention.self.query", p + "attention.self.key",
-                                                         p + "attention.self.value"}, h, h, dtype));
-  EMBD_ASSIGN_OR_RETURN(a.out, load_linear(be, w, p + "attention.output.dense", h, h, true, dtype));
-  EMBD_ASSIGN_OR_RETURN(a.ln, load_layernorm(be, w, p + "attention.output.LayerNorm", h));
+  EMBD_ASSIGN_OR_RETURN(a.qkv, load_fused_linear(be, w, {n.query, n.key, n.value}, h, h, dtype));
+  EMBD_ASSIGN_OR_RETURN(a.out, load_linear(be, w, n.output, h, h, true, dtype));
+  EMBD_ASSIGN_OR_RETURN(a.ln, load_layernorm(be, w, n.layernorm, h));
   return a;
 }
 
@@ -96,8 +105,10 @@ Result<EmbeddingWeights> load_embeddings(Backend& be, const io::WeightSet& w,
   const std::int64_t h = c.hidden_size;
   EmbeddingWeights e;
   EMBD_ASSIGN_OR_RETURN(e.word, load_table(be, w, "embeddings.word_embeddings.weight", c.vocab_size, h, dtype));
-  EMBD_ASSIGN_OR_RETURN(e.type, load_table(be, w, "embeddings.token_type_embeddings.weight",
-                                           c.type_vocab_size, h, dtype));
+  if (c.type_vocab_size > 0) {
+    EMBD_ASSIGN_OR_RETURN(e.type, load_table(be, w, "embeddings.token_type_embeddings.weight",
+                                             c.type_vocab_size, h, dtype));
+  }
   if (c.position_embedding == io::PositionEmbedding::kAbsolute) {
     EMBD_ASSIGN_OR_RETURN(e.position, load_table(be, w, "embeddings.position_embeddings.weight",
                                                  c.max_position_embeddings, h, dtype));
@@ -112,7 +123,7 @@ Status embed(Backend& be, const EmbeddingWeights& e, const io::ModelConfig& c, D
   a.ids = in.ids;
   a.tokens = in.tokens;
   a.word_table = Mat::of(e.word.get(), dtype, c.vocab_size, c.hidden_size);
-  a.type_table = Mat::of(e.type.get(), dtype, c.type_vocab_size, c.hidden_size);
+  if (e.type.get()) a.type_table = Mat::of(e.type.get(), dtype, c.type_vocab_size, c.hidden_size);
   if (e.position.get()) {
     a.positions = in.positions;
     // Positions count from 0 within a sequence; a model whose first token uses a later row
@@ -129,7 +140,7 @@ Status embed(Backend& be, const EmbeddingWeights& e, const io::ModelConfig& c, D
 }
 
 backend::AttentionArgs attention_args(const io::ModelConfig& c, const EncoderInput& in,
-                                      const Mat& qkv, const Mat& out, const float* alibi_slopes) {
+                                      const Mat& qkv, const Mat& out, const PositionBias& bias) {
   backend::AttentionArgs a;
   a.qkv = qkv;
   a.out = out;
@@ -140,7 +151,9 @@ backend::AttentionArgs attention_args(const io::ModelConfig& c, const EncoderInp
   a.num_heads = static_cast<int>(c.num_attention_heads);
   a.head_dim = static_cast<int>(c.head_dim());
   a.scale = 1.0f / std::sqrt(static_cast<float>(c.head_dim()));
-  a.alibi_slopes = alibi_slopes;
+  a.alibi_slopes = bias.alibi_slopes;
+  a.relative_bias = bias.relative;
+  a.relative_reach = bias.relative_reach;
   return a;
 }
 
@@ -156,10 +169,10 @@ bool defer_bias(const Backend& be, const LinearWeight& w) {
 
 Status qkv_attention(Backend& be, const LinearWeight& wqkv, const io::ModelConfig& config,
                      const EncoderInput& in, const Mat& x, const Mat& qkv, const Mat& out,
-                     const float* alibi_slopes) {
+                     const PositionBias& bias) {
   const bool fold = defer_bias(be, wqkv);
   EMBD_TRY(ops::linear(be, wqkv, x, qkv, backend::Activation::kNone, fold));
-  backend::AttentionArgs a = attention_args(config, in, qkv, out, alibi_slopes);
+  backend::AttentionArgs a = attention_args(config, in, qkv, out, bias);
   if (fold) {
     a.q_bias = wqkv.bias_f32;
     a.v_bias = wqkv.bias_f32 + 2 * config.hidden_size;

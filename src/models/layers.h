@@ -70,37 +70,55 @@ struct SelfAttentionWeights {
   LayerNormWeights ln;
 };
 
-// "<layer_prefix>attention.self.{query,key,value}", "...attention.output.{dense,LayerNorm}".
+// Where a family stores a self-attention block's tensors, as prefixes of "<name>.weight" /
+// "<name>.bias".
+struct SelfAttentionNames {
+  std::string query, key, value, output, layernorm;
+};
+// BERT's "<layer_prefix>attention.self.{query,key,value}", "...attention.output.{dense,LayerNorm}".
+SelfAttentionNames bert_attention_names(const std::string& layer_prefix);
+// MPNet's "<layer_prefix>attention.attn.{q,k,v,o}", "...attention.LayerNorm".
+SelfAttentionNames mpnet_attention_names(const std::string& layer_prefix);
+
 Result<SelfAttentionWeights> load_self_attention(Backend& be, const io::WeightSet& w,
-                                                 const std::string& layer_prefix,
+                                                 const SelfAttentionNames& names,
                                                  std::int64_t hidden, DType dtype);
 
 // The embedding block: word (+ position) + token-type rows, then LayerNorm.
 struct EmbeddingWeights {
   DeviceMemory word;      // [vocab_size, H]
-  DeviceMemory type;      // [type_vocab_size, H]
+  DeviceMemory type;      // [type_vocab_size, H]; empty when the model has no token types
   DeviceMemory position;  // [max_position_embeddings, H]; empty for ALiBi models
   LayerNormWeights ln;
 };
 
-// Loads "embeddings.*" (word rows = config vocab_size; the engine checks ids against it).
+// Loads "embeddings.*" (word rows = config vocab_size; the engine checks ids against it; no
+// token_type_embeddings when type_vocab_size is 0).
 Result<EmbeddingWeights> load_embeddings(Backend& be, const io::WeightSet& w,
                                          const io::ModelConfig& config, DType dtype);
-// out [tokens, H] = LayerNorm(word[id] + type[0] (+ position[position_offset + pos])).
+// out [tokens, H] = LayerNorm(word[id] (+ type[0]) (+ position[position_offset + pos])).
 Status embed(Backend& be, const EmbeddingWeights& e, const io::ModelConfig& config, DType dtype,
              const EncoderInput& in, const Mat& out);
 
-// Attention arguments for one layer: the config's heads, scale 1/sqrt(head_dim), and ALiBi
-// slopes when given.
+// How attention biases scores by position, on the backend's device: ALiBi slopes [heads], a
+// relative-position table (AttentionArgs::relative_bias), or neither.
+struct PositionBias {
+  const float* alibi_slopes = nullptr;
+  const float* relative = nullptr;
+  int relative_reach = 0;
+};
+
+// Attention arguments for one layer: the config's heads, scale 1/sqrt(head_dim), and the
+// position bias.
 backend::AttentionArgs attention_args(const io::ModelConfig& config, const EncoderInput& in,
-                                      const Mat& qkv, const Mat& out, const float* alibi_slopes);
+                                      const Mat& qkv, const Mat& out, const PositionBias& bias);
 
 // qkv = x Wqkv^T + b, then self-attention into `out` (no LayerNorm over q or k in between).
 // Where the backend would add b in a pass of its own, attention adds its Q and V parts instead
 // (AttentionArgs::q_bias / v_bias) and its K part cancels in the softmax.
 Status qkv_attention(Backend& be, const LinearWeight& wqkv, const io::ModelConfig& config,
                      const EncoderInput& in, const Mat& x, const Mat& qkv, const Mat& out,
-                     const float* alibi_slopes);
+                     const PositionBias& bias);
 
 // Named activation buffers of `tokens` rows, regrown only when a batch is larger than any before.
 class Workspace {

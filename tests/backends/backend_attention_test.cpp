@@ -1,5 +1,6 @@
-// Padding-free attention (with and without ALiBi) on every backend x dtype against the double
-// reference, the CPU kernel's memory bound at 8192 tokens, and the reference ALiBi slopes.
+// Padding-free attention (with ALiBi, a relative-position table or neither) on every backend x
+// dtype against the double reference, its argument checks, the CPU kernel's memory bound at 8192
+// tokens, and the reference ALiBi slopes.
 #include <gtest/gtest.h>
 #include <sys/resource.h>
 
@@ -11,6 +12,7 @@
 
 #include "backends/backend_test_util.h"
 #include "backends/cpu/cpu_backend.h"
+#include "ops/ops.h"
 #include "reference/reference_ops.h"
 
 namespace embd::testing {
@@ -28,6 +30,8 @@ struct AttnCase {
   // qkv without its bias; the kernel gets the Q and V parts (q_bias / v_bias) and the reference
   // the whole bias, K's part included (softmax cancels it).
   bool qv_bias = false;
+  // A random relative-position table (AttentionArgs::relative_bias) of this reach; 0: none.
+  int relative_reach = 0;
 };
 
 std::string describe(const AttnCase& c) {
@@ -35,7 +39,8 @@ std::string describe(const AttnCase& c) {
   for (std::size_t i = 0; i < c.lengths.size() && i < 8; ++i) s += std::to_string(c.lengths[i]) + ",";
   if (c.lengths.size() > 8) s += "... (" + std::to_string(c.lengths.size()) + " sequences)";
   return s + " heads=" + std::to_string(c.heads) + " d=" + std::to_string(c.head_dim) +
-         (c.alibi ? " alibi" : "") + (c.qv_bias ? " qv_bias" : "");
+         (c.alibi ? " alibi" : "") + (c.qv_bias ? " qv_bias" : "") +
+         (c.relative_reach > 0 ? " relative_reach=" + std::to_string(c.relative_reach) : "");
 }
 
 TEST_P(BackendOpTest, Attention) {
@@ -62,6 +67,14 @@ TEST_P(BackendOpTest, Attention) {
       {{200, 77}, 8, 64, true, 8, 5, 0, true},
       {{37, 5}, 3, 6, false, 2, 1, 0, true},
       {{2500, 64, 900}, 8, 64, true, 0, 0, 64, true},
+      // A relative-position table (MPNet) instead of ALiBi: one token, reaches shorter and longer
+      // than the sequences, the tensor-core head_dim 64 with and without the folded bias, 8192.
+      {{1}, 4, 8, false, 0, 0, 0, false, 4},
+      {{5, 1, 17, 64, 65, 1}, 6, 16, false, 8, 0, 0, false, 128},
+      {{37, 5}, 3, 6, false, 2, 1, 0, true, 1},
+      {{200, 77}, 8, 64, false, 8, 5, 0, true, 128},
+      {{2500, 64, 900}, 12, 64, false, 0, 0, 64, false, 256},
+      {{8192}, 2, 32, false, 0, 0, 96, false, 128},
   };
   // head_dim 64 (the tensor-core kernel on CUDA) with short sequences only, as in batches of
   // queries: odd lengths, one token, partial key tiles, padded rows with an odd output stride,
@@ -82,6 +95,9 @@ TEST_P(BackendOpTest, Attention) {
     cases.push_back({mixed, 16, 64, true, 0, 0, 0, true});
     cases.push_back({mixed, 6, 64, false, 0, 0, 0});
     cases.push_back({std::vector<std::int32_t>(600, 128), 8, 64, true, 0, 0, 256, true});
+    cases.push_back({{5, 1, 17, 64, 65, 1, 128, 127, 63}, 3, 64, false, 8, 3, 0, true, 128});
+    cases.push_back({{129, 7, 64}, 3, 64, false, 0, 2, 0, true, 90});
+    cases.push_back({mixed, 12, 64, false, 0, 0, 0, false, 128});
   }
   // More sequences than one CUDA grid y/z dimension would hold (65535).
   if (backend_->name().rfind("cuda", 0) == 0) {
@@ -125,6 +141,15 @@ TEST_P(BackendOpTest, Attention) {
         a.v_bias = bias_d.as<float>() + 2 * hidden;
         for (std::size_t i = 0; i < qkv_ref.size(); ++i) qkv_ref[i] += bias[i % bias.size()];
       }
+      ref::RelativeBias relative_ref;
+      const auto relative = random_as(static_cast<std::size_t>(c.heads * (2 * c.relative_reach + 1)), -4.0f,
+                                      4.0f, DType::kF32);
+      auto relative_d = upload_vec(relative);
+      if (c.relative_reach > 0) {
+        a.relative_bias = relative_d.as<float>();
+        a.relative_reach = c.relative_reach;
+        relative_ref = {to_double(relative), c.relative_reach};
+      }
       ASSERT_TRUE(backend_->attention(a).ok());
       const auto got = download(od.mat, "attention out");
       std::vector<std::int64_t> rows;
@@ -134,7 +159,7 @@ TEST_P(BackendOpTest, Attention) {
       }
       const std::vector<double> slopes_ref =
           c.alibi ? std::vector<double>(slopes.begin(), slopes.end()) : std::vector<double>{};
-      const auto want = ref::attention(qkv_ref, cu, c.heads, c.head_dim, a.scale, slopes_ref, rows);
+      const auto want = ref::attention(qkv_ref, cu, c.heads, c.head_dim, a.scale, slopes_ref, rows, relative_ref);
       if (rows.empty()) {
         EXPECT_LT(rel_l2(got, want), tolerance(dtype()));
       } else {
@@ -162,6 +187,40 @@ TEST_P(BackendOpTest, Attention) {
     with_backend(other, [&] { run_cases("mma.sync attention"); });
   }
 #endif
+}
+
+// ops::attention refuses a relative-position table next to ALiBi slopes, or of a reach outside
+// 1..kMaxRelativeReach, naming the argument, before any kernel runs.
+TEST_P(BackendOpTest, AttentionRejectsBadPositionBias) {
+  EMBD_REQUIRE_OP(Op::kAttention);
+  const std::vector<std::int32_t> cu{0, 3};
+  DevMat qd = make_mat(3, 3 * 8, 3 * 8, random(3 * 3 * 8, -1.0f, 1.0f));
+  DevMat od = make_mat(3, 8, 8, {});
+  auto cu_d = upload_vec(cu);
+  auto table_d = upload_vec(std::vector<float>(2 * (2 * backend::kMaxRelativeReach + 1), 0.5f));
+  auto slopes_d = upload_vec(std::vector<float>{0.5f, 0.25f});
+  backend::AttentionArgs a;
+  a.qkv = qd.mat;
+  a.out = od.mat;
+  a.cu_seqlens = cu_d.as<std::int32_t>();
+  a.cu_seqlens_host = cu.data();
+  a.batch = 1;
+  a.max_seqlen = 3;
+  a.num_heads = 2;
+  a.head_dim = 4;
+  a.relative_bias = table_d.as<float>();
+  for (int reach : {0, -1, backend::kMaxRelativeReach + 1}) {
+    a.relative_reach = reach;
+    const Status s = ops::attention(*backend_, a);
+    EXPECT_EQ(s.code(), ErrorCode::kInvalidArgument) << reach;
+    EXPECT_NE(s.message().find("relative_reach " + std::to_string(reach)), std::string::npos) << s.to_string();
+  }
+  a.relative_reach = backend::kMaxRelativeReach;
+  EXPECT_TRUE(ops::attention(*backend_, a).ok());
+  a.alibi_slopes = slopes_d.as<float>();
+  const Status both = ops::attention(*backend_, a);
+  EXPECT_EQ(both.code(), ErrorCode::kInvalidArgument);
+  EXPECT_NE(both.message().find("exclusive"), std::string::npos) << both.to_string();
 }
 
 // Peak resident memory now, in bytes. Resets the kernel's high-water mark first when allowed

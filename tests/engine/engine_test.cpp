@@ -34,7 +34,8 @@ std::unique_ptr<Engine> load(const std::string& model, LoadOptions options = {})
 }
 
 TEST(Engine, TextsGiveTheGoldenEmbeddingsInF32) {
-  for (const std::string model : {"tiny-jina", "tiny-jina-6h", "tiny-bert", "tiny-xlmr", "tiny-roberta"}) {
+  for (const std::string model : {"tiny-jina", "tiny-jina-6h", "tiny-bert", "tiny-xlmr", "tiny-roberta",
+                                    "tiny-mpnet"}) {
     auto engine = load(model, {.dtype = "f32"});
     ASSERT_TRUE(engine);
     const auto goldens = testing::load_goldens(model);

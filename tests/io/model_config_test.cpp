@@ -6,6 +6,8 @@
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
+#include <tuple>
+#include <vector>
 
 #include "io_test_util.h"
 
@@ -118,6 +120,57 @@ TEST(ModelConfig, TinyRobertaIsBertWithOffsetPositions) {
   EXPECT_FALSE(c.normalize);
 }
 
+// MPNet: BERT's encoder with offset positions, no token types and 32 relative-position buckets.
+TEST(ModelConfig, TinyMpnetIsBertWithRelativeBuckets) {
+  const ModelConfig c = load_ok(kFixtures / "models" / "tiny-mpnet");
+  EXPECT_EQ(c.architecture, Architecture::kBert);
+  EXPECT_EQ(c.model_type, "mpnet");
+  EXPECT_EQ(c.architectures, std::vector<std::string>{"MPNetModel"});
+  EXPECT_EQ(c.position_embedding, PositionEmbedding::kAbsolute);
+  EXPECT_EQ(c.pad_token_id, 1);
+  EXPECT_EQ(c.position_offset, 2);
+  EXPECT_EQ(c.max_length, 512);
+  EXPECT_EQ(c.type_vocab_size, 0);
+  EXPECT_EQ(c.relative_attention_num_buckets, 32);
+  EXPECT_EQ(c.num_attention_heads, 3);
+  EXPECT_EQ(c.head_dim(), 64);
+  EXPECT_DOUBLE_EQ(c.layer_norm_eps, 1e-5);
+  EXPECT_EQ(c.pooling, Pooling::kMean);
+  EXPECT_TRUE(c.normalize);
+  // The other families have no buckets.
+  EXPECT_EQ(load_ok(kFixtures / "models" / "tiny-xlmr").relative_attention_num_buckets, 0);
+  EXPECT_EQ(load_ok(kFixtures / "models" / "tiny-bert").relative_attention_num_buckets, 0);
+}
+
+// all-mpnet-base-v2's config.json as published: MPNetForMaskedLM, no relative_attention_num_buckets
+// needed (32 is MPNetConfig's default), no pad_token_id needed (1).
+TEST(ModelConfig, MpnetDefaultsAndErrors) {
+  json j = json::parse(read_file(kFixtures / "models/tiny-mpnet/config.json"));
+  j["architectures"] = {"MPNetForMaskedLM"};
+  j.erase("relative_attention_num_buckets");
+  j.erase("pad_token_id");
+  j["type_vocab_size"] = 2;  // not MPNet's: ignored
+  auto c = parse_model_config(j.dump(), "mpnet/config.json");
+  ASSERT_TRUE(c.ok()) << c.status().to_string();
+  EXPECT_EQ(c->relative_attention_num_buckets, 32);
+  EXPECT_EQ(c->position_offset, 2);
+  EXPECT_EQ(c->type_vocab_size, 0);
+  j["relative_attention_num_buckets"] = 64;  // more rows than transformers reads: fine
+  EXPECT_EQ(parse_model_config(j.dump(), "x")->relative_attention_num_buckets, 64);
+  for (const auto& [field, value, says] : std::vector<std::tuple<std::string, json, std::string>>{
+           {"relative_attention_num_buckets", 16, "looks up 32 buckets"},
+           {"relative_attention_num_buckets", 0, "expected 1.."},
+           {"architectures", json::array({"BertModel"}), "model_type mpnet runs MPNet* encoders"},
+           {"position_embedding_type", "alibi", "RoBERTa and MPNet models use absolute"}}) {
+    json bad = j;
+    bad[field] = value;
+    auto r = parse_model_config(bad.dump(), "mpnet/config.json");
+    ASSERT_FALSE(r.ok()) << field;
+    EXPECT_THAT(r.status().message(), HasSubstr("'" + field + "'"));
+    EXPECT_THAT(r.status().message(), HasSubstr(says));
+  }
+}
+
 TEST(ModelConfig, PublishedJinaConfigs) {
   const ModelConfig small = parse_published("jina-embeddings-v2-small-en");
   EXPECT_EQ(small.variant, JinaVariant::kBase);
@@ -174,11 +227,11 @@ class ConfigField : public ::testing::Test {
 };
 
 TEST_F(ConfigField, ModelTypeAndArchitectures) {
-  expect_error(with("model_type", "mpnet"), "model_type", "mpnet");
+  expect_error(with("model_type", "deberta-v2"), "model_type", "deberta-v2");
   expect_error(with("model_type", absent()), "model_type");
   expect_error(with("architectures", {"RobertaModel"}), "architectures", "RobertaModel");
   expect_error(with("architectures", "JinaBertModel"), "architectures");
-  EXPECT_EQ(with("model_type", "mpnet").status().code(), ErrorCode::kUnsupported);
+  EXPECT_EQ(with("model_type", "deberta-v2").status().code(), ErrorCode::kUnsupported);
   // A RoBERTa model_type with a JinaBERT class: the class must be of the model_type's family.
   expect_error(with("model_type", "roberta"), "architectures", "JinaBert");
 }

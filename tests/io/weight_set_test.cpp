@@ -65,6 +65,16 @@ TEST(WeightSet, TinyXlmrHasOffsetPositionRows) {
   EXPECT_TRUE(w->require("embeddings.token_type_embeddings.weight", {1, 64}).ok());
 }
 
+// MPNet has no token-type table, other attention names and the relative-position table.
+TEST(WeightSet, TinyMpnetTensors) {
+  auto w = open_ok(kModels / "tiny-mpnet");
+  ASSERT_NE(w, nullptr);
+  EXPECT_TRUE(w->require("encoder.relative_attention_bias.weight", {32, 3}).ok());
+  EXPECT_TRUE(w->require("encoder.layer.1.attention.attn.o.weight", {192, 192}).ok());
+  EXPECT_TRUE(w->require("encoder.layer.1.attention.LayerNorm.bias", {192}).ok());
+  EXPECT_FALSE(w->require("embeddings.token_type_embeddings.weight", {1, 192}).ok());
+}
+
 TEST(WeightSet, RequireErrorsNameTensorAndShapes) {
   auto w = open_ok(kModels / "tiny-jina");
   ASSERT_NE(w, nullptr);
@@ -74,7 +84,8 @@ TEST(WeightSet, RequireErrorsNameTensorAndShapes) {
   EXPECT_THAT(missing.status().message(),
               HasSubstr("missing tensor 'encoder.layer.9.attention.self.query.weight' (also looked "
                         "for 'bert.encoder.layer.9.attention.self.query.weight', "
-                        "'roberta.encoder.layer.9.attention.self.query.weight')"));
+                        "'roberta.encoder.layer.9.attention.self.query.weight', "
+                        "'mpnet.encoder.layer.9.attention.self.query.weight')"));
   auto wrong = w->require("embeddings.LayerNorm.weight", {65});
   ASSERT_FALSE(wrong.ok());
   EXPECT_EQ(wrong.status().code(), ErrorCode::kInvalidModel);

@@ -91,7 +91,7 @@ namespace {
 
 void attention_row(const std::vector<double>& qkv, std::int64_t first, std::int64_t len,
                    std::int64_t i, int heads, int d, double scale,
-                   const std::vector<double>& slopes, double* out) {
+                   const std::vector<double>& slopes, const RelativeBias& rel, double* out) {
   const std::int64_t hidden = static_cast<std::int64_t>(heads) * d, ld = 3 * hidden;
   std::vector<double> logits(static_cast<std::size_t>(len));
   for (int h = 0; h < heads; ++h) {
@@ -103,6 +103,10 @@ void attention_row(const std::vector<double>& qkv, std::int64_t first, std::int6
       for (int c = 0; c < d; ++c) s += q[c] * k[c];
       s *= scale;
       if (!slopes.empty()) s -= slopes[h] * static_cast<double>(std::llabs(i - j));
+      if (!rel.table.empty()) {
+        const std::int64_t r = std::clamp<std::int64_t>(j - i, -rel.reach, rel.reach);
+        s += rel.table[static_cast<std::size_t>(h * (2 * rel.reach + 1) + rel.reach + r)];
+      }
       logits[j] = s;
       mx = std::max(mx, s);
     }
@@ -123,7 +127,8 @@ void attention_row(const std::vector<double>& qkv, std::int64_t first, std::int6
 std::vector<double> attention(const std::vector<double>& qkv, const std::vector<std::int32_t>& cu,
                               int heads, int head_dim, double scale,
                               const std::vector<double>& slopes,
-                              const std::vector<std::int64_t>& rows) {
+                              const std::vector<std::int64_t>& rows,
+                              const RelativeBias& relative) {
   const std::int64_t hidden = static_cast<std::int64_t>(heads) * head_dim;
   const std::int64_t tokens = cu.back();
   std::vector<double> out(static_cast<std::size_t>(tokens * hidden), 0.0);
@@ -134,7 +139,7 @@ std::vector<double> attention(const std::vector<double>& qkv, const std::vector<
   for (std::int64_t t : todo) {
     const auto seq = std::upper_bound(cu.begin(), cu.end(), t) - cu.begin() - 1;
     const std::int64_t first = cu[seq], len = cu[seq + 1] - first;
-    attention_row(qkv, first, len, t - first, heads, head_dim, scale, slopes,
+    attention_row(qkv, first, len, t - first, heads, head_dim, scale, slopes, relative,
                   out.data() + t * hidden);
   }
   return out;

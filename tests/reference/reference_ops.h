@@ -41,12 +41,20 @@ std::vector<double> add_layernorm(const std::vector<double>& x, const std::vecto
 std::vector<double> glu(const std::vector<double>& in, std::int64_t rows, std::int64_t inter,
                         bool activate_first_half, Act act);
 
+// A relative-position bias per head and distance: score(i, j) of head h gets
+// table[h * (2 reach + 1) + reach + clamp(j - i, -reach, reach)]. Empty table: none.
+struct RelativeBias {
+  std::vector<double> table;
+  int reach = 0;
+};
+
 // Attention over packed qkv[T, 3H] for the given token rows (all rows when `rows` is empty);
 // returns out[T, H] with only the requested rows filled. slopes empty = no ALiBi.
 std::vector<double> attention(const std::vector<double>& qkv, const std::vector<std::int32_t>& cu,
                               int heads, int head_dim, double scale,
                               const std::vector<double>& slopes,
-                              const std::vector<std::int64_t>& rows = {});
+                              const std::vector<std::int64_t>& rows = {},
+                              const RelativeBias& relative = {});
 
 // Mean (or first-token) pooling of hidden[T, h] per sequence -> [B, h].
 std::vector<double> pool(const std::vector<double>& hidden, const std::vector<std::int32_t>& cu,

@@ -68,6 +68,12 @@ TEST(TokenizerGolden, ModelTextsTinyXlmrTruncated512) {
                 fixtures_dir() / "models" / "tiny-xlmr");
 }
 
+// tiny-mpnet's (all-mpnet-base-v2's layout: BertNormalizer, WordPiece, <s> $A </s>).
+TEST(TokenizerGolden, ModelTextsTinyMpnetTruncated512) {
+  expect_parity(fixtures_dir() / "goldens" / "tiny-mpnet.fp64.jsonl", 512, 40,
+                fixtures_dir() / "models" / "tiny-mpnet");
+}
+
 // With EncodeOptions::offsets the ids are unchanged and every token points at the bytes it came
 // from: those bytes, normalised as the fixture's BertNormalizer does (lowercase, accents off),
 // spell the token (a continuation without its ##; an added token matches the raw bytes; a token

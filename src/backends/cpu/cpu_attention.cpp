@@ -1,7 +1,8 @@
 // Padding-free flash-style attention with in-kernel ALiBi (see cpu_kernels.h).
 //
 // Per work item (sequence, head, block of kBq queries) the kernel streams key blocks of kBk keys:
-// S = (scale q) K^T, S -= slope |i - j|, online softmax in F32 (running max m and sum l per
+// S = (scale q) K^T, S -= slope |i - j| (or S += the relative-position table's entry for j - i),
+// online softmax in F32 (running max m and sum l per
 // query, the output rescaled when the max grows), O += P V. Memory per thread is
 // O(kBq * (kBk + d)); nothing is O(L^2). Keys (transposed) and values of every head are first
 // staged in F32 once, O(T * H), so the inner loops read contiguous F32 whatever the dtype.
@@ -119,10 +120,18 @@ EMBD_INLINE void pv(const float* p, const float* v, int nk, int d, float* o, int
       for (int c = 0; c < d; ++c) o[i * d + c] += p[i * kBk + j] * v[j * d + c];
 }
 
-// ALiBi bias, online-softmax statistics and the output rescale for one block of keys.
+// A head's relative-position table (AttentionArgs::relative_bias) centred on distance 0:
+// entry r (|r| <= reach) biases key j = i + r of query i; farther keys use the end entries.
+struct RelativeRow {
+  const float* centre = nullptr;
+  std::int64_t reach = 0;
+};
+
+// The position bias (ALiBi or relative), online-softmax statistics and the output rescale for
+// one block of keys.
 template <int W>
 EMBD_INLINE void softmax_block(const ThreadScratch& ts, int nq, int nk, std::int64_t q0,
-                               std::int64_t j0, float slope, int d) {
+                               std::int64_t j0, float slope, RelativeRow rel, int d) {
   using F = typename vec::Vec<W>::F;
   F iota;
   for (int k = 0; k < W; ++k) iota[k] = static_cast<float>(k);
@@ -130,6 +139,10 @@ EMBD_INLINE void softmax_block(const ThreadScratch& ts, int nq, int nk, std::int
   for (int i = 0; i < nq; ++i) {
     float* row = ts.s + i * kBk;
     for (int j = nk; j < kBk; ++j) row[j] = neg_inf;
+    if (rel.centre != nullptr) {
+      const std::int64_t r0 = j0 - (q0 + i);  // j - i of the block's first key
+      for (int j = 0; j < nk; ++j) row[j] += rel.centre[std::clamp(r0 + j, -rel.reach, rel.reach)];
+    }
     const float qi = static_cast<float>(q0 + i);
     F vmax = vec::splat<W>(neg_inf);
     for (int jv = 0; jv < kBk; jv += W) {
@@ -201,6 +214,11 @@ EMBD_INLINE void process_item(const Ctx& cx, Item it, const ThreadScratch& ts) {
   std::fill(ts.m, ts.m + nq, -std::numeric_limits<float>::infinity());
   std::fill(ts.l, ts.l + nq, 0.0f);
   const float slope = a.alibi_slopes ? a.alibi_slopes[it.head] : 0.0f;
+  RelativeRow rel;
+  if (a.relative_bias != nullptr) {
+    rel.reach = a.relative_reach;
+    rel.centre = a.relative_bias + it.head * (2 * rel.reach + 1) + rel.reach;
+  }
   const float* kt = cx.kt + static_cast<std::int64_t>(it.head) * d * cx.tpad + seq0;
   const float* vh = cx.v + (static_cast<std::int64_t>(it.head) * cx.tokens + seq0) * d;
   const float* kn = cx.knorm + static_cast<std::int64_t>(it.head) * cx.tokens + seq0;
@@ -216,7 +234,7 @@ EMBD_INLINE void process_item(const Ctx& cx, Item it, const ThreadScratch& ts) {
     int i = 0;
     for (; i + R <= nq; i += R) qk_rows<W, U, R>(ts.q + i * d, d, kt + j0, cx.tpad, ts.s + i * kBk);
     for (; i < nq; ++i) qk_rows<W, U, 1>(ts.q + i * d, d, kt + j0, cx.tpad, ts.s + i * kBk);
-    softmax_block<W>(ts, nq, nk, q0, j0, slope, d);
+    softmax_block<W>(ts, nq, nk, q0, j0, slope, rel, d);
     pv<W, R>(ts.s, vh + j0 * d, nk, d, ts.o, nq);
   }
   auto* out = static_cast<std::uint8_t*>(a.out.data);

@@ -54,6 +54,10 @@ __global__ void __launch_bounds__(kWarps * 32) attention_simple_kernel(Attention
 
   const float scale2 = p.scale * kLog2e;
   const float slope2 = p.alibi_slopes != nullptr ? p.alibi_slopes[h] * kLog2e : 0.0f;
+  // This head's relative-position table, centred on distance 0 (read through L1: 2R + 1 floats).
+  const float* rel = p.relative_bias != nullptr
+                         ? p.relative_bias + h * (2 * p.relative_reach + 1) + p.relative_reach
+                         : nullptr;
   float m[kQPerWarp], l[kQPerWarp], acc[kQPerWarp][kPer];
 #pragma unroll
   for (int qi = 0; qi < kQPerWarp; ++qi) {
@@ -94,6 +98,7 @@ __global__ void __launch_bounds__(kWarps * 32) attention_simple_kernel(Attention
     for (int qi = 0; qi < kQPerWarp; ++qi) {
       const int i = q0 + warp * kQPerWarp + qi;
       float v = s[qi] * scale2 - slope2 * fabsf(static_cast<float>(i - j));
+      if (rel != nullptr) v += rel[min(max(j - i, -p.relative_reach), p.relative_reach)] * kLog2e;
       if (j >= len) v = -INFINITY;
       const float m_new = fmaxf(m[qi], warp_max(v));  // finite: key k0 < len is in the tile
       const float alpha = exp2f(m[qi] - m_new);
@@ -162,6 +167,9 @@ bool attention_head_dim_supported(int head_dim) {
 cudaError_t launch_attention_simple(const AttentionParams& p, cudaStream_t stream) {
   if (p.batch <= 0 || p.max_seqlen <= 0) return cudaSuccess;
   if (!attention_head_dim_supported(p.head_dim)) return cudaErrorInvalidValue;
+  if (p.relative_bias != nullptr && (p.relative_reach < 1 || p.relative_reach > kMaxAttentionRelativeReach)) {
+    return cudaErrorInvalidValue;
+  }
   const long long qblocks = (p.max_seqlen + kBQ - 1) / kBQ;
   if (p.batch > 0x7fffffffLL || qblocks > 65535 || p.num_heads <= 0 || p.num_heads > 65535) {
     return cudaErrorInvalidValue;

@@ -3,7 +3,8 @@
 //
 // Sequences are packed rows of one [T, 3H] QKV matrix, delimited by cu_seqlens. The kernels are
 // flash-style: a grid over (sequence, query block, head), K/V tiles through shared memory, an
-// online softmax in F32 and the ALiBi bias -slope_h * |i - j| computed in F32 inside the kernel.
+// online softmax in F32 and the ALiBi bias -slope_h * |i - j| computed in F32 inside the kernel
+// (or a relative-position table's entry for j - i, read from shared memory).
 // No [L, L] buffer exists, so memory is O(L). Enqueued on `stream`; returns the launch error.
 #pragma once
 
@@ -24,6 +25,10 @@ struct AttentionParams {
   int head_dim = 0;
   float scale = 1.0f;                  // multiplies q.k before the bias
   const float* alibi_slopes = nullptr;  // device [num_heads] or null (no bias)
+  // Device F32 [num_heads][2 * relative_reach + 1] or null (AttentionArgs::relative_bias;
+  // relative_reach <= kMaxRelativeReach). Never together with alibi_slopes.
+  const float* relative_bias = nullptr;
+  int relative_reach = 0;
   // Device scratch of batch * num_heads floats, or null. With it and ALiBi, the tensor-core
   // kernel skips key tiles so far from the query block that the bias makes every weight in them
   // smaller than 2^-40 of the row's largest (see attention_mma_kernel.cuh); the result is
@@ -39,6 +44,9 @@ struct AttentionParams {
   // (attention_wgmma_sm90a.cu). Only on a device of compute capability 9.0 (the backend decides).
   bool wgmma = false;
 };
+
+// Largest relative_reach the kernels take (AttentionArgs' limit: a head's table fits in shared memory).
+constexpr int kMaxAttentionRelativeReach = 256;
 
 // Largest head dimension the portable kernel handles.
 constexpr int kMaxAttentionHeadDim = 128;

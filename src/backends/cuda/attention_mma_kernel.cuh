@@ -7,7 +7,9 @@
 // memory; K/V tiles of 64 keys are double-buffered there with cp.async (rows past the sequence
 // are zero-filled, never read). At the end the Q tile holds the block's output rows, which leave
 // in 16-byte stores. A Q / V bias (AttentionParams::q_bias / v_bias) is added to Q as
-// the policy keeps it (Tiles::load_q) and to the output.
+// the policy keeps it (Tiles::load_q) and to the output. With a relative-position table
+// (AttentionParams::relative_bias; the kRelative instance) the block copies its head's table into
+// shared memory in base-2 units and adds an entry to each score instead of ALiBi; no tile is skipped.
 //
 // ALiBi tile skipping. In base-2 units a score is s(i,j) = c q_i.k_j - b|i-j| (c = scale log2 e,
 // b = slope log2 e), so s(i,j) <= |c| |q_i| K - b|i-j| with K the largest key norm of the
@@ -38,7 +40,7 @@ __device__ __forceinline__ int tile_at(int step, int diag, int hi) {
   return step <= hi - diag ? diag + step : diag - (step - (hi - diag));
 }
 
-template <typename T, typename Tiles>
+template <typename T, typename Tiles, bool kRelative>
 __global__ void __launch_bounds__(kThreads, Tiles::kMinBlocksPerSm) attention_tiles_kernel(AttentionParams p) {
   wait_for_previous_kernels();
   __shared__ __align__(Tiles::kTileAlign) T qs[Tiles::kTileElems];
@@ -76,6 +78,14 @@ __global__ void __launch_bounds__(kThreads, Tiles::kMinBlocksPerSm) attention_ti
   const float* bias_src = threadIdx.x < kD ? p.q_bias : p.v_bias;
   if (bias_src != nullptr) bias_s[threadIdx.x / kD][threadIdx.x % kD] = bias_src[h * kD + threadIdx.x % kD];
   const float* qb = p.q_bias != nullptr ? bias_s[0] : nullptr;  // added to Q's fragments
+  // The relative-position table of head h, in base-2 units (first used after a barrier below).
+  __shared__ float rel_s[kRelative ? 2 * kMaxAttentionRelativeReach + 1 : 1];
+  const int reach = kRelative ? p.relative_reach : 0;
+  if (kRelative) {
+    const float* src = p.relative_bias + static_cast<long long>(h) * (2 * reach + 1);
+    for (int i = threadIdx.x; i <= 2 * reach; i += kThreads) rel_s[i] = src[i] * kLog2e;
+  }
+  const float* rel = kRelative ? rel_s + reach : nullptr;
 
   const float scale2 = p.scale * kLog2e;
   const float slope2 = p.alibi_slopes != nullptr ? p.alibi_slopes[h] * kLog2e : 0.0f;
@@ -149,8 +159,8 @@ __global__ void __launch_bounds__(kThreads, Tiles::kMinBlocksPerSm) attention_ti
     if (step == 0) Tiles::load_q(qf, qs, qb);
     const int tile = tile_at(step, diag, hi);
     const TileSide side = tile == diag ? TileSide::kDiagonal : tile < diag ? TileSide::kBefore : TileSide::kAfter;
-    attend_tile<T, Tiles>(qf, qs, ks[step & 1], vs[step & 1], tile * kBK, qi0, len, scale2, slope2, side, step == 0,
-                          st);
+    attend_tile<T, Tiles>(qf, qs, ks[step & 1], vs[step & 1], tile * kBK, qi0, len, scale2, slope2, rel, reach, side,
+                          step == 0, st);
     __syncthreads();  // this buffer is refilled by the prefetch of the next iteration
   }
 
@@ -171,14 +181,20 @@ __global__ void __launch_bounds__(kThreads, Tiles::kMinBlocksPerSm) attention_ti
 
 // Launches attention_tiles_kernel with the Tiles policy on `grid` (launch_attention_mma's), in
 // p.type (F16 or BF16).
+template <typename Tiles, bool kRelative>
+cudaError_t launch_tiles_typed(const AttentionParams& p, dim3 grid, cudaStream_t stream) {
+  if (p.type == ElemType::kF16) {
+    return launch_maybe_early(attention_tiles_kernel<__half, Tiles, kRelative>, grid, kThreads, 0, stream,
+                              p.early_launch, nullptr, p);
+  }
+  return launch_maybe_early(attention_tiles_kernel<__nv_bfloat16, Tiles, kRelative>, grid, kThreads, 0, stream,
+                            p.early_launch, nullptr, p);
+}
+
 template <typename Tiles>
 cudaError_t launch_tiles_kernel(const AttentionParams& p, dim3 grid, cudaStream_t stream) {
-  if (p.type == ElemType::kF16) {
-    return launch_maybe_early(attention_tiles_kernel<__half, Tiles>, grid, kThreads, 0, stream, p.early_launch, nullptr,
-                              p);
-  }
-  return launch_maybe_early(attention_tiles_kernel<__nv_bfloat16, Tiles>, grid, kThreads, 0, stream, p.early_launch,
-                            nullptr, p);
+  return p.relative_bias != nullptr ? launch_tiles_typed<Tiles, true>(p, grid, stream)
+                                    : launch_tiles_typed<Tiles, false>(p, grid, stream);
 }
 
 }  // namespace embd::backend::cuda::attention_mma

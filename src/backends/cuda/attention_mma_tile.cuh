@@ -1,6 +1,7 @@
 // The pieces of the tensor-core attention kernels (attention_mma_kernel.cuh), for head_dim 64 in
 // F16/BF16: cp.async tile loads into shared tiles, the Q fragments of a warp's 16 query
-// rows, one 64-key step of FlashAttention-2 (S = Q K^T, scale + ALiBi + mask in F32, online
+// rows, one 64-key step of FlashAttention-2 (S = Q K^T, scale + ALiBi or a relative-position
+// table + mask in F32, online
 // softmax in base 2, O += P V with P rounded to the input dtype, sums in F32), and the output
 // rows. The two products come from a Tiles policy: MmaSyncTiles here (mma.sync.m16n8k16, sm_80+),
 // WgmmaTiles in attention_wgmma_sm90a.cu (Hopper's wgmma).
@@ -159,10 +160,14 @@ enum class TileSide : int { kDiagonal, kBefore, kAfter };
 // scores s = Q K^T of keys kbase .. kbase+63: s * scale2 - slope2 |i - j| (keys at or past `len`
 // masked), new row maxima (O and l rescaled where they moved), and P = 2^(s - max) rounded to T in
 // p, as the A fragments of the P V product (key step kk in p[kk]). The tile must hold at least one
-// key below `len` (row maxima stay finite). `first`: the first tile of these rows.
+// key below `len` (row maxima stay finite). `first`: the first tile of these rows. `rel`, when not
+// null, is a relative-position table in base-2 units centred on distance 0 (entries -reach ..
+// reach, usually in shared memory): score (i, j) gets rel[clamp(j - i, -reach, reach)] (slope2 is
+// then 0).
 template <typename T>
 __device__ __forceinline__ void softmax_step(float (&s)[8][4], std::uint32_t (&p)[4][4], int kbase, int qi0, int len,
-                                             float scale2, float slope2, TileSide side, bool first, RowState& st) {
+                                             float scale2, float slope2, const float* rel, int reach, TileSide side,
+                                             bool first, RowState& st) {
   const int t = threadIdx.x & 3;
   // Scale and ALiBi. Row i minus key j is (qi0 - kbase - 2t) + fragment_distance(n, e): one
   // int -> float conversion per tile, the rest constants (exact in F32 while |i - j| < 2^24). The
@@ -187,6 +192,17 @@ __device__ __forceinline__ void softmax_step(float (&s)[8][4], std::uint32_t (&p
 #pragma unroll
       for (int e = 0; e < 4; ++e) {
         s[n][e] = fmaf(s[n][e], scale2, fmaf(fragment_distance(n, e), k, b0));
+      }
+    }
+  }
+  if (rel != nullptr) {
+    const int r0 = kbase + 2 * t - qi0;  // j - i of this thread's first score
+#pragma unroll
+    for (int n = 0; n < 8; ++n) {
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const int r = r0 + 8 * n + (e & 1) - 8 * (e >> 1);
+        s[n][e] += rel[min(max(r, -reach), reach)];
       }
     }
   }
@@ -308,11 +324,11 @@ struct MmaSyncTiles {
 template <typename T, typename Tiles>
 __device__ __forceinline__ void attend_tile(const typename Tiles::QFragments& qf, const T* qs, const T* kt,
                                             const T* vt, int kbase, int qi0, int len, float scale2, float slope2,
-                                            TileSide side, bool first, RowState& st) {
+                                            const float* rel, int reach, TileSide side, bool first, RowState& st) {
   float s[8][4];
   Tiles::template scores<T>(s, qf, qs, kt);
   std::uint32_t p[4][4];
-  softmax_step<T>(s, p, kbase, qi0, len, scale2, slope2, side, first, st);
+  softmax_step<T>(s, p, kbase, qi0, len, scale2, slope2, rel, reach, side, first, st);
   Tiles::template accumulate<T>(st.o, p, vt);
 }
 

@@ -25,6 +25,7 @@ static_assert(static_cast<int>(ElemType::kBF16) == static_cast<int>(DType::kBF16
 static_assert(static_cast<int>(ActKind::kNone) == static_cast<int>(Activation::kNone));
 static_assert(static_cast<int>(ActKind::kGeluErf) == static_cast<int>(Activation::kGeluErf));
 static_assert(static_cast<int>(ActKind::kRelu) == static_cast<int>(Activation::kRelu));
+static_assert(kMaxAttentionRelativeReach == backend::kMaxRelativeReach);
 
 ElemType elem(DType t) { return static_cast<ElemType>(static_cast<int>(t)); }
 ActKind act_kind(Activation a) { return static_cast<ActKind>(static_cast<int>(a)); }
@@ -889,6 +890,8 @@ Status CudaBackend::attention(const AttentionArgs& a) {
   p.head_dim = a.head_dim;
   p.scale = a.scale;
   p.alibi_slopes = a.alibi_slopes;
+  p.relative_bias = a.relative_bias;
+  p.relative_reach = a.relative_reach;
   p.q_bias = a.q_bias;
   p.v_bias = a.v_bias;
   p.wgmma = options_.hopper_attention && props_.major == 9 && props_.minor == 0;
