@@ -1,6 +1,7 @@
 // config.json -> ModelConfig: architecture detection (JinaBERT v2 variants, plain BERT,
 // RoBERTa and XLM-RoBERTa as BERT with offset positions, MPNet as BERT with offset positions and a
-// relative-position bias) and validation of every field inference uses.
+// relative-position bias, DistilBERT as BERT under other names) and validation of every field
+// inference uses.
 #include "io/model_config.h"
 
 #include <algorithm>
@@ -14,13 +15,31 @@ namespace {
 using nlohmann::json;
 
 // RoBERTa, XLM-RoBERTa and MPNet: BERT's encoder with positions counted from pad_token_id + 1.
-bool is_roberta_family(std::string_view model_type) {
+bool positions_follow_padding(std::string_view model_type) {
   return model_type == "xlm-roberta" || model_type == "roberta" || model_type == "mpnet";
 }
 
 // transformers' MPNet buckets j - i into this many buckets whatever relative_attention_num_buckets
 // says (MPNetEncoder.compute_position_bias's default); the table has that many rows or more.
 constexpr std::int64_t kMpnetBuckets = 32;
+
+// DistilBertConfig names its sizes and activation differently (transformers maps hidden_size to
+// dim, ...): the key a field has in this model_type's config.json.
+const char* key(const ModelConfig& c, const char* bert_name) {
+  if (c.model_type != "distilbert") return bert_name;
+  const std::string_view n = bert_name;
+  if (n == "hidden_size") return "dim";
+  if (n == "num_hidden_layers") return "n_layers";
+  if (n == "num_attention_heads") return "n_heads";
+  if (n == "intermediate_size") return "hidden_dim";
+  if (n == "hidden_act") return "activation";
+  return bert_name;
+}
+
+// The families that always run BERT's encoder (never JinaBERT's), each with classes of its own.
+bool is_bert_variant(std::string_view model_type) {
+  return positions_follow_padding(model_type) || model_type == "distilbert";
+}
 
 bool contains(const std::string& s, std::string_view part) { return s.find(part) != std::string::npos; }
 
@@ -69,21 +88,33 @@ Result<JinaHints> jina_hints(const ConfigReader& r, const ModelConfig& c) {
 
 // A checkpoint of `model_type` names classes of its own family: XLMRobertaModel,
 // XLMRobertaForMaskedLM, ... (XLMRobertaXL* is another model, LayerNorm before each block),
-// RobertaModel, RobertaForMaskedLM, ... (RobertaPreLayerNorm* likewise) or MPNetModel, ...
-bool is_roberta_class(std::string_view model_type, const std::string& s) {
+// RobertaModel, RobertaForMaskedLM, ... (RobertaPreLayerNorm* likewise), MPNetModel, ... or
+// DistilBertModel, ...
+bool is_family_class(std::string_view model_type, const std::string& s) {
   if (model_type == "mpnet") return s.starts_with("MPNet");
+  if (model_type == "distilbert") return s.starts_with("DistilBert");
   if (model_type == "xlm-roberta") return s.starts_with("XLMRoberta") && !s.starts_with("XLMRobertaXL");
   return s.starts_with("Roberta") && !s.starts_with("RobertaPreLayerNorm");
+}
+
+// What is_family_class accepts, for its error.
+std::string family_classes(std::string_view model_type) {
+  const std::string prefix = model_type == "roberta"       ? "Roberta"
+                             : model_type == "mpnet"      ? "MPNet"
+                             : model_type == "distilbert" ? "DistilBert"
+                                                          : "XLMRoberta";
+  return "model_type " + std::string(model_type) + " runs " + prefix + "* encoders (" + prefix + "Model, ...)";
 }
 
 Status read_identity(const ConfigReader& r, ModelConfig& c) {
   EMBD_ASSIGN_OR_RETURN(auto model_type, r.string("model_type"));
   if (!model_type) return r.error("model_type", "is missing");
   c.model_type = *model_type;
-  const bool roberta = is_roberta_family(c.model_type);
-  if (c.model_type != "bert" && c.model_type != "jina_bert" && !roberta) {
+  // Their architectures must name their own classes (position ids and names depend on which).
+  const bool own_classes = is_bert_variant(c.model_type);
+  if (c.model_type != "bert" && c.model_type != "jina_bert" && !own_classes) {
     return r.unsupported_value("model_type", c.model_type,
-                               "embd runs bert, jina_bert, roberta, xlm-roberta and mpnet");
+                               "embd runs bert, jina_bert, roberta, xlm-roberta, mpnet and distilbert");
   }
   EMBD_ASSIGN_OR_RETURN(auto name, r.string("_name_or_path"));
   c.name_or_path = name.value_or("");
@@ -93,17 +124,14 @@ Status read_identity(const ConfigReader& r, ModelConfig& c) {
       if (!a.is_string()) return r.error("architectures", "must be an array of strings");
       const auto& s = a.get_ref<const std::string&>();
       // The class must be of the model_type's family: position ids depend on which it is.
-      if (roberta && !is_roberta_class(c.model_type, s)) {
-        return r.unsupported_value("architectures", s,
-                                   c.model_type == "roberta" ? "model_type roberta runs Roberta* encoders (RobertaModel, ...)"
-                                   : c.model_type == "mpnet"
-                                       ? "model_type mpnet runs MPNet* encoders (MPNetModel, ...)"
-                                       : "model_type xlm-roberta runs XLMRoberta* encoders (XLMRobertaModel, ...)");
+      if (own_classes && !is_family_class(c.model_type, s)) {
+        return r.unsupported_value("architectures", s, family_classes(c.model_type));
       }
-      if (!roberta && !s.starts_with("Bert") && !s.starts_with("JinaBert")) {
+      if (!own_classes && !s.starts_with("Bert") && !s.starts_with("JinaBert")) {
         return r.unsupported_value("architectures", s,
                                    "embd runs BERT and JinaBERT encoders, and Roberta* / XLMRoberta* / "
-                                   "MPNet* ones with model_type roberta / xlm-roberta / mpnet");
+                                   "MPNet* / DistilBert* ones with model_type roberta / xlm-roberta / mpnet / "
+                                   "distilbert");
       }
       c.architectures.push_back(s);
     }
@@ -151,14 +179,23 @@ Status read_bert(const ConfigReader& r, ModelConfig& c) {
   c.architecture = Architecture::kBert;
   c.position_embedding = PositionEmbedding::kAbsolute;
   c.feed_forward = FeedForward::kMlp;
-  EMBD_ASSIGN_OR_RETURN(auto act, r.string("hidden_act"));
-  const std::string value = act.value_or("gelu");  // BertConfig's default
+  if (c.model_type == "distilbert") {
+    // transformers' DistilBERT fills its position table with sinusoids when this is set, rather
+    // than reading the stored one: a model embd has not checked.
+    EMBD_ASSIGN_OR_RETURN(auto sinusoidal, r.boolean("sinusoidal_pos_embds"));
+    if (sinusoidal.value_or(false)) {
+      return r.unsupported_value("sinusoidal_pos_embds", "true", "embd runs DistilBERT with learned positions");
+    }
+  }
+  const char* act_key = key(c, "hidden_act");
+  EMBD_ASSIGN_OR_RETURN(auto act, r.string(act_key));
+  const std::string value = act.value_or("gelu");  // BertConfig's and DistilBertConfig's default
   if (value == "gelu") {
     c.hidden_act = HiddenAct::kGeluErf;
   } else if (value == "relu") {
     c.hidden_act = HiddenAct::kRelu;
   } else {
-    return r.unsupported_value("hidden_act", value,
+    return r.unsupported_value(act_key, value,
                                "supported: gelu (exact erf), relu; the activation is never substituted");
   }
   return ok_status();
@@ -166,20 +203,21 @@ Status read_bert(const ConfigReader& r, ModelConfig& c) {
 
 Status read_sizes(const ConfigReader& r, ModelConfig& c) {
   const bool mpnet = c.model_type == "mpnet";
+  const bool distilbert = c.model_type == "distilbert";
   struct Field {
     const char* name;
     std::int64_t* out;
     std::optional<std::int64_t> fallback;  // BertConfig's default when the key is absent
     std::int64_t max;
-    bool read = true;  // false: the family has no such field (MPNet has no token types)
+    bool read = true;  // false: the family has no such field (MPNet and DistilBERT have no token types)
   };
   const Field fields[] = {
-      {"hidden_size", &c.hidden_size, std::nullopt, 1 << 16},
-      {"num_hidden_layers", &c.num_hidden_layers, std::nullopt, 1024},
-      {"num_attention_heads", &c.num_attention_heads, std::nullopt, 1024},
-      {"intermediate_size", &c.intermediate_size, std::nullopt, 1 << 18},
+      {key(c, "hidden_size"), &c.hidden_size, std::nullopt, 1 << 16},
+      {key(c, "num_hidden_layers"), &c.num_hidden_layers, std::nullopt, 1024},
+      {key(c, "num_attention_heads"), &c.num_attention_heads, std::nullopt, 1024},
+      {key(c, "intermediate_size"), &c.intermediate_size, std::nullopt, 1 << 18},
       {"vocab_size", &c.vocab_size, std::nullopt, 1 << 23},
-      {"type_vocab_size", &c.type_vocab_size, 2, 1 << 16, !mpnet},
+      {"type_vocab_size", &c.type_vocab_size, 2, 1 << 16, !mpnet && !distilbert},
       {"relative_attention_num_buckets", &c.relative_attention_num_buckets, kMpnetBuckets, 1 << 16, mpnet},
       {"max_position_embeddings", &c.max_position_embeddings, 512, 1 << 22},
   };
@@ -199,18 +237,22 @@ Status read_sizes(const ConfigReader& r, ModelConfig& c) {
                        "; transformers' MPNet looks up " + std::to_string(kMpnetBuckets) + " buckets");
   }
   if (c.hidden_size % c.num_attention_heads != 0) {
-    return r.error("num_attention_heads", "is " + std::to_string(c.num_attention_heads) +
-                                              ", which does not divide hidden_size " +
-                                              std::to_string(c.hidden_size));
+    return r.error(key(c, "num_attention_heads"), "is " + std::to_string(c.num_attention_heads) +
+                                                      ", which does not divide " + key(c, "hidden_size") + " " +
+                                                      std::to_string(c.hidden_size));
   }
-  EMBD_ASSIGN_OR_RETURN(auto eps, r.number("layer_norm_eps"));
+  // DistilBERT's LayerNorms are always 1e-12 (its config has no such field).
+  std::optional<double> eps;
+  if (!distilbert) {
+    EMBD_ASSIGN_OR_RETURN(eps, r.number("layer_norm_eps"));
+  }
   c.layer_norm_eps = eps.value_or(1e-12);
   if (!(c.layer_norm_eps > 0 && c.layer_norm_eps < 1)) {
     return r.error("layer_norm_eps", "is " + std::to_string(c.layer_norm_eps) + "; expected 0 < eps < 1");
   }
   EMBD_ASSIGN_OR_RETURN(auto pad, r.integer("pad_token_id"));
   // Absent: (XLM)RobertaConfig's and MPNetConfig's default, or BertConfig's.
-  c.pad_token_id = pad.value_or(is_roberta_family(c.model_type) ? 1 : 0);
+  c.pad_token_id = pad.value_or(positions_follow_padding(c.model_type) ? 1 : 0);
   if (c.pad_token_id < 0 || c.pad_token_id >= c.vocab_size) {
     return r.error("pad_token_id", "is " + std::to_string(c.pad_token_id) + ", outside the vocabulary");
   }
@@ -221,7 +263,7 @@ Status read_sizes(const ConfigReader& r, ModelConfig& c) {
 // create_position_ids_from_input_ids), so the rows up to pad_token_id are never used and a
 // 514-row table holds 512 tokens.
 Status read_position_offset(const ConfigReader& r, ModelConfig& c) {
-  if (!is_roberta_family(c.model_type)) return ok_status();
+  if (!positions_follow_padding(c.model_type)) return ok_status();
   c.position_offset = c.pad_token_id + 1;
   if (c.usable_positions() < 1) {
     return r.error("pad_token_id", "is " + std::to_string(c.pad_token_id) +
@@ -276,9 +318,10 @@ Result<ModelConfig> parse_model_config(std::string_view text, std::string_view s
   if (pos && *pos != "alibi" && *pos != "absolute") {
     return r.unsupported_value("position_embedding_type", *pos, "supported: alibi (JinaBERT), absolute (BERT)");
   }
-  if (is_roberta_family(c.model_type)) {
+  if (is_bert_variant(c.model_type)) {
     if (pos == "alibi") {
-      return r.unsupported_value("position_embedding_type", *pos, "RoBERTa and MPNet models use absolute");
+      return r.unsupported_value("position_embedding_type", *pos,
+                                 "RoBERTa, MPNet and DistilBERT models use absolute");
     }
     EMBD_TRY(read_bert(r, c));  // the same encoder; only its position rows are offset
   } else if (pos == "alibi" || (hints.any && !pos)) {

@@ -14,8 +14,8 @@ using nlohmann::json;
 
 // The encoder's tensors under a task model's name: BertFor* checkpoints store "bert.<name>",
 // XLMRobertaFor* ones (xlm-roberta-base, ...) "roberta.<name>", MPNetFor* ones (mpnet-base)
-// "mpnet.<name>".
-constexpr std::string_view kPrefixes[] = {"bert.", "roberta.", "mpnet."};
+// "mpnet.<name>", DistilBertFor* ones (distilbert-base-uncased) "distilbert.<name>".
+constexpr std::string_view kPrefixes[] = {"bert.", "roberta.", "mpnet.", "distilbert."};
 constexpr std::uintmax_t kMaxIndexBytes = 64ull << 20;
 
 // The other names `name` may be stored under: without its prefix when it has one, else with

@@ -1,7 +1,8 @@
 // Plain BERT (all-MiniLM / bge-small layouts), (XLM-)RoBERTa (the same encoder, its position
-// rows offset by pad_token_id + 1) and MPNet (offset positions too, no token types, other tensor
-// names, and a bucketed relative-position bias shared by every layer's attention): absolute
-// position embeddings, post-LN blocks, intermediate.dense + activation + output.dense MLP.
+// rows offset by pad_token_id + 1), MPNet (offset positions too, no token types, other tensor
+// names, and a bucketed relative-position bias shared by every layer's attention) and DistilBERT
+// (no token types, other tensor names): absolute position embeddings, post-LN blocks, a Linear +
+// activation + Linear MLP.
 #include <cmath>
 #include <string>
 #include <vector>
@@ -22,6 +23,29 @@ struct BertLayer {
 };
 
 enum Buffer : std::size_t { kX, kQkv, kCtx, kTmp, kInter };
+
+// Where a family stores one layer's tensors.
+struct LayerNames {
+  SelfAttentionNames attention;
+  std::string intermediate, output, output_ln;  // MLP in, MLP out, the block's last LayerNorm
+};
+
+LayerNames layer_names(const io::ModelConfig& c, int index) {
+  const std::string i = std::to_string(index);
+  if (c.model_type == "distilbert") {
+    const std::string p = "transformer.layer." + i + ".";
+    return {{p + "attention.q_lin", p + "attention.k_lin", p + "attention.v_lin", p + "attention.out_lin",
+             p + "sa_layer_norm"},
+            p + "ffn.lin1", p + "ffn.lin2", p + "output_layer_norm"};
+  }
+  const std::string p = "encoder.layer." + i + ".";
+  SelfAttentionNames attention = bert_attention_names(p);
+  if (c.model_type == "mpnet") {
+    attention = {p + "attention.attn.q", p + "attention.attn.k", p + "attention.attn.v", p + "attention.attn.o",
+                 p + "attention.LayerNorm"};
+  }
+  return {attention, p + "intermediate.dense", p + "output.dense", p + "output.LayerNorm"};
+}
 
 class Bert final : public Encoder {
  public:
@@ -76,14 +100,12 @@ Status Bert::load(const io::WeightSet& w) {
 
 Status Bert::load_layer(const io::WeightSet& w, int index) {
   const std::int64_t h = config_.hidden_size, inter = config_.intermediate_size;
-  const std::string p = "encoder.layer." + std::to_string(index) + ".";
+  const LayerNames n = layer_names(config_, index);
   BertLayer& layer = layers_[static_cast<std::size_t>(index)];
-  const bool mpnet = config_.relative_attention_num_buckets > 0;
-  EMBD_ASSIGN_OR_RETURN(layer.attn, load_self_attention(be_, w, mpnet ? mpnet_attention_names(p) : bert_attention_names(p),
-                                                        h, dtype_));
-  EMBD_ASSIGN_OR_RETURN(layer.intermediate, load_linear(be_, w, p + "intermediate.dense", inter, h, true, dtype_));
-  EMBD_ASSIGN_OR_RETURN(layer.output, load_linear(be_, w, p + "output.dense", h, inter, true, dtype_));
-  EMBD_ASSIGN_OR_RETURN(layer.output_ln, load_layernorm(be_, w, p + "output.LayerNorm", h));
+  EMBD_ASSIGN_OR_RETURN(layer.attn, load_self_attention(be_, w, n.attention, h, dtype_));
+  EMBD_ASSIGN_OR_RETURN(layer.intermediate, load_linear(be_, w, n.intermediate, inter, h, true, dtype_));
+  EMBD_ASSIGN_OR_RETURN(layer.output, load_linear(be_, w, n.output, h, inter, true, dtype_));
+  EMBD_ASSIGN_OR_RETURN(layer.output_ln, load_layernorm(be_, w, n.output_ln, h));
   return ok_status();
 }
 

@@ -86,11 +86,6 @@ SelfAttentionNames bert_attention_names(const std::string& p) {
           p + "attention.output.dense", p + "attention.output.LayerNorm"};
 }
 
-SelfAttentionNames mpnet_attention_names(const std::string& p) {
-  return {p + "attention.attn.q", p + "attention.attn.k", p + "attention.attn.v", p + "attention.attn.o",
-          p + "attention.LayerNorm"};
-}
-
 Result<SelfAttentionWeights> load_self_attention(Backend& be, const io::WeightSet& w,
                                                  const SelfAttentionNames& n, std::int64_t h, DType dtype) {
   SelfAttentionWeights a;

@@ -77,8 +77,6 @@ struct SelfAttentionNames {
 };
 // BERT's "<layer_prefix>attention.self.{query,key,value}", "...attention.output.{dense,LayerNorm}".
 SelfAttentionNames bert_attention_names(const std::string& layer_prefix);
-// MPNet's "<layer_prefix>attention.attn.{q,k,v,o}", "...attention.LayerNorm".
-SelfAttentionNames mpnet_attention_names(const std::string& layer_prefix);
 
 Result<SelfAttentionWeights> load_self_attention(Backend& be, const io::WeightSet& w,
                                                  const SelfAttentionNames& names,

@@ -31,7 +31,7 @@ TEST_P(EngineGpu, GoldensInEveryModel) {
   const std::string dtype = GetParam();
   const auto tol = testing::tiny_model_tolerance(dtype);
   for (const std::string model : {"tiny-jina", "tiny-jina-6h", "tiny-bert", "tiny-xlmr", "tiny-roberta",
-                                    "tiny-mpnet"}) {
+                                    "tiny-mpnet", "tiny-distilbert"}) {
     auto engine = Engine::load(testing::model_dir(model), {.dtype = dtype, .device = "cuda:0"});
     ASSERT_TRUE(engine.ok()) << engine.status().to_string();
     const auto goldens = testing::load_goldens(model);

@@ -35,7 +35,7 @@ std::unique_ptr<Engine> load(const std::string& model, LoadOptions options = {})
 
 TEST(Engine, TextsGiveTheGoldenEmbeddingsInF32) {
   for (const std::string model : {"tiny-jina", "tiny-jina-6h", "tiny-bert", "tiny-xlmr", "tiny-roberta",
-                                    "tiny-mpnet"}) {
+                                    "tiny-mpnet", "tiny-distilbert"}) {
     auto engine = load(model, {.dtype = "f32"});
     ASSERT_TRUE(engine);
     const auto goldens = testing::load_goldens(model);

@@ -82,7 +82,8 @@ for i, text in enumerate(texts):
     flags = [0, 1, 2 | 1, 4, 0xf8, 0xf8 | 4 | 1][i % 6]
     write("tokenizer_fuzz", bytes([flags, 5 + i % 20]) + text.encode("utf-8"))
 
-for model in ("tiny-jina", "tiny-jina-6h", "tiny-bert", "tiny-xlmr", "tiny-roberta", "tiny-mpnet"):
+for model in ("tiny-jina", "tiny-jina-6h", "tiny-bert", "tiny-xlmr", "tiny-roberta", "tiny-mpnet",
+              "tiny-distilbert"):
     with open(os.path.join(FIX, "models", model, "config.json"), "rb") as f:
         write("model_files_fuzz", b"\x00" + f.read())
 

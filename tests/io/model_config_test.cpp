@@ -161,7 +161,7 @@ TEST(ModelConfig, MpnetDefaultsAndErrors) {
            {"relative_attention_num_buckets", 16, "looks up 32 buckets"},
            {"relative_attention_num_buckets", 0, "expected 1.."},
            {"architectures", json::array({"BertModel"}), "model_type mpnet runs MPNet* encoders"},
-           {"position_embedding_type", "alibi", "RoBERTa and MPNet models use absolute"}}) {
+           {"position_embedding_type", "alibi", "RoBERTa, MPNet and DistilBERT models use absolute"}}) {
     json bad = j;
     bad[field] = value;
     auto r = parse_model_config(bad.dump(), "mpnet/config.json");
@@ -169,6 +169,54 @@ TEST(ModelConfig, MpnetDefaultsAndErrors) {
     EXPECT_THAT(r.status().message(), HasSubstr("'" + field + "'"));
     EXPECT_THAT(r.status().message(), HasSubstr(says));
   }
+}
+
+// DistilBERT: BERT's encoder under DistilBertConfig's names (dim, n_layers, n_heads, hidden_dim,
+// activation), no token types, LayerNorm eps fixed at 1e-12.
+TEST(ModelConfig, TinyDistilbertReadsItsOwnNames) {
+  const ModelConfig c = load_ok(kFixtures / "models" / "tiny-distilbert");
+  EXPECT_EQ(c.architecture, Architecture::kBert);
+  EXPECT_EQ(c.model_type, "distilbert");
+  EXPECT_EQ(c.hidden_size, 96);
+  EXPECT_EQ(c.num_hidden_layers, 2);
+  EXPECT_EQ(c.num_attention_heads, 3);
+  EXPECT_EQ(c.intermediate_size, 192);
+  EXPECT_EQ(c.hidden_act, HiddenAct::kGeluErf);
+  EXPECT_EQ(c.type_vocab_size, 0);
+  EXPECT_EQ(c.position_offset, 0);
+  EXPECT_EQ(c.max_length, 512);
+  EXPECT_DOUBLE_EQ(c.layer_norm_eps, 1e-12);
+  EXPECT_EQ(c.pooling, Pooling::kMean);
+  EXPECT_FALSE(c.normalize);
+}
+
+TEST(ModelConfig, DistilbertErrorsNameItsFields) {
+  const json base = json::parse(read_file(kFixtures / "models/tiny-distilbert/config.json"));
+  auto parse = [&](const json& fields) {
+    json j = base;
+    j.update(fields);
+    return parse_model_config(j.dump(), "distil/config.json");
+  };
+  EXPECT_EQ(parse({{"activation", "relu"}})->hidden_act, HiddenAct::kRelu);
+  EXPECT_EQ(parse({{"architectures", {"DistilBertForMaskedLM"}}})->architecture, Architecture::kBert);
+  EXPECT_DOUBLE_EQ(parse({{"layer_norm_eps", 0.5}})->layer_norm_eps, 1e-12);  // not DistilBERT's: ignored
+  for (const auto& [fields, field, says] : std::vector<std::tuple<json, std::string, std::string>>{
+           {{{"n_heads", 5}}, "n_heads", "does not divide dim 96"},
+           {{{"hidden_dim", 0}}, "hidden_dim", "expected 1.."},
+           {{{"activation", "gelu_new"}}, "activation", "gelu_new"},
+           {{{"sinusoidal_pos_embds", true}}, "sinusoidal_pos_embds", "learned positions"},
+           {{{"architectures", {"BertModel"}}}, "architectures", "model_type distilbert runs DistilBert*"}}) {
+    auto r = parse(fields);
+    ASSERT_FALSE(r.ok()) << field;
+    EXPECT_THAT(r.status().message(), HasSubstr("distil/config.json"));
+    EXPECT_THAT(r.status().message(), HasSubstr("'" + field + "'"));
+    EXPECT_THAT(r.status().message(), HasSubstr(says));
+  }
+  json no_dim = base;
+  no_dim.erase("dim");
+  auto missing = parse_model_config(no_dim.dump(), "distil/config.json");
+  ASSERT_FALSE(missing.ok());
+  EXPECT_THAT(missing.status().message(), HasSubstr("'dim' is missing"));
 }
 
 TEST(ModelConfig, PublishedJinaConfigs) {

@@ -75,6 +75,16 @@ TEST(WeightSet, TinyMpnetTensors) {
   EXPECT_FALSE(w->require("embeddings.token_type_embeddings.weight", {1, 192}).ok());
 }
 
+// DistilBERT's layers live under transformer.layer.N with names of their own.
+TEST(WeightSet, TinyDistilbertTensors) {
+  auto w = open_ok(kModels / "tiny-distilbert");
+  ASSERT_NE(w, nullptr);
+  EXPECT_TRUE(w->require("transformer.layer.1.attention.q_lin.weight", {96, 96}).ok());
+  EXPECT_TRUE(w->require("transformer.layer.1.ffn.lin1.weight", {192, 96}).ok());
+  EXPECT_TRUE(w->require("transformer.layer.1.output_layer_norm.bias", {96}).ok());
+  EXPECT_TRUE(w->require("embeddings.position_embeddings.weight", {512, 96}).ok());
+}
+
 TEST(WeightSet, RequireErrorsNameTensorAndShapes) {
   auto w = open_ok(kModels / "tiny-jina");
   ASSERT_NE(w, nullptr);
@@ -85,7 +95,8 @@ TEST(WeightSet, RequireErrorsNameTensorAndShapes) {
               HasSubstr("missing tensor 'encoder.layer.9.attention.self.query.weight' (also looked "
                         "for 'bert.encoder.layer.9.attention.self.query.weight', "
                         "'roberta.encoder.layer.9.attention.self.query.weight', "
-                        "'mpnet.encoder.layer.9.attention.self.query.weight')"));
+                        "'mpnet.encoder.layer.9.attention.self.query.weight', "
+                        "'distilbert.encoder.layer.9.attention.self.query.weight')"));
   auto wrong = w->require("embeddings.LayerNorm.weight", {65});
   ASSERT_FALSE(wrong.ok());
   EXPECT_EQ(wrong.status().code(), ErrorCode::kInvalidModel);

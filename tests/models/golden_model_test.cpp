@@ -137,7 +137,8 @@ std::string param_name(const ::testing::TestParamInfo<Param>& info) {
 INSTANTIATE_TEST_SUITE_P(Models, GoldenModel,
                          ::testing::Combine(::testing::Values("cpu", "cuda:0"),
                                             ::testing::Values("tiny-jina", "tiny-jina-6h", "tiny-bert",
-                                                              "tiny-xlmr", "tiny-roberta", "tiny-mpnet"),
+                                                              "tiny-xlmr", "tiny-roberta", "tiny-mpnet",
+                                                              "tiny-distilbert"),
                                             ::testing::Values("f32", "f16", "bf16")),
                          param_name);
 

@@ -74,6 +74,12 @@ TEST(TokenizerGolden, ModelTextsTinyMpnetTruncated512) {
                 fixtures_dir() / "models" / "tiny-mpnet");
 }
 
+// tiny-distilbert's (distilbert-base-uncased's layout: [CLS] $A [SEP] over a cut vocabulary).
+TEST(TokenizerGolden, ModelTextsTinyDistilbertTruncated512) {
+  expect_parity(fixtures_dir() / "goldens" / "tiny-distilbert.fp64.jsonl", 512, 40,
+                fixtures_dir() / "models" / "tiny-distilbert");
+}
+
 // With EncodeOptions::offsets the ids are unchanged and every token points at the bytes it came
 // from: those bytes, normalised as the fixture's BertNormalizer does (lowercase, accents off),
 // spell the token (a continuation without its ##; an added token matches the raw bytes; a token
