@@ -24,11 +24,9 @@ struct AttentionParams {
   int num_heads = 0;
   int head_dim = 0;
   float scale = 1.0f;                  // multiplies q.k before the bias
-  const float* alibi_slopes = nullptr;  // device [num_heads] or null (no bias)
-  // Device F32 [num_heads][2 * relative_reach + 1] or null (AttentionArgs::relative_bias;
-  // relative_reach <= kMaxRelativeReach). Never together with alibi_slopes.
-  const float* relative_bias = nullptr;
+  // With relative_bias: its reach (AttentionArgs::relative_reach, <= kMaxAttentionRelativeReach).
   int relative_reach = 0;
+  const float* alibi_slopes = nullptr;  // device [num_heads] or null (no bias)
   // Device scratch of batch * num_heads floats, or null. With it and ALiBi, the tensor-core
   // kernel skips key tiles so far from the query block that the bias makes every weight in them
   // smaller than 2^-40 of the row's largest (see attention_mma_kernel.cuh); the result is
@@ -43,7 +41,14 @@ struct AttentionParams {
   // The tensor-core kernel's products with Hopper's wgmma instead of mma.sync
   // (attention_wgmma_sm90a.cu). Only on a device of compute capability 9.0 (the backend decides).
   bool wgmma = false;
+  // Device F32 [num_heads][2 * relative_reach + 1] or null (AttentionArgs::relative_bias). Never
+  // together with alibi_slopes. Last, and relative_reach in what was padding, so that the ALiBi
+  // kernels see every other field where it always was, in a parameter block of 128 bytes: at 136
+  // nvcc compiled the unchanged ALiBi kernels to other code (1893 PTX instructions instead of
+  // 2049); at 128 they are instruction for instruction what they were (BENCHMARKS.md, run 201).
+  const float* relative_bias = nullptr;
 };
+static_assert(sizeof(AttentionParams) <= 128, "keep the kernels' parameter block at 128 bytes (see relative_bias)");
 
 // Largest relative_reach the kernels take (AttentionArgs' limit: a head's table fits in shared memory).
 constexpr int kMaxAttentionRelativeReach = 256;

@@ -9,7 +9,8 @@
 // in 16-byte stores. A Q / V bias (AttentionParams::q_bias / v_bias) is added to Q as
 // the policy keeps it (Tiles::load_q) and to the output. With a relative-position table
 // (AttentionParams::relative_bias; the kRelative instance) the block copies its head's table into
-// shared memory in base-2 units and adds an entry to each score instead of ALiBi; no tile is skipped.
+// shared memory in base-2 units and adds an entry to each score instead of ALiBi
+// (attend_tile_relative); no tile is skipped. The ALiBi instance is the code it was before.
 //
 // ALiBi tile skipping. In base-2 units a score is s(i,j) = c q_i.k_j - b|i-j| (c = scale log2 e,
 // b = slope log2 e), so s(i,j) <= |c| |q_i| K - b|i-j| with K the largest key norm of the
@@ -78,14 +79,12 @@ __global__ void __launch_bounds__(kThreads, Tiles::kMinBlocksPerSm) attention_ti
   const float* bias_src = threadIdx.x < kD ? p.q_bias : p.v_bias;
   if (bias_src != nullptr) bias_s[threadIdx.x / kD][threadIdx.x % kD] = bias_src[h * kD + threadIdx.x % kD];
   const float* qb = p.q_bias != nullptr ? bias_s[0] : nullptr;  // added to Q's fragments
-  // The relative-position table of head h, in base-2 units (first used after a barrier below).
+  // The relative-position table of head h in base-2 units (first used after a barrier below).
   __shared__ float rel_s[kRelative ? 2 * kMaxAttentionRelativeReach + 1 : 1];
-  const int reach = kRelative ? p.relative_reach : 0;
-  if (kRelative) {
-    const float* src = p.relative_bias + static_cast<long long>(h) * (2 * reach + 1);
-    for (int i = threadIdx.x; i <= 2 * reach; i += kThreads) rel_s[i] = src[i] * kLog2e;
+  if constexpr (kRelative) {
+    const float* src = p.relative_bias + static_cast<long long>(h) * (2 * p.relative_reach + 1);
+    for (int i = threadIdx.x; i <= 2 * p.relative_reach; i += kThreads) rel_s[i] = src[i] * kLog2e;
   }
-  const float* rel = kRelative ? rel_s + reach : nullptr;
 
   const float scale2 = p.scale * kLog2e;
   const float slope2 = p.alibi_slopes != nullptr ? p.alibi_slopes[h] * kLog2e : 0.0f;
@@ -159,8 +158,13 @@ __global__ void __launch_bounds__(kThreads, Tiles::kMinBlocksPerSm) attention_ti
     if (step == 0) Tiles::load_q(qf, qs, qb);
     const int tile = tile_at(step, diag, hi);
     const TileSide side = tile == diag ? TileSide::kDiagonal : tile < diag ? TileSide::kBefore : TileSide::kAfter;
-    attend_tile<T, Tiles>(qf, qs, ks[step & 1], vs[step & 1], tile * kBK, qi0, len, scale2, slope2, rel, reach, side,
-                          step == 0, st);
+    if constexpr (kRelative) {
+      attend_tile_relative<T, Tiles>(qf, qs, ks[step & 1], vs[step & 1], tile * kBK, qi0, len, scale2,
+                                     rel_s + p.relative_reach, p.relative_reach, step == 0, st);
+    } else {
+      attend_tile<T, Tiles>(qf, qs, ks[step & 1], vs[step & 1], tile * kBK, qi0, len, scale2, slope2, side, step == 0,
+                            st);
+    }
     __syncthreads();  // this buffer is refilled by the prefetch of the next iteration
   }
 

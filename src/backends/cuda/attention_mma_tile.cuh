@@ -160,14 +160,10 @@ enum class TileSide : int { kDiagonal, kBefore, kAfter };
 // scores s = Q K^T of keys kbase .. kbase+63: s * scale2 - slope2 |i - j| (keys at or past `len`
 // masked), new row maxima (O and l rescaled where they moved), and P = 2^(s - max) rounded to T in
 // p, as the A fragments of the P V product (key step kk in p[kk]). The tile must hold at least one
-// key below `len` (row maxima stay finite). `first`: the first tile of these rows. `rel`, when not
-// null, is a relative-position table in base-2 units centred on distance 0 (entries -reach ..
-// reach, usually in shared memory): score (i, j) gets rel[clamp(j - i, -reach, reach)] (slope2 is
-// then 0).
+// key below `len` (row maxima stay finite). `first`: the first tile of these rows.
 template <typename T>
 __device__ __forceinline__ void softmax_step(float (&s)[8][4], std::uint32_t (&p)[4][4], int kbase, int qi0, int len,
-                                             float scale2, float slope2, const float* rel, int reach, TileSide side,
-                                             bool first, RowState& st) {
+                                             float scale2, float slope2, TileSide side, bool first, RowState& st) {
   const int t = threadIdx.x & 3;
   // Scale and ALiBi. Row i minus key j is (qi0 - kbase - 2t) + fragment_distance(n, e): one
   // int -> float conversion per tile, the rest constants (exact in F32 while |i - j| < 2^24). The
@@ -192,17 +188,6 @@ __device__ __forceinline__ void softmax_step(float (&s)[8][4], std::uint32_t (&p
 #pragma unroll
       for (int e = 0; e < 4; ++e) {
         s[n][e] = fmaf(s[n][e], scale2, fmaf(fragment_distance(n, e), k, b0));
-      }
-    }
-  }
-  if (rel != nullptr) {
-    const int r0 = kbase + 2 * t - qi0;  // j - i of this thread's first score
-#pragma unroll
-    for (int n = 0; n < 8; ++n) {
-#pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        const int r = r0 + 8 * n + (e & 1) - 8 * (e >> 1);
-        s[n][e] += rel[min(max(r, -reach), reach)];
       }
     }
   }
@@ -319,16 +304,46 @@ struct MmaSyncTiles {
   }
 };
 
+// Scales raw scores s = Q K^T of keys kbase .. kbase+63 for this thread's rows qi0 and qi0 + 8 and
+// adds a relative-position table: score (i, j) becomes s * scale2 + rel[clamp(j - i, -reach,
+// reach)], `rel` centred on distance 0 and in base-2 units (usually in shared memory).
+__device__ __forceinline__ void scale_add_relative(float (&s)[8][4], int kbase, int qi0, float scale2, const float* rel,
+                                                   int reach) {
+  const int r0 = kbase + 2 * (threadIdx.x & 3) - qi0;  // j - i of this thread's first score
+#pragma unroll
+  for (int n = 0; n < 8; ++n) {
+#pragma unroll
+    for (int e = 0; e < 4; ++e) {
+      const int r = r0 + 8 * n + (e & 1) - 8 * (e >> 1);
+      s[n][e] = fmaf(s[n][e], scale2, rel[min(max(r, -reach), reach)]);
+    }
+  }
+}
+
 // One step of FlashAttention-2 over the 64 keys kbase .. kbase+63 (shared tiles qs, kt, vt laid
 // out as Tiles keeps them) for this thread's rows qi0 and qi0 + 8: S = Q K^T, softmax_step, O += P V.
 template <typename T, typename Tiles>
 __device__ __forceinline__ void attend_tile(const typename Tiles::QFragments& qf, const T* qs, const T* kt,
                                             const T* vt, int kbase, int qi0, int len, float scale2, float slope2,
-                                            const float* rel, int reach, TileSide side, bool first, RowState& st) {
+                                            TileSide side, bool first, RowState& st) {
   float s[8][4];
   Tiles::template scores<T>(s, qf, qs, kt);
   std::uint32_t p[4][4];
-  softmax_step<T>(s, p, kbase, qi0, len, scale2, slope2, rel, reach, side, first, st);
+  softmax_step<T>(s, p, kbase, qi0, len, scale2, slope2, side, first, st);
+  Tiles::template accumulate<T>(st.o, p, vt);
+}
+
+// attend_tile with a relative-position table (scale_add_relative) instead of ALiBi: softmax_step
+// then gets scores already scaled and biased (scale 1, no slope: it adds exactly 0).
+template <typename T, typename Tiles>
+__device__ __forceinline__ void attend_tile_relative(const typename Tiles::QFragments& qf, const T* qs, const T* kt,
+                                                     const T* vt, int kbase, int qi0, int len, float scale2,
+                                                     const float* rel, int reach, bool first, RowState& st) {
+  float s[8][4];
+  Tiles::template scores<T>(s, qf, qs, kt);
+  scale_add_relative(s, kbase, qi0, scale2, rel, reach);
+  std::uint32_t p[4][4];
+  softmax_step<T>(s, p, kbase, qi0, len, 1.0f, 0.0f, TileSide::kAfter, first, st);
   Tiles::template accumulate<T>(st.o, p, vt);
 }
 
