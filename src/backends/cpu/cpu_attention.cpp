@@ -1,9 +1,10 @@
-// Padding-free flash-style attention with in-kernel ALiBi (see cpu_kernels.h).
+// Padding-free flash-style attention with in-kernel ALiBi or a relative-position table (see
+// cpu_kernels.h).
 //
 // Per work item (sequence, head, block of kBq queries) the kernel streams key blocks of kBk keys:
 // S = (scale q) K^T, S -= slope |i - j| (or S += the relative-position table's entry for j - i),
-// online softmax in F32 (running max m and sum l per
-// query, the output rescaled when the max grows), O += P V. Memory per thread is
+// online softmax in F32 (running max m and sum l per query, the output rescaled when the max
+// grows), O += P V. Memory per thread is
 // O(kBq * (kBk + d)); nothing is O(L^2). Keys (transposed) and values of every head are first
 // staged in F32 once, O(T * H), so the inner loops read contiguous F32 whatever the dtype.
 //

@@ -1,10 +1,9 @@
 // The pieces of the tensor-core attention kernels (attention_mma_kernel.cuh), for head_dim 64 in
 // F16/BF16: cp.async tile loads into shared tiles, the Q fragments of a warp's 16 query
 // rows, one 64-key step of FlashAttention-2 (S = Q K^T, scale + ALiBi or a relative-position
-// table + mask in F32, online
-// softmax in base 2, O += P V with P rounded to the input dtype, sums in F32), and the output
-// rows. The two products come from a Tiles policy: MmaSyncTiles here (mma.sync.m16n8k16, sm_80+),
-// WgmmaTiles in attention_wgmma_sm90a.cu (Hopper's wgmma).
+// table + mask in F32, online softmax in base 2, O += P V with P rounded to the input dtype, sums
+// in F32), and the output rows. The two products come from a Tiles policy: MmaSyncTiles here
+// (mma.sync.m16n8k16, sm_80+), WgmmaTiles in attention_wgmma_sm90a.cu (Hopper's wgmma).
 //
 // A block is 4 warps over 64 query rows; warp w owns rows 16w .. 16w+15, and each thread two of
 // them (g and g + 8, g = lane / 4) and column pairs 2t, 2t+1 of every 8-column slice (t = lane % 4).
