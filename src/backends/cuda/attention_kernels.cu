@@ -22,7 +22,8 @@ constexpr int kBQ = kWarps * kQPerWarp;  // queries per block
 constexpr int kBK = 32;                  // keys per tile (one per lane)
 constexpr float kLog2e = 1.4426950408889634f;
 
-template <typename T, int D>
+// kRelative: the instance that adds AttentionParams::relative_bias (the ALiBi one stays free of it).
+template <typename T, int D, bool kRelative>
 __global__ void __launch_bounds__(kWarps * 32) attention_simple_kernel(AttentionParams p) {
   const int d = p.head_dim;  // 1 <= d <= D (checked by the launcher)
   constexpr int kPer = (D + 31) / 32;  // output columns per lane
@@ -55,9 +56,7 @@ __global__ void __launch_bounds__(kWarps * 32) attention_simple_kernel(Attention
   const float scale2 = p.scale * kLog2e;
   const float slope2 = p.alibi_slopes != nullptr ? p.alibi_slopes[h] * kLog2e : 0.0f;
   // This head's relative-position table, centred on distance 0 (read through L1: 2R + 1 floats).
-  const float* rel = p.relative_bias != nullptr
-                         ? p.relative_bias + h * (2 * p.relative_reach + 1) + p.relative_reach
-                         : nullptr;
+  const float* rel = kRelative ? p.relative_bias + h * (2 * p.relative_reach + 1) + p.relative_reach : nullptr;
   float m[kQPerWarp], l[kQPerWarp], acc[kQPerWarp][kPer];
 #pragma unroll
   for (int qi = 0; qi < kQPerWarp; ++qi) {
@@ -98,7 +97,7 @@ __global__ void __launch_bounds__(kWarps * 32) attention_simple_kernel(Attention
     for (int qi = 0; qi < kQPerWarp; ++qi) {
       const int i = q0 + warp * kQPerWarp + qi;
       float v = s[qi] * scale2 - slope2 * fabsf(static_cast<float>(i - j));
-      if (rel != nullptr) v += rel[min(max(j - i, -p.relative_reach), p.relative_reach)] * kLog2e;
+      if constexpr (kRelative) v += rel[min(max(j - i, -p.relative_reach), p.relative_reach)] * kLog2e;
       if (j >= len) v = -INFINITY;
       const float m_new = fmaxf(m[qi], warp_max(v));  // finite: key k0 < len is in the tile
       const float alpha = exp2f(m[qi] - m_new);
@@ -140,20 +139,20 @@ __global__ void __launch_bounds__(kWarps * 32) attention_simple_kernel(Attention
   }
 }
 
-template <typename T>
+template <typename T, bool kRelative>
 cudaError_t launch_simple_typed(const AttentionParams& p, dim3 grid, cudaStream_t stream) {
   const dim3 block(kWarps * 32);
   // The smallest bucket holding head_dim (validated to 1..kMaxAttentionHeadDim by the caller).
   if (p.head_dim <= 8) {
-    attention_simple_kernel<T, 8><<<grid, block, 0, stream>>>(p);
+    attention_simple_kernel<T, 8, kRelative><<<grid, block, 0, stream>>>(p);
   } else if (p.head_dim <= 16) {
-    attention_simple_kernel<T, 16><<<grid, block, 0, stream>>>(p);
+    attention_simple_kernel<T, 16, kRelative><<<grid, block, 0, stream>>>(p);
   } else if (p.head_dim <= 32) {
-    attention_simple_kernel<T, 32><<<grid, block, 0, stream>>>(p);
+    attention_simple_kernel<T, 32, kRelative><<<grid, block, 0, stream>>>(p);
   } else if (p.head_dim <= 64) {
-    attention_simple_kernel<T, 64><<<grid, block, 0, stream>>>(p);
+    attention_simple_kernel<T, 64, kRelative><<<grid, block, 0, stream>>>(p);
   } else {
-    attention_simple_kernel<T, 128><<<grid, block, 0, stream>>>(p);
+    attention_simple_kernel<T, 128, kRelative><<<grid, block, 0, stream>>>(p);
   }
   return cudaGetLastError();
 }
@@ -177,7 +176,11 @@ cudaError_t launch_attention_simple(const AttentionParams& p, cudaStream_t strea
   const dim3 grid(static_cast<unsigned>(p.batch), static_cast<unsigned>(qblocks),
                   static_cast<unsigned>(p.num_heads));
   cudaError_t err = cudaErrorInvalidValue;
-  EMBD_DISPATCH_ELEM(p.type, T, err = launch_simple_typed<T>(p, grid, stream));
+  if (p.relative_bias != nullptr) {
+    EMBD_DISPATCH_ELEM(p.type, T, err = (launch_simple_typed<T, true>(p, grid, stream)));
+  } else {
+    EMBD_DISPATCH_ELEM(p.type, T, err = (launch_simple_typed<T, false>(p, grid, stream)));
+  }
   return err;
 }
 
