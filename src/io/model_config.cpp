@@ -86,23 +86,24 @@ Result<JinaHints> jina_hints(const ConfigReader& r, const ModelConfig& c) {
   return h;
 }
 
-// A checkpoint of `model_type` names classes of its own family: XLMRobertaModel,
-// XLMRobertaForMaskedLM, ... (XLMRobertaXL* is another model, LayerNorm before each block),
-// RobertaModel, RobertaForMaskedLM, ... (RobertaPreLayerNorm* likewise), MPNetModel, ... or
-// DistilBertModel, ...
+// The class-name prefix of a BERT variant's checkpoints (XLMRobertaModel, RobertaForMaskedLM, ...).
+std::string_view family_prefix(std::string_view model_type) {
+  return model_type == "roberta"      ? "Roberta"
+         : model_type == "mpnet"      ? "MPNet"
+         : model_type == "distilbert" ? "DistilBert"
+                                      : "XLMRoberta";
+}
+
+// A checkpoint of `model_type` names classes of its own family. XLMRobertaXL* and
+// RobertaPreLayerNorm* share the prefixes but are other models (LayerNorm before each block).
 bool is_family_class(std::string_view model_type, const std::string& s) {
-  if (model_type == "mpnet") return s.starts_with("MPNet");
-  if (model_type == "distilbert") return s.starts_with("DistilBert");
-  if (model_type == "xlm-roberta") return s.starts_with("XLMRoberta") && !s.starts_with("XLMRobertaXL");
-  return s.starts_with("Roberta") && !s.starts_with("RobertaPreLayerNorm");
+  return s.starts_with(family_prefix(model_type)) && !s.starts_with("XLMRobertaXL") &&
+         !s.starts_with("RobertaPreLayerNorm");
 }
 
 // What is_family_class accepts, for its error.
 std::string family_classes(std::string_view model_type) {
-  const std::string prefix = model_type == "roberta"       ? "Roberta"
-                             : model_type == "mpnet"      ? "MPNet"
-                             : model_type == "distilbert" ? "DistilBert"
-                                                          : "XLMRoberta";
+  const std::string prefix(family_prefix(model_type));
   return "model_type " + std::string(model_type) + " runs " + prefix + "* encoders (" + prefix + "Model, ...)";
 }
 

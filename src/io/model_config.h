@@ -42,7 +42,7 @@ struct ModelConfig {
   std::int64_t num_attention_heads = 0;
   std::int64_t intermediate_size = 0;
   std::int64_t vocab_size = 0;
-  std::int64_t type_vocab_size = 0;  // 0: no token-type table (MPNet)
+  std::int64_t type_vocab_size = 0;  // 0: no token-type table (MPNet, DistilBERT)
   std::int64_t max_position_embeddings = 0;
   PositionEmbedding position_embedding = PositionEmbedding::kAlibi;
   FeedForward feed_forward = FeedForward::kGeglu;
@@ -50,7 +50,7 @@ struct ModelConfig {
   double layer_norm_eps = 1e-12;
   std::int64_t pad_token_id = 0;
   // Row of the position table that a sequence's first token uses: pad_token_id + 1 for
-  // RoBERTa and XLM-RoBERTa (their position ids count from padding_idx + 1), 0 for the rest.
+  // RoBERTa, XLM-RoBERTa and MPNet (their position ids count from padding_idx + 1), 0 for the rest.
   std::int64_t position_offset = 0;
   // MPNet: rows of encoder.relative_attention_bias, whose entry for the bucket of j - i
   // (T5's bidirectional buckets, 32 of them, exact to distance 8 and log-spaced to 128) every
@@ -80,7 +80,9 @@ struct ModelConfig {
 // "deberta-v2", hidden_act "gelu_new", pooling_mode_max_tokens, a Dense module), kInvalidModel for
 // malformed JSON, wrong types and out-of-range sizes. model_type "roberta", "xlm-roberta" and
 // "mpnet" run as Architecture::kBert with position_offset = pad_token_id + 1; "mpnet" also has
-// relative_attention_num_buckets (at least 32) and no token types.
+// relative_attention_num_buckets (at least 32) and no token types. "distilbert" runs as
+// Architecture::kBert from DistilBertConfig's keys (dim, n_layers, n_heads, hidden_dim,
+// activation), with no token types and LayerNorm eps 1e-12.
 Result<ModelConfig> parse_model_config(std::string_view json, std::string_view source);
 
 // Reads config.json and the sentence-transformers files of a model directory.

@@ -202,7 +202,7 @@ void Engine::Impl::fill_info(const std::string& model, const std::string& dir,
   if (config.architecture == io::Architecture::kJinaBert) {
     info.variant = std::string(io::variant_name(config.variant));
   } else {
-    // bert, roberta, mpnet; xlm-roberta in the snake case of the other names.
+    // bert, roberta, mpnet, distilbert; xlm-roberta in the snake case of the other names.
     info.variant = config.model_type == "xlm-roberta" ? "xlm_roberta" : config.model_type;
   }
   info.stored_dtype = std::string(dtype_name(weights.stored_dtype()));

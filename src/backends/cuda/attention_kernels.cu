@@ -163,10 +163,13 @@ bool attention_head_dim_supported(int head_dim) {
   return head_dim >= 1 && head_dim <= kMaxAttentionHeadDim;
 }
 
+bool attention_relative_table_supported(const AttentionParams& p) {
+  return p.relative_bias == nullptr || (p.relative_reach >= 1 && p.relative_reach <= kMaxAttentionRelativeReach);
+}
+
 cudaError_t launch_attention_simple(const AttentionParams& p, cudaStream_t stream) {
   if (p.batch <= 0 || p.max_seqlen <= 0) return cudaSuccess;
-  if (!attention_head_dim_supported(p.head_dim)) return cudaErrorInvalidValue;
-  if (p.relative_bias != nullptr && (p.relative_reach < 1 || p.relative_reach > kMaxAttentionRelativeReach)) {
+  if (!attention_head_dim_supported(p.head_dim) || !attention_relative_table_supported(p)) {
     return cudaErrorInvalidValue;
   }
   const long long qblocks = (p.max_seqlen + kBQ - 1) / kBQ;

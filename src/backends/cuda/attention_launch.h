@@ -59,6 +59,9 @@ constexpr int kMaxAttentionHeadDim = 128;
 // Whether the launchers handle this head dimension (any of 1..kMaxAttentionHeadDim).
 bool attention_head_dim_supported(int head_dim);
 
+// Whether p's relative-position table, if any, has a reach the kernels take (1..kMaxAttentionRelativeReach).
+bool attention_relative_table_supported(const AttentionParams& p);
+
 // The portable kernel: any dtype, any head dimension 1..kMaxAttentionHeadDim, F32 FMA math.
 cudaError_t launch_attention_simple(const AttentionParams& p, cudaStream_t stream);
 

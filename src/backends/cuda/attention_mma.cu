@@ -53,10 +53,7 @@ bool attention_mma_applicable(const AttentionParams& p) {
 
 cudaError_t launch_attention_mma(const AttentionParams& p, cudaStream_t stream) {
   if (p.batch <= 0 || p.max_seqlen <= 0) return cudaSuccess;
-  if (!attention_mma_applicable(p)) return cudaErrorInvalidValue;
-  if (p.relative_bias != nullptr && (p.relative_reach < 1 || p.relative_reach > kMaxAttentionRelativeReach)) {
-    return cudaErrorInvalidValue;
-  }
+  if (!attention_mma_applicable(p) || !attention_relative_table_supported(p)) return cudaErrorInvalidValue;
   const long long qblocks = (p.max_seqlen + kBQ - 1) / kBQ;
   if (p.num_heads <= 0 || p.num_heads > 65535 || qblocks * p.batch > 0x7fffffffLL) {
     return cudaErrorInvalidValue;
